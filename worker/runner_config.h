@@ -1,0 +1,52 @@
+//  runner_config: the lynx-runner configuration, merged field by field with the precedence
+//  command-line flag > LYNX_RUNNER_* environment > YAML file > built-in default.
+//
+//  The YAML file is named by --config or LYNX_RUNNER_CONFIG. Its fields are those of
+//  lynx-docs/tutorial-basic-orbit.txt plus runner_id, name and broker_endpoint. Each field's
+//  environment variable is LYNX_RUNNER_<FIELD IN UPPER CASE>; list fields take a
+//  comma-separated list in the environment and on the command line.
+#ifndef RUNNER_CONFIG_H_INCLUDED
+#define RUNNER_CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lynx_err.h"
+
+typedef struct {
+    char *runner_id;           //  default: the host name
+    char *name;                //  default: runner_id
+    char *broker_endpoint;     //  default: tcp://127.0.0.1:5555
+    char **engines;            //  default: [basilisk]
+    size_t engine_count;
+    char **capabilities;       //  default: []
+    size_t capability_count;
+    char *working_directory;   //  default: "." (resolved to an absolute path)
+    char *output_root;         //  default: /tmp/tetryx-runs (made absolute)
+    char *python_executable;   //  default: /usr/bin/python3
+    char *basilisk_entrypoint; //  default: none; required when engines has basilisk
+    int max_concurrent_jobs;   //  default: 1; 1..1024
+    double heartbeat_interval_secs; //  default: 2; > 0
+    int cpu_cores;             //  default: detected (online processors)
+    double memory_gb;          //  default: detected (physical memory)
+    bool gpu_available;        //  default: false
+} runner_config_t;
+
+//  Build the configuration from argv (flags), envp (a NULL-terminated "KEY=VALUE" array such
+//  as environ; tests pass their own) and the YAML file they name. Returns NULL with err
+//  (LYNX_EINVALID, field path such as "max_concurrent_jobs" or "--max-concurrent-jobs", and a
+//  reason naming the source: file path, variable or flag) on a bad value, an unknown YAML
+//  field or flag, or an unreadable file. --help is reported as err->code LYNX_OK and NULL.
+runner_config_t *runner_config_load (int argc, char **argv, char **envp, lynx_err_t *err);
+
+//  Destroy; sets *self_p to NULL. NULL-safe.
+void runner_config_destroy (runner_config_t **self_p);
+
+//  Usage text for --help (flags, environment variables, precedence).
+const char *runner_config_usage (void);
+
+//  supported_simulation_types: the engines followed by the capabilities, without duplicates.
+//  Returns the count; *types_p is a borrowed array valid while self lives.
+size_t runner_config_simulation_types (runner_config_t *self, const char *const **types_p);
+
+#endif
