@@ -1,1 +1,64 @@
-int main (void) { return 0; }
+//  lynx-broker: parse flags and environment, start the broker actor, print READY, wait for
+//  SIGINT/SIGTERM.
+#include "broker.h"
+#include "lynx_options.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    lynx_option_t options[] = {
+        {"--data-dir", "LYNX_BROKER_DATA_DIR", "./lynx-data", "directory of the SQLite store",
+         NULL},
+        {"--runner-endpoint", "LYNX_BROKER_RUNNER_ENDPOINT", "tcp://*:5555",
+         "ROUTER endpoint runners connect to (tcp://127.0.0.1:* picks a free port)", NULL},
+        {"--api-endpoint", "LYNX_BROKER_API_ENDPOINT", "tcp://127.0.0.1:5556",
+         "ROUTER endpoint the gateway and API clients connect to", NULL},
+        {"--heartbeat-interval-ms", "LYNX_BROKER_HEARTBEAT_INTERVAL_MS", "2000",
+         "heartbeat interval assumed for runners that do not declare one", NULL},
+        {"--heartbeat-misses", "LYNX_BROKER_HEARTBEAT_MISSES", "3",
+         "silent heartbeat intervals before a runner is Offline and its jobs are retried", NULL},
+    };
+    size_t count = sizeof options / sizeof options[0];
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    int rc = lynx_options_parse(options, count, argc, argv, environ, "lynx-broker",
+                                "The Lynx broker: batches, jobs, runners and results.", &err);
+    if (rc == 1)
+        return 0;
+    long interval_ms = 0, misses = 0;
+    if (rc == 0)
+        rc = lynx_options_int(&options[3], 100, 600000, &interval_ms, &err);
+    if (rc == 0)
+        rc = lynx_options_int(&options[4], 1, 100, &misses, &err);
+    if (rc) {
+        fprintf(stderr, "lynx-broker: %s\n", err.message);
+        return 2;
+    }
+    zsys_init();
+    zsys_set_logstream(stderr); //  stdout carries only machine-readable lines (READY)
+    zsys_set_logident("lynx-broker");
+    broker_options_t broker_options = {
+        .data_dir = options[0].value,
+        .runner_endpoint = options[1].value,
+        .api_endpoint = options[2].value,
+        .heartbeat_interval_ms = (int)interval_ms,
+        .heartbeat_misses = (int)misses,
+    };
+    char runner_endpoint[256], api_endpoint[256];
+    zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
+    if (!broker) {
+        fprintf(stderr, "lynx-broker: %s\n", err.message);
+        return 1;
+    }
+    printf("READY runner_endpoint=%s api_endpoint=%s\n", runner_endpoint, api_endpoint);
+    fflush(stdout);
+    //  The actor runs until a signal: czmq's handler sets zsys_interrupted and the wait ends.
+    while (!zsys_interrupted) {
+        char *message = zstr_recv(broker);
+        zstr_free(&message);
+    }
+    zactor_destroy(&broker);
+    zsys_info("broker: stopped");
+    return 0;
+}

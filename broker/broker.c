@@ -1,0 +1,216 @@
+//  broker: the actor that owns the broker's sockets, loop and state.
+#include "broker.h"
+
+#include "broker_core.h"
+#include "broker_study.h"
+#include "lynx_time.h"
+
+#define BROKER_TICK_MS 250
+
+typedef struct {
+    broker_options_t options;
+    broker_core_t core;
+    bool terminated;
+} s_broker_t;
+
+//  Rebuild the in-memory record of a stored batch. Its config was valid when accepted; if it
+//  no longer validates (a newer broker is stricter) the batch is still served, with defaults.
+static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void *arg)
+{
+    broker_core_t *core = (broker_core_t *)arg;
+    int64_t total = lynx_value_get_int(stored, "total_jobs", 0);
+    lynx_value_t *errors = lynx_value_array();
+    broker_study_t *study = broker_study_new(lynx_value_get(stored, "config"), total, errors, NULL);
+    const char *id = lynx_value_get_string(stored, "id", "");
+    if (!study) {
+        zsys_error("broker: stored batch no longer validates batch=%s: %s", id,
+                   lynx_value_get_string(lynx_value_at(errors, 0), "message", "?"));
+        lynx_value_destroy(&errors);
+        return 0;
+    }
+    lynx_value_destroy(&errors);
+    broker_batch_t *batch =
+        broker_batch_from_study(id, lynx_value_get_string(stored, "name", ""), study,
+                                lynx_value_get_int(stored, "created_at_ms", 0));
+    broker_study_destroy(&study);
+    batch->total_jobs = total;
+    memcpy(batch->counts, counts, sizeof batch->counts);
+    int status = lynx_batch_state_parse(lynx_value_get_string(stored, "status", ""));
+    batch->status = status < 0 ? LYNX_BATCH_PENDING : (lynx_batch_state_t)status;
+    broker_sched_add_batch(core, batch);
+    return 0;
+}
+
+//  Receive one message from a socket; malformed ones are answered with protocol_error when the
+//  sender can be addressed, logged, and dropped.
+static lynx_msg_t *s_recv(broker_core_t *core, zsock_t *socket, zframe_t **routing_id_p,
+                          const char *peer)
+{
+    lynx_err_t err;
+    lynx_msg_t *msg = lynx_msg_recv(zsock_resolve(socket), routing_id_p, &err);
+    if (!msg) {
+        zsys_warning("broker: malformed message dropped peer=%s: %s", peer, err.message);
+        if (*routing_id_p)
+            broker_send_error(socket, *routing_id_p, 0, &err, NULL);
+        zframe_destroy(routing_id_p);
+    }
+    (void)core;
+    return msg;
+}
+
+static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
+    broker_core_t *core = (broker_core_t *)arg;
+    zframe_t *routing_id = NULL;
+    lynx_msg_t *msg = s_recv(core, socket, &routing_id, "runner");
+    if (msg)
+        broker_sched_handle(core, routing_id, msg);
+    lynx_msg_destroy(&msg);
+    zframe_destroy(&routing_id);
+    return 0;
+}
+
+static int s_on_api_message(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
+    broker_core_t *core = (broker_core_t *)arg;
+    zframe_t *routing_id = NULL;
+    lynx_msg_t *msg = s_recv(core, socket, &routing_id, "api");
+    if (msg)
+        broker_api_handle(core, routing_id, msg);
+    lynx_msg_destroy(&msg);
+    zframe_destroy(&routing_id);
+    return 0;
+}
+
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    broker_sched_tick((broker_core_t *)arg);
+    return 0;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop, (void)arg;
+    char *command = zstr_recv(pipe);
+    bool terminate = !command || streq(command, "$TERM");
+    zstr_free(&command);
+    return terminate ? -1 : 0;
+}
+
+static void s_inflight_destroy(broker_inflight_t **inflight_p)
+{
+    free(*inflight_p);
+    *inflight_p = NULL;
+}
+
+static void s_core_destroy(broker_core_t *core)
+{
+    zloop_destroy(&core->loop);
+    zhashx_destroy(&core->inflight);
+    zhashx_destroy(&core->runners);
+    zlistx_destroy(&core->batch_order);
+    zhashx_destroy(&core->batches);
+    zsock_destroy(&core->runner_socket);
+    zsock_destroy(&core->api_socket);
+    broker_store_destroy(&core->store);
+}
+
+static zsock_t *s_bind(const char *endpoint, char *resolved, lynx_err_t *err)
+{
+    zsock_t *socket = zsock_new(ZMQ_ROUTER);
+    if (!socket) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "create ROUTER socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    zsock_set_router_mandatory(socket, 1); //  report unroutable sends instead of dropping them
+    zsock_set_sndhwm(socket, 100000);
+    zsock_set_rcvhwm(socket, 100000);
+    if (zsock_bind(socket, "%s", endpoint) < 0) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "bind %s: %s", endpoint, zmq_strerror(errno));
+        zsock_destroy(&socket);
+        return NULL;
+    }
+    snprintf(resolved, 256, "%s", zsock_endpoint(socket) ? zsock_endpoint(socket) : endpoint);
+    return socket;
+}
+
+static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_err_t *err)
+{
+    broker_core_t *core = &self->core;
+    core->heartbeat_interval_ms = self->options.heartbeat_interval_ms;
+    core->heartbeat_misses = self->options.heartbeat_misses;
+    core->started_mono_ms = lynx_time_mono_ms();
+    core->batches = zhashx_new();
+    zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
+    core->batch_order = zlistx_new();
+    core->runners = zhashx_new();
+    zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
+    core->inflight = zhashx_new();
+    zhashx_set_destructor(core->inflight, (zhashx_destructor_fn *)s_inflight_destroy);
+    core->store = broker_store_new(self->options.data_dir, err);
+    if (!core->store)
+        return -1;
+    if (broker_store_foreach_batch(core->store, s_load_batch, core))
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+    if (broker_sched_recover(core, err))
+        return -1;
+    core->runner_socket = s_bind(self->options.runner_endpoint, runner_ep, err);
+    if (!core->runner_socket)
+        return -1;
+    core->api_socket = s_bind(self->options.api_endpoint, api_ep, err);
+    if (!core->api_socket)
+        return -1;
+    core->loop = zloop_new();
+    zloop_reader(core->loop, core->runner_socket, s_on_runner_message, core);
+    zloop_reader(core->loop, core->api_socket, s_on_api_message, core);
+    zloop_timer(core->loop, BROKER_TICK_MS, 0, s_on_tick, core);
+    zsys_info("broker: started data_dir=%s batches=%zu runner_endpoint=%s api_endpoint=%s",
+              self->options.data_dir, zhashx_size(core->batches), runner_ep, api_ep);
+    return 0;
+}
+
+static void s_broker_actor(zsock_t *pipe, void *args)
+{
+    s_broker_t *self = (s_broker_t *)args;
+    zsock_signal(pipe, 0);
+    char runner_ep[256] = "", api_ep[256] = "";
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    if (s_core_setup(self, runner_ep, api_ep, &err)) {
+        zstr_sendx(pipe, "ERROR", err.message, NULL);
+        //  Stay until the owner destroys us, as zactor expects.
+        char *command = zstr_recv(pipe);
+        zstr_free(&command);
+    } else {
+        zstr_sendx(pipe, "OK", runner_ep, api_ep, NULL);
+        zloop_reader(self->core.loop, pipe, s_on_pipe, NULL);
+        zloop_start(self->core.loop);
+    }
+    s_core_destroy(&self->core);
+    free(self);
+}
+
+zactor_t *broker_start(const broker_options_t *options, char *runner_endpoint_out,
+                       char *api_endpoint_out, lynx_err_t *err)
+{
+    s_broker_t *self = (s_broker_t *)calloc(1, sizeof *self);
+    self->options = *options;
+    zactor_t *actor = zactor_new(s_broker_actor, self);
+    char *status = NULL, *first = NULL, *second = NULL;
+    zstr_recvx(actor, &status, &first, &second, NULL);
+    bool ok = status && streq(status, "OK");
+    if (ok) {
+        snprintf(runner_endpoint_out, 256, "%s", first);
+        snprintf(api_endpoint_out, 256, "%s", second ? second : "");
+    } else {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", first ? first : "broker failed to start");
+        zactor_destroy(&actor);
+    }
+    zstr_free(&status);
+    zstr_free(&first);
+    zstr_free(&second);
+    return actor;
+}

@@ -1,0 +1,25 @@
+//  broker: the lynx-broker actor. One zloop thread owns the runner ROUTER, the API ROUTER and
+//  the store; main only parses flags, starts the actor and waits for a signal.
+#ifndef BROKER_H_INCLUDED
+#define BROKER_H_INCLUDED
+
+#include <czmq.h>
+
+#include "lynx_err.h"
+
+typedef struct {
+    const char *data_dir;        //  SQLite database and later telemetry live here
+    const char *runner_endpoint; //  ROUTER bound for runners, e.g. tcp://0.0.0.0:5555
+    const char *api_endpoint;    //  ROUTER bound for API clients (the gateway)
+    int heartbeat_interval_ms;   //  told to runners at registration
+    int heartbeat_misses;        //  runner is Offline after this many silent intervals
+} broker_options_t;
+
+//  Start the broker actor: opens the store, binds both endpoints, loads surviving batches.
+//  Returns NULL with err naming what could not be opened or bound. The actual endpoints
+//  (ephemeral ports resolved) are copied into runner_endpoint_out/api_endpoint_out (each at
+//  least 256 bytes).
+zactor_t *broker_start(const broker_options_t *options, char *runner_endpoint_out,
+                       char *api_endpoint_out, lynx_err_t *err);
+
+#endif

@@ -1,0 +1,109 @@
+//  broker_core: the broker's in-memory state, shared by the actor (broker.c), the scheduler
+//  (broker_sched.c) and the API operations (broker_api.c). Internal to broker/.
+#ifndef BROKER_CORE_H_INCLUDED
+#define BROKER_CORE_H_INCLUDED
+
+#include <czmq.h>
+
+#include "broker_store.h"
+#include "lynx_msg.h"
+#include "lynx_state.h"
+
+#define BROKER_THROUGHPUT_WINDOW_MS 60000
+#define BROKER_RECENT_MAX 4096
+
+//  A batch with work left or recently finished. Counters mirror the jobs table.
+typedef struct {
+    char id[BROKER_ID_SIZE];
+    char *name;
+    char *engine;
+    char *simulation_name;
+    char *simulation_version;
+    char *sampling_method;
+    double duration_minutes;
+    int64_t created_at_ms;
+    int64_t total_jobs;
+    int64_t max_parallel_jobs; //  0: no limit
+    int64_t counts[LYNX_JOB_STATE_COUNT];
+    lynx_batch_state_t status;
+    bool queue_empty; //  no Pending rows left to fetch (until a retry requeues one)
+    int64_t recent_ms[BROKER_RECENT_MAX]; //  ring of recent job end times, for throughput
+    size_t recent_next;
+    size_t recent_count;
+} broker_batch_t;
+
+//  A runner known to this broker process.
+typedef struct {
+    char *id;
+    char *name;
+    zframe_t *routing_id;
+    lynx_value_t *capabilities;
+    lynx_value_t *engines;
+    int64_t max_concurrent_jobs;
+    int64_t active_jobs;
+    int64_t last_seen_ms;
+    int64_t heartbeat_interval_ms; //  as the runner declared it
+    int64_t jobs_completed;
+    int64_t jobs_failed;
+    bool online;
+} broker_runner_t;
+
+//  A job that is Claimed or Running.
+typedef struct {
+    broker_job_rec_t rec;
+    broker_batch_t *batch;
+    broker_runner_t *runner;
+} broker_inflight_t;
+
+typedef struct {
+    zsock_t *runner_socket;
+    zsock_t *api_socket;
+    zloop_t *loop;
+    broker_store_t *store;
+    zhashx_t *batches;     //  id -> broker_batch_t
+    zlistx_t *batch_order; //  broker_batch_t, round-robin order for dispatch
+    zhashx_t *runners;     //  runner id -> broker_runner_t
+    zhashx_t *inflight;    //  job id -> broker_inflight_t
+    int heartbeat_interval_ms;
+    int heartbeat_misses;
+    int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
+} broker_core_t;
+
+//  --- broker_sched.c: batches, runners and the job lifecycle ---
+
+//  Track a batch (ownership of batch passes to core).
+void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch);
+void broker_batch_destroy(broker_batch_t **batch_p);
+//  Recompute the batch status from its counters; store it when it changed.
+void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch);
+//  Jobs finished per minute over the recent window, and minutes to completion (<0: unknown).
+double broker_sched_throughput(const broker_batch_t *batch, int64_t now_ms);
+double broker_sched_eta_minutes(const broker_batch_t *batch, int64_t now_ms);
+//  Hand Pending jobs to runners with free slots. Safe to call any time.
+void broker_sched_dispatch(broker_core_t *core);
+//  The run config file the scenario reads ({run_id, parameters, metadata}); takes ownership of
+//  *parameters_p.
+lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_job_rec_t *rec,
+                                      lynx_value_t **parameters_p);
+//  Handle one decoded runner message from routing_id.
+void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
+//  Periodic duties: runners that stopped heartbeating go Offline, their jobs are requeued.
+void broker_sched_tick(broker_core_t *core);
+//  Jobs left Claimed/Running by a previous broker process go back to Pending at startup.
+int broker_sched_recover(broker_core_t *core, lynx_err_t *err);
+void broker_runner_destroy(broker_runner_t **runner_p);
+
+//  --- broker_api.c: REQUEST operations ---
+
+typedef struct _broker_study_t broker_study_t;
+//  A batch's in-memory record from its validated study; counters start at zero.
+broker_batch_t *broker_batch_from_study(const char *id, const char *name,
+                                        const broker_study_t *study, int64_t created_at_ms);
+
+//  Answer one API request; sends the REPLY or ERROR on the API socket.
+void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
+//  Send an ERROR (corr 0 when unknown) to an API client or runner.
+void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, const lynx_err_t *err,
+                       lynx_value_t **errors_p);
+
+#endif

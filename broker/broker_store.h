@@ -1,0 +1,104 @@
+//  broker_store: the broker's durable state in SQLite (WAL) under the data dir: batches, jobs
+//  and results. The only module that includes sqlite3.h. Every write is committed before the
+//  broker acknowledges it (POST /jobs reply, result ACK to a runner).
+#ifndef BROKER_STORE_H_INCLUDED
+#define BROKER_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lynx_err.h"
+#include "lynx_state.h"
+#include "lynx_value.h"
+
+#define BROKER_ID_SIZE 37 //  a canonical UUID and its NUL
+
+typedef struct _broker_store_t broker_store_t;
+
+//  What the store keeps of a batch.
+typedef struct {
+    char id[BROKER_ID_SIZE];
+    const char *name;
+    lynx_batch_state_t status;
+    int64_t total_jobs;
+    int64_t created_at_ms;
+    const lynx_value_t *config; //  the submitted config, kept verbatim
+    const char *config_hash;
+    uint64_t seed;
+} broker_batch_rec_t;
+
+//  What the store keeps of a job, except its parameters and result. Times are ms since the
+//  epoch, 0 for "not yet".
+typedef struct {
+    char id[BROKER_ID_SIZE];
+    char batch_id[BROKER_ID_SIZE];
+    int64_t run_id;
+    lynx_job_state_t status;
+    int64_t retries;
+    int64_t max_retries;
+    int64_t timeout_secs;
+    int64_t attempt;
+    int64_t created_at_ms;
+    int64_t claimed_at_ms;
+    int64_t started_at_ms;
+    int64_t completed_at_ms;
+    char assigned_runner[128];
+} broker_job_rec_t;
+
+//  Open (creating if needed) <data_dir>/lynx.db, creating data_dir too. NULL with err naming
+//  the path and SQLite's reason.
+broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err);
+//  Close; sets *self_p to NULL. NULL-safe.
+void broker_store_destroy(broker_store_t **self_p);
+//  The last error's text (like sqlite3_errmsg), with the operation that failed.
+const char *broker_store_error(const broker_store_t *self);
+
+//  Transactions group many writes into one commit. Return 0 or -1.
+int broker_store_begin(broker_store_t *self);
+int broker_store_commit(broker_store_t *self);
+void broker_store_rollback(broker_store_t *self);
+
+//  Insert a batch row (inside a transaction the caller opened). -1 on error.
+int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *batch);
+//  Insert a Pending job with its parameters map. -1 on error.
+int broker_store_insert_job(broker_store_t *self, const broker_job_rec_t *job,
+                            const lynx_value_t *parameters);
+//  Write a job's mutable fields (status, retries, attempt, times, runner) and error message
+//  (NULL clears it). -1 on error or when the job does not exist.
+int broker_store_update_job(broker_store_t *self, const broker_job_rec_t *job,
+                            const char *error_message);
+//  Record the batch's derived status.
+int broker_store_update_batch_status(broker_store_t *self, const char *batch_id,
+                                     lynx_batch_state_t status);
+//  Store (or replace) the JobResult of a job.
+int broker_store_put_result(broker_store_t *self, const char *job_id, const char *batch_id,
+                            const lynx_value_t *result);
+
+//  Load one job's record. Returns 0, 1 when not found, -1 on error.
+int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_rec_t *job);
+//  The job's parameters map (owned by the caller) or NULL when missing/on error.
+lynx_value_t *broker_store_job_parameters(broker_store_t *self, const char *job_id);
+//  The job's error message (owned by the caller; NULL when none or on error).
+char *broker_store_job_error(broker_store_t *self, const char *job_id);
+//  The job's stored result (owned) or NULL when none.
+lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id);
+//  Every stored result of a batch ordered by run_id, as a new array.
+lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch_id);
+
+//  Load a batch's stored fields as a new map {id, name, status, total_jobs, created_at_ms,
+//  config, config_hash, seed}; NULL when not found or on error (then check the error text).
+lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id);
+
+//  Visit every batch (in creation order) and count its jobs per state. The callback gets the
+//  batch map (borrowed) and counts[LYNX_JOB_STATE_COUNT]. Returns 0 or -1.
+typedef int(broker_store_batch_fn)(const lynx_value_t *batch, const int64_t *counts, void *arg);
+int broker_store_foreach_batch(broker_store_t *self, broker_store_batch_fn *fn, void *arg);
+
+//  Visit up to limit jobs of a batch in state `status`, ordered by run_id (limit <= 0: all).
+//  Stops early if the callback returns non-zero. Returns the number visited or -1.
+typedef int(broker_store_job_fn)(const broker_job_rec_t *job, void *arg);
+int64_t broker_store_foreach_job(broker_store_t *self, const char *batch_id,
+                                 lynx_job_state_t status, int64_t after_run_id, int64_t limit,
+                                 broker_store_job_fn *fn, void *arg);
+
+#endif

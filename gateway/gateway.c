@@ -1,0 +1,234 @@
+//  gateway: the actor that joins the HTTP server and the broker DEALER in one zloop.
+#include "gateway.h"
+
+#include "gateway_http.h"
+#include "gateway_routes.h"
+#include "lynx_json.h"
+#include "lynx_msg.h"
+#include "lynx_time.h"
+
+#define GATEWAY_TICK_MS 50
+
+typedef struct {
+    gateway_request_t *request;
+    int64_t deadline_ms; //  monotonic
+    int success_status;
+} s_pending_t;
+
+typedef struct {
+    gateway_options_t options;
+    gateway_http_t *http;
+    zsock_t *broker;
+    zloop_t *loop;
+    zhashx_t *pending; //  corr (as text) -> s_pending_t
+    int64_t next_corr;
+} s_gateway_t;
+
+static void s_respond_json(gateway_request_t *request, int status, char *json)
+{
+    const char *body = json ? json : "{}";
+    gateway_request_respond(request, status, "application/json", body, strlen(body));
+    free(json);
+}
+
+static void s_respond_error(gateway_request_t *request, const lynx_err_t *err,
+                            const lynx_value_t *errors)
+{
+    s_respond_json(request, lynx_code_http_status(err->code),
+                   gateway_routes_error_json(err, errors));
+}
+
+static void s_on_request(gateway_request_t *request, void *arg)
+{
+    s_gateway_t *self = (s_gateway_t *)arg;
+    gateway_call_t call = {0};
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    if (gateway_routes_match(gateway_request_method(request), gateway_request_path(request),
+                             gateway_request_header(request, "Content-Type"),
+                             gateway_request_body(request), gateway_request_body_len(request),
+                             &call, &err)) {
+        s_respond_error(request, &err, NULL);
+        return;
+    }
+    int64_t corr = ++self->next_corr;
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
+    lynx_value_t *body = lynx_msg_body(msg);
+    lynx_value_set_int(body, "corr", corr);
+    lynx_value_set_string(body, "op", call.op);
+    //  The broker drops a request it sees after this instant: the client got its 503 already.
+    lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + self->options.broker_timeout_ms);
+    if (lynx_value_set(body, "args", &call.args))
+        lynx_value_destroy(&call.args);
+    if (lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, &err)) {
+        lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL, "broker unreachable at %s",
+                     self->options.broker_endpoint);
+        s_respond_error(request, &err, NULL);
+        return;
+    }
+    s_pending_t *pending = (s_pending_t *)calloc(1, sizeof *pending);
+    pending->request = request;
+    pending->deadline_ms = lynx_time_mono_ms() + self->options.broker_timeout_ms;
+    pending->success_status = call.success_status;
+    char key[32];
+    snprintf(key, sizeof key, "%" PRId64, corr);
+    zhashx_insert(self->pending, key, pending);
+}
+
+//  Take the pending request for corr out of the table; NULL when unknown (already timed out).
+static gateway_request_t *s_take_pending(s_gateway_t *self, int64_t corr, int *status_p)
+{
+    char key[32];
+    snprintf(key, sizeof key, "%" PRId64, corr);
+    s_pending_t *pending = (s_pending_t *)zhashx_lookup(self->pending, key);
+    if (!pending)
+        return NULL;
+    gateway_request_t *request = pending->request;
+    *status_p = pending->success_status;
+    zhashx_delete(self->pending, key);
+    return request;
+}
+
+static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
+    s_gateway_t *self = (s_gateway_t *)arg;
+    lynx_err_t err;
+    lynx_msg_t *msg = lynx_msg_recv(zsock_resolve(socket), NULL, &err);
+    if (!msg) {
+        zsys_warning("gateway: malformed message from broker dropped: %s", err.message);
+        return 0;
+    }
+    lynx_value_t *body = lynx_msg_body(msg);
+    int status = 200;
+    gateway_request_t *request = s_take_pending(self, lynx_value_get_int(body, "corr", 0), &status);
+    if (request && lynx_msg_id(msg) == LYNX_MSG_REPLY)
+        s_respond_json(request, status, lynx_json_dump(lynx_value_get(body, "body"), 0));
+    else if (request && lynx_msg_id(msg) == LYNX_MSG_ERROR) {
+        lynx_err_set(&err, lynx_code_from_name(lynx_value_get_string(body, "code", "")),
+                     lynx_value_get_string(body, "field", NULL), "%s",
+                     lynx_value_get_string(body, "message", ""));
+        s_respond_error(request, &err, lynx_value_get(body, "errors"));
+    } else if (request) {
+        lynx_err_set(&err, LYNX_EINTERNAL, NULL, "unexpected %s from broker",
+                     lynx_msg_command(msg));
+        s_respond_error(request, &err, NULL);
+    }
+    lynx_msg_destroy(&msg);
+    gateway_http_run(self->http); //  send what we just answered
+    return 0;
+}
+
+static int s_on_http(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop, (void)item;
+    gateway_http_run(((s_gateway_t *)arg)->http);
+    return 0;
+}
+
+//  Requests the broker did not answer in time get a 503; MHD gets its periodic run.
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    s_gateway_t *self = (s_gateway_t *)arg;
+    int64_t now = lynx_time_mono_ms();
+    zlistx_t *expired = zlistx_new();
+    for (s_pending_t *pending = (s_pending_t *)zhashx_first(self->pending); pending;
+         pending = (s_pending_t *)zhashx_next(self->pending))
+        if (now >= pending->deadline_ms)
+            zlistx_add_end(expired, (void *)zhashx_cursor(self->pending));
+    for (const char *key = (const char *)zlistx_first(expired); key;
+         key = (const char *)zlistx_next(expired)) {
+        s_pending_t *pending = (s_pending_t *)zhashx_lookup(self->pending, key);
+        lynx_err_t err;
+        lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL, "broker at %s did not answer within %d ms",
+                     self->options.broker_endpoint, self->options.broker_timeout_ms);
+        s_respond_error(pending->request, &err, NULL);
+        zhashx_delete(self->pending, key);
+    }
+    zlistx_destroy(&expired);
+    gateway_http_run(self->http);
+    return 0;
+}
+
+static void s_pending_destroy(s_pending_t **pending_p)
+{
+    free(*pending_p);
+    *pending_p = NULL;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop, (void)arg;
+    char *command = zstr_recv(pipe);
+    bool terminate = !command || streq(command, "$TERM");
+    zstr_free(&command);
+    return terminate ? -1 : 0;
+}
+
+static int s_setup(s_gateway_t *self, lynx_err_t *err)
+{
+    self->pending = zhashx_new();
+    zhashx_set_destructor(self->pending, (zhashx_destructor_fn *)s_pending_destroy);
+    self->http = gateway_http_new(self->options.bind_address, self->options.port,
+                                  self->options.max_body_bytes, s_on_request, self, err);
+    if (!self->http)
+        return -1;
+    self->broker = zsock_new(ZMQ_DEALER);
+    //  Queue requests only on a live connection: with the broker down a send fails at once
+    //  (503 now) instead of being delivered to a restarted broker long after the client left.
+    zsock_set_immediate(self->broker, 1);
+    zsock_set_sndtimeo(self->broker, 0);
+    zsock_set_linger(self->broker, 0);
+    if (zsock_connect(self->broker, "%s", self->options.broker_endpoint) < 0)
+        return lynx_err_set(err, LYNX_EINVALID, NULL, "connect %s: %s",
+                            self->options.broker_endpoint, zmq_strerror(errno));
+    self->loop = zloop_new();
+    zloop_reader(self->loop, self->broker, s_on_broker, self);
+    zmq_pollitem_t item = {NULL, gateway_http_fd(self->http), ZMQ_POLLIN, 0};
+    zloop_poller(self->loop, &item, s_on_http, self);
+    zloop_timer(self->loop, GATEWAY_TICK_MS, 0, s_on_tick, self);
+    return 0;
+}
+
+static void s_gateway_actor(zsock_t *pipe, void *args)
+{
+    s_gateway_t *self = (s_gateway_t *)args;
+    zsock_signal(pipe, 0);
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    if (s_setup(self, &err)) {
+        zstr_sendx(pipe, "ERROR", err.message, NULL);
+        char *command = zstr_recv(pipe);
+        zstr_free(&command);
+    } else {
+        char port[16];
+        snprintf(port, sizeof port, "%u", gateway_http_port(self->http));
+        zstr_sendx(pipe, "OK", port, NULL);
+        zloop_reader(self->loop, pipe, s_on_pipe, NULL);
+        zloop_start(self->loop);
+    }
+    zloop_destroy(&self->loop);
+    zhashx_destroy(&self->pending);
+    gateway_http_destroy(&self->http);
+    zsock_destroy(&self->broker);
+    free(self);
+}
+
+zactor_t *gateway_start(const gateway_options_t *options, uint16_t *port_out, lynx_err_t *err)
+{
+    s_gateway_t *self = (s_gateway_t *)calloc(1, sizeof *self);
+    self->options = *options;
+    zactor_t *actor = zactor_new(s_gateway_actor, self);
+    char *status = NULL, *detail = NULL;
+    zstr_recvx(actor, &status, &detail, NULL);
+    if (status && streq(status, "OK"))
+        *port_out = (uint16_t)atoi(detail);
+    else {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", detail ? detail : "gateway failed to start");
+        zactor_destroy(&actor);
+    }
+    zstr_free(&status);
+    zstr_free(&detail);
+    return actor;
+}

@@ -1,0 +1,23 @@
+//  gateway: the lynx-gateway actor. Serves the REST API of lynx-docs over HTTP and turns each
+//  call into one REQUEST to the broker, answering when the REPLY arrives. It holds no job
+//  state; a silent broker gives 503 after broker_timeout_ms, never a hung client.
+#ifndef GATEWAY_H_INCLUDED
+#define GATEWAY_H_INCLUDED
+
+#include <czmq.h>
+
+#include "lynx_err.h"
+
+typedef struct {
+    const char *bind_address; //  e.g. 127.0.0.1
+    uint16_t port;            //  0 picks a free port
+    const char *broker_endpoint;
+    size_t max_body_bytes;
+    int broker_timeout_ms;
+} gateway_options_t;
+
+//  Start the gateway actor. NULL with err when the HTTP port cannot be bound or the broker
+//  endpoint is malformed. *port_out receives the bound port.
+zactor_t *gateway_start(const gateway_options_t *options, uint16_t *port_out, lynx_err_t *err);
+
+#endif

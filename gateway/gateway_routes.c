@@ -1,0 +1,120 @@
+#include "gateway_routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lynx_json.h"
+
+//  How a route turns a request into args.
+typedef enum {
+    ARGS_NONE,    //  {}
+    ARGS_PATH_ID, //  {<id_key>: the {id} path segment}
+    ARGS_BODY,    //  the JSON body, which must be an object
+} s_args_kind_t;
+
+static const struct {
+    const char *method;
+    const char *pattern; //  "{id}" matches one non-empty segment
+    const char *op;
+    int success_status;
+    s_args_kind_t args;
+    const char *id_key;
+} s_routes[] = {
+    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL},
+    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL},
+    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id"},
+    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id"},
+    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id"},
+    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id"},
+};
+
+//  Match path against pattern; on success copy the {id} segment (if any) into id.
+static bool s_path_matches(const char *pattern, const char *path, char *id, size_t id_size)
+{
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            size_t len = strcspn(path, "/");
+            if (len == 0 || len >= id_size)
+                return false;
+            memcpy(id, path, len);
+            id[len] = '\0';
+            pattern += 4;
+            path += len;
+        } else if (*pattern++ != *path++)
+            return false;
+    }
+    //  A trailing slash is forgiven: /batches/x/ is /batches/x.
+    return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
+}
+
+static bool s_is_json(const char *content_type)
+{
+    if (!content_type)
+        return false;
+    size_t len = strcspn(content_type, ";");
+    while (len > 0 && content_type[len - 1] == ' ')
+        len--;
+    return len == strlen("application/json") &&
+           strncasecmp(content_type, "application/json", len) == 0;
+}
+
+int gateway_routes_match(const char *method, const char *path, const char *content_type,
+                         const char *body, size_t body_len, gateway_call_t *call, lynx_err_t *err)
+{
+    char id[256];
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
+        if (!s_path_matches(s_routes[i].pattern, path, id, sizeof id))
+            continue;
+        path_known = true;
+        if (strcmp(s_routes[i].method, method) != 0)
+            continue;
+        call->op = s_routes[i].op;
+        call->success_status = s_routes[i].success_status;
+        if (s_routes[i].args == ARGS_BODY) {
+            if (!s_is_json(content_type))
+                return lynx_err_set(err, LYNX_EMEDIA, NULL,
+                                    "content type must be application/json, got '%.64s'",
+                                    content_type ? content_type : "");
+            call->args = lynx_json_parse(body, body_len, err);
+            if (!call->args) {
+                char reason[LYNX_ERR_MESSAGE_MAX];
+                snprintf(reason, sizeof reason, "%s", err->message);
+                return lynx_err_set(err, LYNX_EINVALID, NULL, "invalid JSON body: %s", reason);
+            }
+            if (lynx_value_type(call->args) != LYNX_VALUE_MAP) {
+                lynx_value_destroy(&call->args);
+                return lynx_err_set(err, LYNX_EINVALID, NULL, "request body must be a JSON object");
+            }
+        } else {
+            call->args = lynx_value_map();
+            if (s_routes[i].args == ARGS_PATH_ID)
+                lynx_value_set_string(call->args, s_routes[i].id_key, id);
+        }
+        return 0;
+    }
+    if (path_known)
+        return lynx_err_set(err, LYNX_EMETHOD, NULL, "method %s not allowed on %s", method, path);
+    return lynx_err_set(err, LYNX_ENOTFOUND, NULL, "no route for %s %s", method, path);
+}
+
+char *gateway_routes_error_json(const lynx_err_t *err, const lynx_value_t *errors)
+{
+    lynx_value_t *detail = lynx_value_map();
+    lynx_value_set_string(detail, "code", lynx_code_name(err->code));
+    lynx_value_set_string(detail, "message", err->message);
+    lynx_value_set_string(detail, "field", err->field[0] ? err->field : NULL);
+    lynx_value_t *root = lynx_value_map();
+    if (lynx_value_set(root, "error", &detail))
+        lynx_value_destroy(&detail);
+    if (errors) {
+        lynx_value_t *copy = lynx_value_dup(errors);
+        if (lynx_value_set(root, "errors", &copy))
+            lynx_value_destroy(&copy);
+    }
+    char *text = lynx_json_dump(root, 0);
+    lynx_value_destroy(&root);
+    return text;
+}

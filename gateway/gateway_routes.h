@@ -1,0 +1,25 @@
+//  gateway_routes: the REST API as a table of (method, path pattern) -> broker operation, and
+//  the translation of HTTP requests into REQUEST args and of broker answers into HTTP.
+#ifndef GATEWAY_ROUTES_H_INCLUDED
+#define GATEWAY_ROUTES_H_INCLUDED
+
+#include "lynx_err.h"
+#include "lynx_value.h"
+
+typedef struct {
+    const char *op;     //  broker operation, e.g. "batch.get"
+    int success_status; //  HTTP status of a successful answer (200, 201)
+    lynx_value_t *args; //  REQUEST args (owned by the caller)
+} gateway_call_t;
+
+//  Match method and path (plus body and content type for POST) to a broker call. Returns 0
+//  and fills call, or -1 with err (404 unknown route, 405 wrong method, 415 content type, 400
+//  invalid JSON).
+int gateway_routes_match(const char *method, const char *path, const char *content_type,
+                         const char *body, size_t body_len, gateway_call_t *call, lynx_err_t *err);
+
+//  JSON text of an error: {"error":{"code","message","field"}} plus "errors" when given.
+//  Caller frees.
+char *gateway_routes_error_json(const lynx_err_t *err, const lynx_value_t *errors);
+
+#endif

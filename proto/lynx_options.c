@@ -1,0 +1,74 @@
+#include "lynx_options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_getenv(char **envp, const char *name)
+{
+    size_t len = strlen(name);
+    for (char **entry = envp; entry && *entry; entry++)
+        if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=')
+            return *entry + len + 1;
+    return NULL;
+}
+
+static void s_usage(const lynx_option_t *options, size_t count, const char *program,
+                    const char *summary)
+{
+    printf("Usage: %s [options]\n%s\n\nOptions (flag > environment > default):\n", program,
+           summary);
+    for (size_t i = 0; i < count; i++)
+        printf("  %-26s %s\n  %-26s env %s, default %s\n", options[i].flag, options[i].help, "",
+               options[i].env ? options[i].env : "-",
+               options[i].fallback ? options[i].fallback : "none");
+    printf("  %-26s show this help\n", "-h, --help");
+}
+
+int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **argv, char **envp,
+                       const char *program, const char *summary, lynx_err_t *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        const char *from_env = options[i].env ? s_getenv(envp, options[i].env) : NULL;
+        options[i].value = from_env && *from_env ? from_env : options[i].fallback;
+    }
+    for (int arg = 1; arg < argc; arg++) {
+        const char *word = argv[arg];
+        if (strcmp(word, "-h") == 0 || strcmp(word, "--help") == 0) {
+            s_usage(options, count, program, summary);
+            return 1;
+        }
+        const char *equals = strchr(word, '=');
+        size_t name_len = equals ? (size_t)(equals - word) : strlen(word);
+        lynx_option_t *option = NULL;
+        for (size_t i = 0; i < count; i++)
+            if (strlen(options[i].flag) == name_len &&
+                strncmp(options[i].flag, word, name_len) == 0)
+                option = &options[i];
+        if (!option)
+            return lynx_err_set(err, LYNX_EINVALID, word, "%s: unknown option (see --help)", word);
+        if (equals)
+            option->value = equals + 1;
+        else if (arg + 1 < argc)
+            option->value = argv[++arg];
+        else
+            return lynx_err_set(err, LYNX_EINVALID, option->flag, "%s: missing value",
+                                option->flag);
+    }
+    return 0;
+}
+
+int lynx_options_int(const lynx_option_t *option, long min, long max, long *value_p,
+                     lynx_err_t *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = option->value ? strtol(option->value, &end, 10) : 0;
+    if (!option->value || errno || end == option->value || *end || value < min || value > max)
+        return lynx_err_set(err, LYNX_EINVALID, option->flag,
+                            "%s: must be an integer between %ld and %ld, got '%s'", option->flag,
+                            min, max, option->value ? option->value : "");
+    *value_p = value;
+    return 0;
+}

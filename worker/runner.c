@@ -1,0 +1,590 @@
+//  runner: the actor behind lynx-runner. One zloop owns the DEALER to the broker, a pidfd
+//  poller and a timeout timer per job, and the heartbeat timer.
+#include "runner.h"
+
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lynx_json.h"
+#include "lynx_msg.h"
+#include "lynx_time.h"
+#include "runner_engine.h"
+#include "runner_proc.h"
+
+#define RUNNER_KILL_GRACE_MS 5000
+#define RUNNER_STDERR_TAIL_LINES 10
+#define RUNNER_RESEND_MS 5000
+
+typedef struct {
+    char *job_id;
+    int64_t attempt;
+    lynx_value_t *assign; //  the ASSIGN body
+    runner_proc_t *proc;
+    int exit_fd;
+    int timeout_timer;  //  -1 when none
+    int grace_timer;    //  -1 when none
+    const char *ending; //  NULL, or why we are killing it: "Timeout", "Cancelled"
+    char output_dir[4096];
+    char entrypoint[4096];
+} s_job_t;
+
+typedef struct {
+    runner_config_t *config;
+    zsock_t *pipe;
+    zsock_t *broker;
+    zloop_t *loop;
+    zhashx_t *jobs;    //  job_id -> s_job_t, running now
+    zlistx_t *unacked; //  FINISHED bodies (lynx_value_t) the broker has not acknowledged
+    bool registered;
+    bool announced; //  READY sent to the owner
+    int64_t last_register_ms;
+    char hostname[256];
+} s_runner_t;
+
+static void s_job_destroy(s_job_t **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    s_job_t *job = *job_p;
+    runner_proc_destroy(&job->proc);
+    lynx_value_destroy(&job->assign);
+    free(job->job_id);
+    free(job);
+    *job_p = NULL;
+}
+
+static void s_value_destroy(lynx_value_t **value_p)
+{
+    lynx_value_destroy(value_p);
+}
+
+static void s_send(s_runner_t *self, lynx_msg_t **msg_p)
+{
+    lynx_err_t err;
+    if (lynx_msg_send(msg_p, zsock_resolve(self->broker), NULL, &err))
+        zsys_warning("runner: send to broker failed: %s", err.message);
+}
+
+// --------------------------------------------------------------------------------------------
+//  Registration and liveness
+
+static lynx_value_t *s_capabilities(s_runner_t *self)
+{
+    runner_config_t *config = self->config;
+    lynx_value_t *capabilities = lynx_value_map();
+    lynx_value_set_int(capabilities, "max_concurrent_jobs", config->max_concurrent_jobs);
+    lynx_value_t *types = lynx_value_array();
+    const char *const *names = NULL;
+    size_t count = runner_config_simulation_types(config, &names);
+    for (size_t i = 0; i < count; i++) {
+        lynx_value_t *name = lynx_value_string(names[i]);
+        if (lynx_value_append(types, &name))
+            lynx_value_destroy(&name);
+    }
+    if (lynx_value_set(capabilities, "supported_simulation_types", &types))
+        lynx_value_destroy(&types);
+    lynx_value_set_bool(capabilities, "gpu_available", config->gpu_available);
+    lynx_value_set_double(capabilities, "memory_gb", config->memory_gb);
+    lynx_value_set_int(capabilities, "cpu_cores", config->cpu_cores);
+    return capabilities;
+}
+
+static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
+{
+    if (lynx_value_set(map, key, &child))
+        lynx_value_destroy(&child);
+}
+
+static lynx_value_t *s_attempt_entry(const char *job_id, int64_t attempt)
+{
+    lynx_value_t *entry = lynx_value_map();
+    lynx_value_set_string(entry, "job_id", job_id);
+    lynx_value_set_int(entry, "attempt", attempt);
+    return entry;
+}
+
+static void s_append_owned(lynx_value_t *array, lynx_value_t *item)
+{
+    if (lynx_value_append(array, &item))
+        lynx_value_destroy(&item);
+}
+
+static void s_register(s_runner_t *self)
+{
+    runner_config_t *config = self->config;
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REGISTER);
+    lynx_value_t *body = lynx_msg_body(msg);
+    lynx_value_set_string(body, "runner_id", config->runner_id);
+    lynx_value_set_string(body, "name", config->name);
+    s_set_owned(body, "capabilities", s_capabilities(self));
+    lynx_value_t *engines = lynx_value_array();
+    for (size_t i = 0; i < config->engine_count; i++)
+        s_append_owned(engines, lynx_value_string(config->engines[i]));
+    s_set_owned(body, "engines", engines);
+    //  What we still run and what we finished without an ACK, so a restarted broker reconciles.
+    lynx_value_t *active = lynx_value_array();
+    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
+         job = (s_job_t *)zhashx_next(self->jobs))
+        s_append_owned(active, s_attempt_entry(job->job_id, job->attempt));
+    s_set_owned(body, "active_jobs", active);
+    lynx_value_t *finished = lynx_value_array();
+    for (lynx_value_t *result = (lynx_value_t *)zlistx_first(self->unacked); result;
+         result = (lynx_value_t *)zlistx_next(self->unacked))
+        s_append_owned(finished, s_attempt_entry(lynx_value_get_string(result, "job_id", ""),
+                                                 lynx_value_get_int(result, "attempt", 0)));
+    s_set_owned(body, "finished_jobs", finished);
+    lynx_value_set_string(body, "hostname", self->hostname);
+    lynx_value_set_int(body, "pid", (int64_t)getpid());
+    lynx_value_set_int(body, "heartbeat_interval_ms",
+                       (int64_t)(config->heartbeat_interval_secs * 1000.0));
+    self->last_register_ms = lynx_time_mono_ms();
+    s_send(self, &msg);
+}
+
+static void s_resend_unacked(s_runner_t *self)
+{
+    for (lynx_value_t *body = (lynx_value_t *)zlistx_first(self->unacked); body;
+         body = (lynx_value_t *)zlistx_next(self->unacked)) {
+        lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_FINISHED);
+        lynx_value_t *copy = lynx_value_dup(body);
+        if (lynx_msg_set_body(msg, &copy))
+            lynx_value_destroy(&copy);
+        s_send(self, &msg);
+    }
+}
+
+static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    s_runner_t *self = (s_runner_t *)arg;
+    if (!self->registered) {
+        s_register(self);
+        return 0;
+    }
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_HEARTBEAT);
+    lynx_value_set_string(lynx_msg_body(msg), "runner_id", self->config->runner_id);
+    lynx_value_set_int(lynx_msg_body(msg), "active_jobs", (int64_t)zhashx_size(self->jobs));
+    s_send(self, &msg);
+    return 0;
+}
+
+static int s_on_resend(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    s_runner_t *self = (s_runner_t *)arg;
+    if (self->registered)
+        s_resend_unacked(self);
+    return 0;
+}
+
+// --------------------------------------------------------------------------------------------
+//  Finishing a job
+
+static lynx_value_t *s_result(s_runner_t *self, s_job_t *job, bool success,
+                              const char *error_message)
+{
+    const lynx_value_t *run_config = lynx_value_get(job->assign, "run_config");
+    lynx_value_t *result = lynx_value_map();
+    lynx_value_set_string(result, "job_id", job->job_id);
+    lynx_value_set_bool(result, "success", success);
+    lynx_value_set_double(result, "execution_time_secs",
+                          job->proc ? runner_proc_elapsed_secs(job->proc) : 0.0);
+    lynx_value_t *files = runner_proc_list_files(job->output_dir);
+    s_set_owned(result, "output_files", files ? files : lynx_value_array());
+    lynx_value_set_null(result, "telemetry_data");
+    lynx_value_t *metadata = lynx_value_map();
+    lynx_value_set_string(metadata, "engine", lynx_value_get_string(job->assign, "engine", ""));
+    lynx_value_set_string(
+        metadata, "simulation_name",
+        lynx_value_get_string(lynx_value_get(run_config, "metadata"), "simulation_name", ""));
+    lynx_value_set_string(metadata, "entrypoint", job->entrypoint);
+    lynx_value_set_string(metadata, "runner_id", self->config->runner_id);
+    char run_id[32];
+    snprintf(run_id, sizeof run_id, "%" PRId64, lynx_value_get_int(run_config, "run_id", 0));
+    lynx_value_set_string(metadata, "run_id", run_id);
+    lynx_value_set_int(metadata, "attempt", job->attempt);
+    s_set_owned(result, "metadata", metadata);
+    lynx_value_set_string(result, "error_message", success ? NULL : error_message);
+    return result;
+}
+
+//  Report the attempt's outcome and keep it until the broker's ACK.
+static void s_report(s_runner_t *self, s_job_t *job, const char *status, bool success,
+                     const char *error_message)
+{
+    lynx_value_t *body = lynx_value_map();
+    lynx_value_set_string(body, "job_id", job->job_id);
+    lynx_value_set_int(body, "attempt", job->attempt);
+    lynx_value_set_string(body, "status", status);
+    s_set_owned(body, "result", s_result(self, job, success, error_message));
+    zsys_info("runner: job %s job=%s attempt=%" PRId64 "%s%s", status, job->job_id, job->attempt,
+              error_message ? " reason=" : "", error_message ? error_message : "");
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_FINISHED);
+    lynx_value_t *copy = lynx_value_dup(body);
+    if (lynx_msg_set_body(msg, &copy))
+        lynx_value_destroy(&copy);
+    zlistx_add_end(self->unacked, body);
+    s_send(self, &msg);
+}
+
+static void s_forget_job(s_runner_t *self, s_job_t *job)
+{
+    if (job->exit_fd >= 0) {
+        zmq_pollitem_t item = {NULL, job->exit_fd, ZMQ_POLLIN, 0};
+        zloop_poller_end(self->loop, &item);
+    }
+    if (job->timeout_timer >= 0)
+        zloop_timer_end(self->loop, job->timeout_timer);
+    if (job->grace_timer >= 0)
+        zloop_timer_end(self->loop, job->grace_timer);
+    zhashx_delete(self->jobs, job->job_id);
+}
+
+static void s_on_exit(s_runner_t *self, s_job_t *job)
+{
+    const char *status = "Completed";
+    char message[4096] = "";
+    bool success = runner_proc_exit_code(job->proc) == 0 && !job->ending;
+    if (job->ending && strcmp(job->ending, "Timeout") == 0) {
+        status = "Timeout";
+        snprintf(message, sizeof message, "timed out after %" PRId64 " s (%s)",
+                 lynx_value_get_int(job->assign, "timeout_secs", 0),
+                 runner_proc_exit_description(job->proc));
+    } else if (job->ending) {
+        status = "Cancelled";
+        snprintf(message, sizeof message, "cancelled (%s)",
+                 runner_proc_exit_description(job->proc));
+    } else if (!success) {
+        status = "Failed";
+        char stderr_path[4200];
+        snprintf(stderr_path, sizeof stderr_path, "%s/stderr.log", job->output_dir);
+        char *tail = runner_proc_file_tail(stderr_path, RUNNER_STDERR_TAIL_LINES, 2048);
+        snprintf(message, sizeof message, "scenario failed: %s%s%s",
+                 runner_proc_exit_description(job->proc), tail && *tail ? "; stderr: " : "",
+                 tail ? tail : "");
+        free(tail);
+    }
+    s_report(self, job, status, success, success ? NULL : message);
+    s_forget_job(self, job);
+}
+
+static int s_on_job_exit(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop;
+    s_runner_t *self = (s_runner_t *)arg;
+    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
+         job = (s_job_t *)zhashx_next(self->jobs))
+        if (job->exit_fd == item->fd) {
+            if (runner_proc_reap(job->proc))
+                s_on_exit(self, job);
+            break;
+        }
+    return 0;
+}
+
+//  Without pidfds: look for exited children on a timer.
+static int s_on_reap_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    s_runner_t *self = (s_runner_t *)arg;
+    zlistx_t *exited = zlistx_new();
+    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
+         job = (s_job_t *)zhashx_next(self->jobs))
+        if (job->exit_fd < 0 && runner_proc_reap(job->proc))
+            zlistx_add_end(exited, job);
+    for (s_job_t *job = (s_job_t *)zlistx_first(exited); job; job = (s_job_t *)zlistx_next(exited))
+        s_on_exit(self, job);
+    zlistx_destroy(&exited);
+    return 0;
+}
+
+static s_job_t *s_job_by_timer(s_runner_t *self, int timer_id)
+{
+    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
+         job = (s_job_t *)zhashx_next(self->jobs))
+        if (job->timeout_timer == timer_id || job->grace_timer == timer_id)
+            return job;
+    return NULL;
+}
+
+static int s_on_grace_over(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    s_job_t *job = s_job_by_timer((s_runner_t *)arg, timer_id);
+    if (job) {
+        job->grace_timer = -1;
+        runner_proc_signal(job->proc, SIGKILL);
+    }
+    return 0;
+}
+
+//  Ask the whole process group to stop, then force it after a grace period.
+static void s_stop_job(s_runner_t *self, s_job_t *job, const char *ending, int signal)
+{
+    if (!job->ending)
+        job->ending = ending;
+    runner_proc_signal(job->proc, signal);
+    if (signal != SIGKILL && job->grace_timer < 0)
+        job->grace_timer = zloop_timer(self->loop, RUNNER_KILL_GRACE_MS, 1, s_on_grace_over, self);
+}
+
+static int s_on_timeout(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    s_runner_t *self = (s_runner_t *)arg;
+    s_job_t *job = s_job_by_timer(self, timer_id);
+    if (job) {
+        job->timeout_timer = -1;
+        zsys_warning("runner: job timed out job=%s", job->job_id);
+        s_stop_job(self, job, "Timeout", SIGTERM);
+    }
+    return 0;
+}
+
+// --------------------------------------------------------------------------------------------
+//  Starting a job
+
+static int s_remove_entry(const char *path, const struct stat *stat, int flag, struct FTW *ftw)
+{
+    (void)stat, (void)flag;
+    if (ftw->level > 0)
+        remove(path);
+    return 0;
+}
+
+//  A fresh, empty output directory: a retried attempt must not see the last one's files.
+static int s_prepare_dir(const char *path, lynx_err_t *err)
+{
+    char buffer[4096];
+    snprintf(buffer, sizeof buffer, "%s", path);
+    for (char *slash = strchr(buffer + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash)
+            *slash = '\0';
+        if (mkdir(buffer, 0755) != 0 && errno != EEXIST)
+            return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", buffer, strerror(errno));
+        if (!slash)
+            break;
+        *slash = '/';
+    }
+    nftw(path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static int s_launch(s_runner_t *self, s_job_t *job, lynx_err_t *err)
+{
+    runner_config_t *config = self->config;
+    const char *engine = lynx_value_get_string(job->assign, "engine", "");
+    runner_command_t command;
+    if (runner_engine_command(engine, config, &command, err))
+        return -1;
+    snprintf(job->entrypoint, sizeof job->entrypoint, "%s", command.entrypoint);
+    snprintf(job->output_dir, sizeof job->output_dir, "%s/%s", config->output_root, job->job_id);
+    if (s_prepare_dir(job->output_dir, err))
+        return -1;
+    //  The run config lives beside, not inside, the output dir: it is not an artifact.
+    char config_dir[4200], config_path[4400];
+    snprintf(config_dir, sizeof config_dir, "%s/.lynx-run-configs", config->output_root);
+    if (mkdir(config_dir, 0755) != 0 && errno != EEXIST)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", config_dir, strerror(errno));
+    snprintf(config_path, sizeof config_path, "%s/%s.json", config_dir, job->job_id);
+    if (lynx_json_write_file(lynx_value_get(job->assign, "run_config"), config_path, err))
+        return -1;
+
+    char env_config[4500], env_output[4200], env_job[128], env_runner[512];
+    snprintf(env_config, sizeof env_config, "TETRYX_RUN_CONFIG=%s", config_path);
+    snprintf(env_output, sizeof env_output, "TETRYX_OUTPUT_DIR=%s", job->output_dir);
+    snprintf(env_job, sizeof env_job, "LYNX_JOB_ID=%s", job->job_id);
+    snprintf(env_runner, sizeof env_runner, "LYNX_RUNNER_ID=%s", config->runner_id);
+    const char *env[] = {env_config, env_output, env_job, env_runner, NULL};
+    char stdout_path[4200], stderr_path[4200];
+    snprintf(stdout_path, sizeof stdout_path, "%s/stdout.log", job->output_dir);
+    snprintf(stderr_path, sizeof stderr_path, "%s/stderr.log", job->output_dir);
+    runner_proc_spec_t spec = {
+        .argv = command.argv,
+        .working_directory = config->working_directory,
+        .stdout_path = stdout_path,
+        .stderr_path = stderr_path,
+        .extra_env = env,
+    };
+    job->proc = runner_proc_start(&spec, err);
+    return job->proc ? 0 : -1;
+}
+
+static void s_on_assign(s_runner_t *self, lynx_value_t *body)
+{
+    const char *job_id = lynx_value_get_string(body, "job_id", "");
+    int64_t attempt = lynx_value_get_int(body, "attempt", 0);
+    s_job_t *running = (s_job_t *)zhashx_lookup(self->jobs, job_id);
+    if (running) {
+        zsys_warning("runner: ASSIGN for a job already running job=%s attempt=%" PRId64, job_id,
+                     attempt);
+        return;
+    }
+    s_job_t *job = (s_job_t *)calloc(1, sizeof *job);
+    job->job_id = strdup(job_id);
+    job->attempt = attempt;
+    job->assign = lynx_value_dup(body);
+    job->exit_fd = job->timeout_timer = job->grace_timer = -1;
+    zhashx_insert(self->jobs, job->job_id, job);
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    if ((int64_t)zhashx_size(self->jobs) > self->config->max_concurrent_jobs)
+        lynx_err_set(&err, LYNX_ECONFLICT, NULL, "runner has no free slot (max %d)",
+                     self->config->max_concurrent_jobs);
+    else
+        s_launch(self, job, &err);
+    if (err.code != LYNX_OK) {
+        char message[1024];
+        snprintf(message, sizeof message, "cannot start scenario: %s", err.message);
+        s_report(self, job, "Failed", false, message);
+        s_forget_job(self, job);
+        return;
+    }
+    zsys_info("runner: job started job=%s attempt=%" PRId64 " pid=%d", job_id, attempt,
+              (int)runner_proc_pid(job->proc));
+    lynx_msg_t *started = lynx_msg_new(LYNX_MSG_STARTED);
+    lynx_value_set_string(lynx_msg_body(started), "job_id", job_id);
+    lynx_value_set_int(lynx_msg_body(started), "attempt", attempt);
+    lynx_value_set_int(lynx_msg_body(started), "pid", (int64_t)runner_proc_pid(job->proc));
+    s_send(self, &started);
+
+    job->exit_fd = runner_proc_exit_fd(job->proc);
+    if (job->exit_fd >= 0) {
+        zmq_pollitem_t item = {NULL, job->exit_fd, ZMQ_POLLIN, 0};
+        zloop_poller(self->loop, &item, s_on_job_exit, self);
+    }
+    int64_t timeout_secs = lynx_value_get_int(body, "timeout_secs", 0);
+    if (timeout_secs > 0)
+        job->timeout_timer =
+            zloop_timer(self->loop, (size_t)(timeout_secs * 1000), 1, s_on_timeout, self);
+    //  A child may exit before the poller exists; reap once now to not miss it.
+    if (runner_proc_reap(job->proc))
+        s_on_exit(self, job);
+}
+
+static void s_on_kill(s_runner_t *self, lynx_value_t *body)
+{
+    s_job_t *job = (s_job_t *)zhashx_lookup(self->jobs, lynx_value_get_string(body, "job_id", ""));
+    if (job && job->attempt == lynx_value_get_int(body, "attempt", -1)) {
+        zsys_notice("runner: killing job=%s reason=\"%s\"", job->job_id,
+                    lynx_value_get_string(body, "reason", ""));
+        s_stop_job(self, job, "Cancelled", SIGKILL);
+    }
+}
+
+static void s_on_ack(s_runner_t *self, lynx_value_t *body)
+{
+    const char *job_id = lynx_value_get_string(body, "job_id", "");
+    int64_t attempt = lynx_value_get_int(body, "attempt", -1);
+    for (lynx_value_t *held = (lynx_value_t *)zlistx_first(self->unacked); held;
+         held = (lynx_value_t *)zlistx_next(self->unacked))
+        if (strcmp(lynx_value_get_string(held, "job_id", ""), job_id) == 0 &&
+            lynx_value_get_int(held, "attempt", -2) == attempt) {
+            zlistx_delete(self->unacked, zlistx_cursor(self->unacked));
+            return;
+        }
+}
+
+static void s_on_error(s_runner_t *self, lynx_value_t *body)
+{
+    const char *code = lynx_value_get_string(body, "code", "");
+    const char *message = lynx_value_get_string(body, "message", "");
+    if (lynx_code_from_name(code) == LYNX_ENOTFOUND) {
+        //  The broker restarted or wrote us off: register again, reporting what we hold.
+        zsys_notice("runner: broker does not know us, registering again: %s", message);
+        self->registered = false;
+        s_register(self);
+    } else if (!self->registered) {
+        zsys_error("runner: registration refused: %s: %s", code, message);
+        zstr_sendx(self->pipe, "FATAL", message, NULL);
+    } else
+        zsys_warning("runner: broker error %s: %s", code, message);
+}
+
+static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
+    s_runner_t *self = (s_runner_t *)arg;
+    lynx_err_t err;
+    lynx_msg_t *msg = lynx_msg_recv(zsock_resolve(socket), NULL, &err);
+    if (!msg) {
+        zsys_warning("runner: malformed message from broker dropped: %s", err.message);
+        return 0;
+    }
+    lynx_value_t *body = lynx_msg_body(msg);
+    switch (lynx_msg_id(msg)) {
+    case LYNX_MSG_REGISTERED:
+        self->registered = true;
+        zsys_info("runner: registered runner=%s", self->config->runner_id);
+        if (!self->announced) {
+            self->announced = true;
+            zstr_send(self->pipe, "READY");
+        }
+        s_resend_unacked(self);
+        break;
+    case LYNX_MSG_ASSIGN:
+        s_on_assign(self, body);
+        break;
+    case LYNX_MSG_KILL:
+        s_on_kill(self, body);
+        break;
+    case LYNX_MSG_ACK:
+        s_on_ack(self, body);
+        break;
+    case LYNX_MSG_ERROR:
+        s_on_error(self, body);
+        break;
+    default:
+        zsys_warning("runner: unexpected %s from broker", lynx_msg_command(msg));
+    }
+    lynx_msg_destroy(&msg);
+    return 0;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop, (void)arg;
+    char *command = zstr_recv(pipe);
+    bool terminate = !command || streq(command, "$TERM");
+    zstr_free(&command);
+    return terminate ? -1 : 0;
+}
+
+static void s_runner_actor(zsock_t *pipe, void *args)
+{
+    s_runner_t self = {.config = (runner_config_t *)args, .pipe = pipe};
+    zsock_signal(pipe, 0);
+    gethostname(self.hostname, sizeof self.hostname - 1);
+    self.jobs = zhashx_new();
+    zhashx_set_destructor(self.jobs, (zhashx_destructor_fn *)s_job_destroy);
+    self.unacked = zlistx_new();
+    zlistx_set_destructor(self.unacked, (zlistx_destructor_fn *)s_value_destroy);
+    self.broker = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(self.broker, 1000);
+    if (zsock_connect(self.broker, "%s", self.config->broker_endpoint) < 0) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "connect %s: %s", self.config->broker_endpoint,
+                 zmq_strerror(errno));
+        zstr_sendx(pipe, "FATAL", reason, NULL);
+    }
+    self.loop = zloop_new();
+    zloop_reader(self.loop, pipe, s_on_pipe, &self);
+    zloop_reader(self.loop, self.broker, s_on_broker, &self);
+    size_t heartbeat_ms = (size_t)(self.config->heartbeat_interval_secs * 1000.0);
+    zloop_timer(self.loop, heartbeat_ms > 0 ? heartbeat_ms : 1000, 0, s_on_heartbeat, &self);
+    zloop_timer(self.loop, RUNNER_RESEND_MS, 0, s_on_resend, &self);
+    zloop_timer(self.loop, 100, 0, s_on_reap_timer, &self);
+    s_register(&self);
+    zloop_start(self.loop);
+
+    zloop_destroy(&self.loop);
+    zhashx_destroy(&self.jobs); //  kills what still runs
+    zlistx_destroy(&self.unacked);
+    zsock_destroy(&self.broker);
+}
+
+zactor_t *runner_start(runner_config_t *config)
+{
+    return zactor_new(s_runner_actor, config);
+}
