@@ -34,8 +34,15 @@ static void s_respond_json(gateway_request_t *request, int status, char *json)
 static void s_respond_error(gateway_request_t *request, const lynx_err_t *err,
                             const lynx_value_t *errors)
 {
-    s_respond_json(request, lynx_code_http_status(err->code),
-                   gateway_routes_error_json(err, errors));
+    char *json = gateway_routes_error_json(err, errors);
+    const char *body = json ? json : "{}";
+    char allowed[64] = "";
+    if (err->code == LYNX_EMETHOD)
+        gateway_routes_allowed(gateway_request_path(request), allowed, sizeof allowed);
+    const char *headers[] = {"Allow", allowed, NULL};
+    gateway_request_respond_with(request, lynx_code_http_status(err->code), "application/json",
+                                 body, strlen(body), allowed[0] ? headers : NULL);
+    free(json);
 }
 
 static void s_on_request(gateway_request_t *request, void *arg)
@@ -175,9 +182,10 @@ static int s_setup(s_gateway_t *self, lynx_err_t *err)
     if (!self->http)
         return -1;
     self->broker = zsock_new(ZMQ_DEALER);
-    //  Queue requests only on a live connection: with the broker down a send fails at once
-    //  (503 now) instead of being delivered to a restarted broker long after the client left.
-    zsock_set_immediate(self->broker, 1);
+    //  Requests queue while the broker connects (a restart, our own start-up) and are answered
+    //  503 at their deadline if it never comes; each carries deadline_ms so a broker that
+    //  comes back late drops them instead of acting for a client that already gave up. A full
+    //  queue (send would block) is a 503 at once.
     zsock_set_sndtimeo(self->broker, 0);
     zsock_set_linger(self->broker, 0);
     if (zsock_connect(self->broker, "%s", self->options.broker_endpoint) < 0)

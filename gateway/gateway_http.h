@@ -16,38 +16,42 @@ typedef struct _gateway_request_t gateway_request_t;
 //  Called once per request whose body has been received within the limit, inside
 //  gateway_http_run. The handler must call gateway_request_respond exactly once, during the
 //  call or later from the same thread; until then the connection is suspended.
-typedef void(gateway_http_handler_fn) (gateway_request_t *request, void *arg);
+typedef void(gateway_http_handler_fn)(gateway_request_t *request, void *arg);
 
 //  Listen on bind_address:port (port 0 picks a free port). Bodies over max_body_bytes are
 //  answered 413 with a JSON error, without calling the handler. NULL with err naming the
 //  address and the cause when the socket cannot be bound.
-gateway_http_t *gateway_http_new (const char *bind_address, uint16_t port,
-                                  size_t max_body_bytes, gateway_http_handler_fn *handler,
-                                  void *arg, lynx_err_t *err);
+gateway_http_t *gateway_http_new(const char *bind_address, uint16_t port, size_t max_body_bytes,
+                                 gateway_http_handler_fn *handler, void *arg, lynx_err_t *err);
 //  Stop listening, drop unanswered requests, free; sets *self_p to NULL. NULL-safe.
-void gateway_http_destroy (gateway_http_t **self_p);
+void gateway_http_destroy(gateway_http_t **self_p);
 
 //  The port actually bound.
-uint16_t gateway_http_port (const gateway_http_t *self);
+uint16_t gateway_http_port(const gateway_http_t *self);
 //  File descriptor to poll for input; call gateway_http_run when it is readable.
-int gateway_http_fd (const gateway_http_t *self);
+int gateway_http_fd(const gateway_http_t *self);
 //  Do all pending network work without blocking, including connections resumed by a respond.
-void gateway_http_run (gateway_http_t *self);
+void gateway_http_run(gateway_http_t *self);
 //  Milliseconds until gateway_http_run must be called even without input; -1 for no limit.
-long gateway_http_timeout_ms (gateway_http_t *self);
+long gateway_http_timeout_ms(gateway_http_t *self);
 
 //  Request accessors; strings are borrowed until the request is answered.
-const char *gateway_request_method (const gateway_request_t *self);
-const char *gateway_request_path (const gateway_request_t *self);
+const char *gateway_request_method(const gateway_request_t *self);
+const char *gateway_request_path(const gateway_request_t *self);
 //  Query argument or header value; NULL when absent.
-const char *gateway_request_query (const gateway_request_t *self, const char *key);
-const char *gateway_request_header (const gateway_request_t *self, const char *name);
-const char *gateway_request_body (const gateway_request_t *self);
-size_t gateway_request_body_len (const gateway_request_t *self);
+const char *gateway_request_query(const gateway_request_t *self, const char *key);
+const char *gateway_request_header(const gateway_request_t *self, const char *name);
+const char *gateway_request_body(const gateway_request_t *self);
+size_t gateway_request_body_len(const gateway_request_t *self);
+
+//  As gateway_request_respond, with extra response headers: a NULL-ended list of name, value
+//  pairs (e.g. {"Allow", "GET, POST", NULL}), copied.
+void gateway_request_respond_with(gateway_request_t *self, int status, const char *content_type,
+                                  const char *body, size_t body_len, const char *const *headers);
 
 //  Answer with status and body (copied). Resumes the connection if it was suspended. The
 //  request is gone afterwards: do not touch it again.
-void gateway_request_respond (gateway_request_t *self, int status, const char *content_type,
-                              const char *body, size_t body_len);
+void gateway_request_respond(gateway_request_t *self, int status, const char *content_type,
+                             const char *body, size_t body_len);
 
 #endif

@@ -100,6 +100,17 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
     return lynx_err_set(err, LYNX_ENOTFOUND, NULL, "no route for %s %s", method, path);
 }
 
+void gateway_routes_allowed(const char *path, char *methods, size_t size)
+{
+    char id[256];
+    size_t used = 0;
+    methods[0] = '\0';
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++)
+        if (s_path_matches(s_routes[i].pattern, path, id, sizeof id) && used < size)
+            used += (size_t)snprintf(methods + used, size - used, "%s%s", used ? ", " : "",
+                                     s_routes[i].method);
+}
+
 char *gateway_routes_error_json(const lynx_err_t *err, const lynx_value_t *errors)
 {
     lynx_value_t *detail = lynx_value_map();

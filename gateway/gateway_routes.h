@@ -18,6 +18,10 @@ typedef struct {
 int gateway_routes_match(const char *method, const char *path, const char *content_type,
                          const char *body, size_t body_len, gateway_call_t *call, lynx_err_t *err);
 
+//  The methods path accepts, comma-separated ("GET, POST"), for a 405's Allow header; "" when
+//  the path matches no route.
+void gateway_routes_allowed (const char *path, char *methods, size_t size);
+
 //  JSON text of an error: {"error":{"code","message","field"}} plus "errors" when given.
 //  Caller frees.
 char *gateway_routes_error_json(const lynx_err_t *err, const lynx_value_t *errors);
