@@ -1,0 +1,516 @@
+"""End-to-end harness: start the real Lynx-C binaries on 127.0.0.1 with ephemeral ports.
+
+A Stack owns every process it starts. Each binary prints one machine-readable line on stdout
+when it is ready (``READY key=value ...``); the harness waits for that line with a deadline,
+keeps each process's stderr in a file under the test's tmp_path, and on stop() sends SIGTERM
+to every PID, waits with a deadline, falls back to SIGKILL, and checks no PID is left.
+
+Only the standard library is used (urllib.request for HTTP) so the tests run under Debian's
+/usr/bin/python3 with nothing but python3-pytest installed.
+"""
+
+import ctypes
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS_DIR = HERE / "scenarios"
+CONFIGS_DIR = HERE / "configs"
+
+JOB_STATES = ("Pending", "Claimed", "Running", "Completed", "Failed", "Timeout", "Cancelled")
+BATCH_STATES = ("Pending", "Running", "Completed", "Failed", "Cancelled")
+TERMINAL_BATCH_STATES = ("Completed", "Failed", "Cancelled")
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+POLL_INTERVAL_SECS = 0.05
+#  Sanitizer or valgrind builds are slower; scale every deadline, never the assertions.
+TIMEOUT_SCALE = float(os.environ.get("LYNX_E2E_TIMEOUT_SCALE", "1"))
+READY_TIMEOUT_SECS = 15.0 * TIMEOUT_SCALE
+STOP_TIMEOUT_SECS = 10.0 * TIMEOUT_SCALE
+HTTP_TIMEOUT_SECS = 30.0 * TIMEOUT_SCALE
+
+_PR_SET_PDEATHSIG = 1
+
+
+def scaled(secs):
+    """A deadline in seconds, scaled by LYNX_E2E_TIMEOUT_SCALE."""
+    return secs * TIMEOUT_SCALE
+
+
+def bin_dir():
+    value = os.environ.get("LYNX_BIN_DIR")
+    if not value:
+        raise RuntimeError("LYNX_BIN_DIR is not set (the CMake build directory)")
+    return Path(value).resolve()
+
+
+def source_dir():
+    value = os.environ.get("LYNX_SOURCE_DIR")
+    return Path(value).resolve() if value else HERE.parent.parent
+
+
+def binary(name):
+    path = bin_dir() / name
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{path}: not an executable; build the project first")
+    return path
+
+
+def scenario_path(name):
+    return SCENARIOS_DIR / name
+
+
+def load_body(name):
+    """A request body from configs/, as the exact bytes stored there."""
+    return (CONFIGS_DIR / name).read_bytes()
+
+
+def parse_ready(line):
+    """'READY a=1 b=2' -> {'a': '1', 'b': '2'}; None when the line is not a READY line."""
+    parts = line.strip().split()
+    if not parts or parts[0] != "READY":
+        return None
+    fields = {}
+    for part in parts[1:]:
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def parse_timestamp(text):
+    """Parse an RFC 3339 UTC timestamp ('...Z'); AssertionError when it is not one."""
+    assert isinstance(text, str) and RFC3339_UTC.match(text), f"not RFC 3339 UTC: {text!r}"
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def tail(path, lines=40):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as exc:
+        return f"<{path}: {exc}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _die_with_parent():
+    #  If pytest itself is killed (ctest timeout), take the children with it.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Process:
+    """One child process: stdout read line by line by a thread, stderr kept in a file."""
+
+    def __init__(self, name, argv, log_dir, env=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.stderr_path = Path(log_dir) / f"{name}.stderr"
+        self.stdout_path = Path(log_dir) / f"{name}.stdout"
+        self.ready = None
+        self.killed = False  # deliberately killed with SIGKILL by a test
+        self._lines = []
+        self._cond = threading.Condition()
+        self._eof = False
+        stderr_file = open(self.stderr_path, "wb")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr_file,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            stderr_file.close()
+        self.pid = self.popen.pid
+        self._reader = threading.Thread(target=self._read_stdout, name=f"{name}-stdout",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read_stdout(self):
+        with open(self.stdout_path, "wb") as copy:
+            for raw in self.popen.stdout:
+                copy.write(raw)
+                copy.flush()
+                with self._cond:
+                    self._lines.append(raw.decode(errors="replace").rstrip("\r\n"))
+                    self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def stdout_lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def wait_ready(self, timeout=READY_TIMEOUT_SECS):
+        """Wait for the READY line; returns its fields. Raises with the stderr tail when the
+        process exits first or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._lines:
+                    fields = parse_ready(line)
+                    if fields is not None:
+                        self.ready = fields
+                        return fields
+                if self._eof:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(min(remaining, 0.2))
+        status = self.popen.poll()
+        what = f"exited with status {status}" if status is not None else (
+            f"printed no READY line within {timeout:.1f} s")
+        raise AssertionError(f"{self.name} {what}\n{self.describe()}")
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def describe(self, lines=40):
+        out = [f"--- {self.name} (pid {self.pid}) argv: {shlex.join(self.argv)}"]
+        status = self.popen.poll()
+        out.append(f"--- status: {'running' if status is None else status}")
+        out.append(f"--- stdout:\n" + "\n".join(self.stdout_lines()[-lines:]))
+        out.append(f"--- stderr tail ({self.stderr_path}):\n{tail(self.stderr_path, lines)}")
+        return "\n".join(out)
+
+    def kill9(self):
+        """SIGKILL by PID and reap; the stack will not count this as an unclean stop."""
+        self.killed = True
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(timeout=STOP_TIMEOUT_SECS)
+
+    def stop(self, timeout=STOP_TIMEOUT_SECS):
+        """SIGTERM, wait with a deadline, SIGKILL if needed. Returns a problem string or None."""
+        problem = None
+        if self.popen.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                problem = f"{self.name} (pid {self.pid}) ignored SIGTERM for {timeout:.0f} s"
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=timeout)
+        elif not self.killed:
+            problem = f"{self.name} (pid {self.pid}) had exited before stop: " \
+                      f"status {self.popen.returncode}"
+        if problem is None and not self.killed and self.popen.returncode != 0:
+            problem = f"{self.name} (pid {self.pid}) exited with status " \
+                      f"{self.popen.returncode} on SIGTERM"
+        self._reader.join(timeout=timeout)
+        if self.popen.stdout:
+            self.popen.stdout.close()
+        return problem
+
+
+class Runner(Process):
+    def __init__(self, name, argv, log_dir, env, runner_id, config, config_path):
+        super().__init__(name, argv, log_dir, env)
+        self.runner_id = runner_id
+        self.config = config
+        self.config_path = config_path
+
+    @property
+    def output_root(self):
+        return Path(self.config["output_root"])
+
+    @property
+    def working_directory(self):
+        return Path(self.config["working_directory"])
+
+
+def _yaml_scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a JSON string is a valid YAML double-quoted scalar
+
+
+def runner_yaml(config):
+    """Render a runner config dict in the block style of tutorial-basic-orbit.txt."""
+    lines = []
+    for key, value in config.items():
+        if isinstance(value, (list, tuple)):
+            lines.append(f"{key}:")
+            lines.extend(f"  - {_yaml_scalar(item)}" for item in value)
+        else:
+            lines.append(f"{key}: {_yaml_scalar(value)}")
+    return "\n".join(lines) + "\n"
+
+
+class HttpResponse(tuple):
+    """(status, body) that also carries the response headers."""
+
+    def __new__(cls, status, body, headers):
+        self = super().__new__(cls, (status, body))
+        self.headers = headers
+        return self
+
+    @property
+    def status(self):
+        return self[0]
+
+    @property
+    def body(self):
+        return self[1]
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT_SECS):
+    """One HTTP request. body: dict/list (sent as JSON), str or bytes (sent as is), or None.
+    Returns HttpResponse (status, parsed JSON or raw text when not JSON)."""
+    headers = dict(headers or {})
+    data = None
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = bytes(body)
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(base_url + path, data=data, headers=headers, method=method)
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            status, raw, resp_headers = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as exc:
+        status, raw, resp_headers = exc.code, exc.read(), exc.headers
+    text = raw.decode(errors="replace")
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        parsed = text
+    return HttpResponse(status, parsed, resp_headers)
+
+
+class Stack:
+    """Broker, gateways and runners of one test, all under one temporary directory."""
+
+    def __init__(self, tmp_path, name="stack"):
+        self.root = Path(tmp_path)
+        self.name = name
+        self.log_dir = self.root / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes = []
+        self.broker = None
+        self.gateway = None
+        self.runners = []
+        self._stopped = False
+
+    # -- starting processes -------------------------------------------------------------
+
+    def _env(self, extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LYNX_RUNNER_")}
+        env.update(extra or {})
+        return env
+
+    def _spawn(self, cls, name, argv, **kwargs):
+        proc = cls(name, argv, self.log_dir, env=self._env(kwargs.pop("extra_env", None)),
+                   **kwargs)
+        self.processes.append(proc)
+        return proc
+
+    def start_broker(self, extra_args=()):
+        data_dir = self.root / "broker-data"
+        data_dir.mkdir(exist_ok=True)
+        argv = [binary("lynx-broker"), "--data-dir", data_dir,
+                "--runner-endpoint", "tcp://127.0.0.1:*",
+                "--api-endpoint", "tcp://127.0.0.1:*", *extra_args]
+        proc = self._spawn(Process, "broker", argv)
+        fields = proc.wait_ready()
+        for key in ("runner_endpoint", "api_endpoint"):
+            assert fields.get(key, "").startswith("tcp://127.0.0.1:"), \
+                f"broker READY line lacks {key}: {fields}\n{proc.describe()}"
+            assert not fields[key].endswith("*"), f"broker READY {key} not resolved: {fields}"
+        proc.runner_endpoint = fields["runner_endpoint"]
+        proc.api_endpoint = fields["api_endpoint"]
+        proc.data_dir = data_dir
+        self.broker = proc
+        return proc
+
+    def start_gateway(self, max_body_bytes=None, broker_timeout_ms=None, extra_args=()):
+        assert self.broker is not None, "start the broker first"
+        argv = [binary("lynx-gateway"), "--listen", "127.0.0.1:0",
+                "--broker", self.broker.api_endpoint]
+        if max_body_bytes is not None:
+            argv += ["--max-body-bytes", str(max_body_bytes)]
+        if broker_timeout_ms is not None:
+            argv += ["--broker-timeout-ms", str(broker_timeout_ms)]
+        argv += list(extra_args)
+        count = sum(1 for p in self.processes if p.name.startswith("gateway"))
+        proc = self._spawn(Process, f"gateway{count or ''}", argv)
+        fields = proc.wait_ready()
+        url = fields.get("url", "")
+        assert re.match(r"^http://127\.0\.0\.1:[1-9]\d*$", url), \
+            f"gateway READY line lacks a bound url: {fields}\n{proc.describe()}"
+        proc.url = url
+        if self.gateway is None:
+            self.gateway = proc
+        return proc
+
+    def start_runner(self, runner_id, entrypoint, name=None, max_concurrent_jobs=1,
+                     engines=("basilisk",), capabilities=("basilisk", "orbit", "aerospace"),
+                     heartbeat_interval_secs=1, extra_config=None, extra_args=()):
+        assert self.broker is not None, "start the broker first"
+        base = self.root / f"runner-{runner_id}"
+        work = base / "work"
+        output_root = base / "runs"
+        work.mkdir(parents=True, exist_ok=True)
+        config = {
+            "engines": list(engines),
+            "capabilities": list(capabilities),
+            "working_directory": str(work),
+            "output_root": str(output_root),
+            "python_executable": "/usr/bin/python3",
+            "basilisk_entrypoint": str(entrypoint),
+            "max_concurrent_jobs": max_concurrent_jobs,
+            "heartbeat_interval_secs": heartbeat_interval_secs,
+        }
+        config.update(extra_config or {})
+        config_path = base / "runner.yaml"
+        config_path.write_text(runner_yaml(config))
+        argv = [binary("lynx-runner"), "--config", config_path, "--runner-id", runner_id,
+                "--name", name or f"Runner {runner_id}", "--broker",
+                self.broker.runner_endpoint, *extra_args]
+        proc = self._spawn(Runner, f"runner-{runner_id}", argv, runner_id=runner_id,
+                           config=config, config_path=config_path)
+        fields = proc.wait_ready()
+        assert fields.get("runner_id") == runner_id, \
+            f"runner READY line names {fields.get('runner_id')!r}, expected {runner_id!r}"
+        self.runners.append(proc)
+        return proc
+
+    # -- driving --------------------------------------------------------------------------
+
+    def http(self, method, path, body=None, headers=None, gateway=None,
+             timeout=HTTP_TIMEOUT_SECS):
+        gw = gateway or self.gateway
+        assert gw is not None, "start a gateway first"
+        return http_request(gw.url, method, path, body=body, headers=headers, timeout=timeout)
+
+    def check_alive(self):
+        """AssertionError naming any process that died without a test killing it."""
+        dead = [p for p in self.processes if not p.killed and not p.alive()]
+        if dead:
+            raise AssertionError("process died unexpectedly:\n" +
+                                 "\n".join(p.describe() for p in dead))
+
+    def wait_for(self, predicate, timeout, what="condition", interval=POLL_INTERVAL_SECS):
+        """Poll predicate until it returns a truthy value (returned) or the deadline passes.
+        Fails early when one of our processes dies."""
+        deadline = time.monotonic() + scaled(timeout)
+        last = None
+        while True:
+            self.check_alive()
+            last = predicate()
+            if last:
+                return last
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {scaled(timeout):.1f} s waiting for "
+                                     f"{what}; last value: {last!r}")
+            time.sleep(interval)
+
+    def submit(self, body, gateway=None):
+        """POST /jobs; asserts 201 and returns the response body."""
+        status, resp = self.http("POST", "/jobs", body=body, gateway=gateway)
+        assert status == 201, f"POST /jobs -> {status} {resp}"
+        return resp
+
+    def wait_batch_terminal(self, batch_id, timeout=60):
+        """Poll GET /batches/{id} until its status is terminal; returns the last body."""
+        state = {}
+
+        def done():
+            status, body = self.http("GET", f"/batches/{batch_id}")
+            assert status == 200, f"GET /batches/{batch_id} -> {status} {body}"
+            state["body"] = body
+            if body["batch"]["status"] in TERMINAL_BATCH_STATES:
+                return body
+            return None
+
+        try:
+            return self.wait_for(done, timeout, what=f"batch {batch_id} to finish")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast batch body: {state.get('body')}") from None
+
+    def kill9(self, proc):
+        proc.kill9()
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def log_tails(self, lines=40):
+        return "\n".join(p.describe(lines) for p in self.processes)
+
+    def stop(self):
+        """Stop runners, then gateways, then the broker, each by PID; assert none is left.
+        Raises AssertionError listing every process that did not stop cleanly."""
+        if self._stopped:
+            return
+        self._stopped = True
+        order = ([p for p in self.processes if isinstance(p, Runner)] +
+                 [p for p in self.processes if p.name.startswith("gateway")] +
+                 [p for p in self.processes
+                  if not isinstance(p, Runner) and not p.name.startswith("gateway")])
+        problems = []
+        for proc in order:
+            try:
+                problem = proc.stop()
+            except Exception as exc:  # keep stopping the others
+                problem = f"{proc.name} (pid {proc.pid}): stop raised {exc!r}"
+            if problem:
+                problems.append(problem + "\n" + proc.describe(20))
+        for proc in order:
+            if pid_alive(proc.pid):
+                problems.append(f"{proc.name} (pid {proc.pid}) still exists after stop")
+        if problems:
+            raise AssertionError("unclean stop:\n" + "\n".join(problems))
+
+
+def assert_error(response, status, code, field=None):
+    """Check an error response: HTTP status and {"error": {"code", "message", "field"}}."""
+    got_status, body = response
+    assert got_status == status, f"expected {status}, got {got_status}: {body}"
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), \
+        f"error body is not {{'error': {{...}}}}: {body!r}"
+    err = body["error"]
+    assert err.get("code") == code, f"error.code {err.get('code')!r} != {code!r}: {body}"
+    assert isinstance(err.get("message"), str) and err["message"], f"empty message: {body}"
+    assert "field" in err, f"error has no 'field' key: {body}"
+    if field is not None:
+        assert err["field"] == field, f"error.field {err['field']!r} != {field!r}: {body}"
+    return err
