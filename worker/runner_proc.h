@@ -33,7 +33,9 @@ pid_t runner_proc_pid (const runner_proc_t *self);
 //  A file descriptor that becomes readable when the process exits (a pidfd), for zloop
 //  pollers; -1 when the kernel has none (then poll runner_proc_reap on a timer).
 int runner_proc_exit_fd (const runner_proc_t *self);
-//  Reap without blocking. Returns true once the process has exited (and stays true).
+//  Reap without blocking. Returns true once the process has exited (and stays true). When
+//  the process exits, the rest of its process group is killed (SIGKILL) before it is reaped,
+//  so nothing the scenario left running in the background outlives the job.
 bool runner_proc_reap (runner_proc_t *self);
 //  After exit: the exit status (0..255), or -1 when killed by a signal.
 int runner_proc_exit_code (const runner_proc_t *self);

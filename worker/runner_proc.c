@@ -1,0 +1,544 @@
+//  runner_proc: one scenario subprocess.
+//
+//  The runner is multi-threaded (czmq actors), so between fork and exec the child may only
+//  make async-signal-safe calls: everything that allocates — the environment array, the log
+//  files — is prepared in the parent first. The child reports a failed chdir or exec as
+//  {step, errno} on a close-on-exec pipe; the parent reads until EOF, which means exec
+//  succeeded, so runner_proc_start knows the outcome before it returns.
+#include "runner_proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct _runner_proc_t {
+    pid_t pid; //  also the process group id: the child calls setsid
+    int exit_fd;
+    bool exited;
+    int exit_code;
+    int term_signal;
+    char description[96];
+    struct timespec started;
+    struct timespec ended;
+};
+
+//  What the child failed to do, sent to the parent before _exit.
+typedef enum { S_STEP_SETSID = 1, S_STEP_CHDIR, S_STEP_EXEC } s_step_t;
+
+typedef struct {
+    int step;
+    int errnum;
+} s_report_t;
+
+static double s_seconds_between(const struct timespec *from, const struct timespec *to)
+{
+    return (double)(to->tv_sec - from->tv_sec) + (double)(to->tv_nsec - from->tv_nsec) / 1e9;
+}
+
+//  Move fd above 0..2 so that dup2 onto stdin/stdout/stderr in the child can never clobber
+//  it (possible when the runner was started with a standard stream closed). Keeps CLOEXEC.
+static int s_fd_above_stdio(int fd)
+{
+    if (fd < 0 || fd > STDERR_FILENO)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return moved;
+}
+
+static int s_open_log(const char *path, lynx_err_t *err)
+{
+    int fd = s_fd_above_stdio(open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644));
+    if (fd < 0)
+        lynx_err_set(err, LYNX_EINTERNAL, "", "open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static bool s_same_key(const char *a, const char *b)
+{
+    size_t len = strcspn(a, "=");
+    return strncmp(a, b, len) == 0 && b[len] == '=';
+}
+
+//  environ with extra_env laid over it: an array of borrowed strings, owned by the caller.
+//  Later extra_env entries win over earlier ones with the same key.
+static char **s_build_env(const char *const *extra_env, lynx_err_t *err)
+{
+    size_t base_count = 0, extra_count = 0;
+    while (environ && environ[base_count])
+        base_count++;
+    while (extra_env && extra_env[extra_count]) {
+        if (!strchr(extra_env[extra_count], '=') || extra_env[extra_count][0] == '=') {
+            lynx_err_set(err, LYNX_EINVALID, "extra_env", "extra_env: %s: expected KEY=VALUE",
+                         extra_env[extra_count]);
+            return NULL;
+        }
+        extra_count++;
+    }
+    char **envp = calloc(base_count + extra_count + 1, sizeof *envp);
+    if (!envp) {
+        lynx_err_set(err, LYNX_EINTERNAL, "", "out of memory");
+        return NULL;
+    }
+    size_t count = 0;
+    for (size_t index = 0; index < base_count; index++) {
+        bool overridden = false;
+        for (size_t extra = 0; !overridden && extra < extra_count; extra++)
+            overridden = s_same_key(extra_env[extra], environ[index]);
+        if (!overridden)
+            envp[count++] = environ[index];
+    }
+    for (size_t index = 0; index < extra_count; index++) {
+        bool superseded = false;
+        for (size_t later = index + 1; !superseded && later < extra_count; later++)
+            superseded = s_same_key(extra_env[later], extra_env[index]);
+        if (!superseded)
+            envp[count++] = (char *)extra_env[index];
+    }
+    return envp;
+}
+
+//  Runs in the child between fork and exec: async-signal-safe calls only. Never returns.
+static void s_child(const runner_proc_spec_t *spec, char **envp, int stdin_fd, int stdout_fd,
+                    int stderr_fd, int report_fd)
+{
+    //  Handlers are reset by exec but ignored dispositions and the signal mask survive it:
+    //  a scenario must not start with SIGPIPE ignored or SIGTERM blocked because we have.
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    for (int signum = 1; signum < NSIG; signum++)
+        if (signum != SIGKILL && signum != SIGSTOP)
+            sigaction(signum, &action, NULL); //  EINVAL for libc-reserved signals: fine
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    s_report_t report = {0, 0};
+    if (setsid() < 0)
+        report = (s_report_t){S_STEP_SETSID, errno};
+    else if (spec->working_directory && chdir(spec->working_directory) != 0)
+        report = (s_report_t){S_STEP_CHDIR, errno};
+    else {
+        //  dup2 clears close-on-exec on the copies; the originals close at exec.
+        dup2(stdin_fd, STDIN_FILENO);
+        dup2(stdout_fd, STDOUT_FILENO);
+        dup2(stderr_fd, STDERR_FILENO);
+        //  Do not leak the runner's sockets and files into scenarios (or their grandchildren).
+        close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+        execvpe(spec->argv[0], (char *const *)spec->argv, envp);
+        report = (s_report_t){S_STEP_EXEC, errno};
+    }
+    ssize_t written = write(report_fd, &report, sizeof report);
+    (void)written;
+    _exit(127);
+}
+
+//  Read the child's report; 0 when the pipe closed empty (exec succeeded).
+static int s_read_report(int report_fd, s_report_t *report)
+{
+    size_t got = 0;
+    while (got < sizeof *report) {
+        ssize_t rc = read(report_fd, (char *)report + got, sizeof *report - got);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            break;
+        got += (size_t)rc;
+    }
+    return got == sizeof *report ? -1 : 0;
+}
+
+static int s_pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -1 : fd; //  ENOSYS on old kernels: callers fall back to polling
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+static void s_record_exit(runner_proc_t *self, int status)
+{
+    self->exited = true;
+    clock_gettime(CLOCK_MONOTONIC, &self->ended);
+    if (WIFEXITED(status)) {
+        self->exit_code = WEXITSTATUS(status);
+        self->term_signal = 0;
+        snprintf(self->description, sizeof self->description, "exit status %d", self->exit_code);
+    } else if (WIFSIGNALED(status)) {
+        self->exit_code = -1;
+        self->term_signal = WTERMSIG(status);
+        snprintf(self->description, sizeof self->description, "killed by signal %d (%s)",
+                 self->term_signal, strsignal(self->term_signal));
+    } else {
+        self->exit_code = -1;
+        self->term_signal = 0;
+        snprintf(self->description, sizeof self->description, "unknown wait status %d", status);
+    }
+}
+
+static pid_t s_waitpid(pid_t pid, int *status, int options)
+{
+    pid_t rc;
+    do
+        rc = waitpid(pid, status, options);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+runner_proc_t *runner_proc_start(const runner_proc_spec_t *spec, lynx_err_t *err)
+{
+    lynx_err_clear(err);
+    if (!spec || !spec->argv || !spec->argv[0] || !spec->stdout_path || !spec->stderr_path) {
+        lynx_err_set(err, LYNX_EINVALID, "", "runner_proc_start: argv and log paths required");
+        return NULL;
+    }
+    runner_proc_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        lynx_err_set(err, LYNX_EINTERNAL, "", "out of memory");
+        return NULL;
+    }
+    self->exit_fd = -1;
+    self->exit_code = -1;
+    snprintf(self->description, sizeof self->description, "running");
+
+    int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, report[2] = {-1, -1};
+    char **envp = s_build_env(spec->extra_env, err);
+    if (!envp)
+        goto failed;
+    //  Log paths are opened here, relative to our directory rather than the child's.
+    if ((stdout_fd = s_open_log(spec->stdout_path, err)) < 0 ||
+        (stderr_fd = s_open_log(spec->stderr_path, err)) < 0)
+        goto failed;
+    //  A scenario that reads stdin must see EOF, not steal the runner's terminal.
+    stdin_fd = s_fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (stdin_fd < 0) {
+        lynx_err_set(err, LYNX_EINTERNAL, "", "open /dev/null: %s", strerror(errno));
+        goto failed;
+    }
+    if (pipe2(report, O_CLOEXEC) != 0 || (report[0] = s_fd_above_stdio(report[0])) < 0 ||
+        (report[1] = s_fd_above_stdio(report[1])) < 0) {
+        lynx_err_set(err, LYNX_EINTERNAL, "", "pipe: %s", strerror(errno));
+        goto failed;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &self->started);
+    self->pid = fork();
+    if (self->pid < 0) {
+        lynx_err_set(err, LYNX_EINTERNAL, "", "fork %s: %s", spec->argv[0], strerror(errno));
+        goto failed;
+    }
+    if (self->pid == 0)
+        s_child(spec, envp, stdin_fd, stdout_fd, stderr_fd, report[1]);
+
+    close(report[1]);
+    report[1] = -1;
+    s_report_t child_report;
+    if (s_read_report(report[0], &child_report) != 0) {
+        int status;
+        s_waitpid(self->pid, &status, 0);
+        const char *cause = strerror(child_report.errnum);
+        if (child_report.step == S_STEP_CHDIR)
+            lynx_err_set(err, LYNX_EINTERNAL, "", "chdir %s: %s", spec->working_directory, cause);
+        else if (child_report.step == S_STEP_SETSID)
+            lynx_err_set(err, LYNX_EINTERNAL, "", "setsid: %s", cause);
+        else
+            lynx_err_set(err, LYNX_EINTERNAL, "", "exec %s: %s", spec->argv[0], cause);
+        goto failed;
+    }
+    self->exit_fd = s_pidfd_open(self->pid);
+
+    close(report[0]);
+    close(stdin_fd);
+    close(stdout_fd);
+    close(stderr_fd);
+    free(envp);
+    return self;
+
+failed:
+    for (int index = 0; index < 2; index++)
+        if (report[index] >= 0)
+            close(report[index]);
+    if (stdin_fd >= 0)
+        close(stdin_fd);
+    if (stdout_fd >= 0)
+        close(stdout_fd);
+    if (stderr_fd >= 0)
+        close(stderr_fd);
+    free(envp);
+    free(self);
+    return NULL;
+}
+
+void runner_proc_destroy(runner_proc_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    runner_proc_t *self = *self_p;
+    if (!runner_proc_reap(self)) {
+        //  Until reaped the leader holds the group id, so this cannot hit a stranger's group.
+        kill(-self->pid, SIGKILL);
+        int status;
+        if (s_waitpid(self->pid, &status, 0) == self->pid)
+            s_record_exit(self, status);
+    }
+    if (self->exit_fd >= 0)
+        close(self->exit_fd);
+    free(self);
+    *self_p = NULL;
+}
+
+pid_t runner_proc_pid(const runner_proc_t *self)
+{
+    return self->pid;
+}
+
+int runner_proc_exit_fd(const runner_proc_t *self)
+{
+    return self->exit_fd;
+}
+
+//  Someone else reaped the process (SIGCHLD set to SIG_IGN, or a stray waitpid(-1)).
+static void s_record_lost_exit(runner_proc_t *self)
+{
+    self->exited = true;
+    clock_gettime(CLOCK_MONOTONIC, &self->ended);
+    snprintf(self->description, sizeof self->description, "exit status unknown");
+}
+
+bool runner_proc_reap(runner_proc_t *self)
+{
+    if (self->exited)
+        return true;
+    //  Look without reaping (WNOWAIT): while the leader is our unreaped zombie its pid, which
+    //  is also the group id, cannot be reused, so the kill below cannot reach a stranger.
+    siginfo_t info;
+    memset(&info, 0, sizeof info); //  si_pid stays 0 when nothing has exited
+    int rc;
+    do
+        rc = waitid(P_PID, (id_t)self->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno == ECHILD)
+        s_record_lost_exit(self);
+    if (rc < 0 || info.si_pid == 0)
+        return self->exited;
+
+    //  A scenario that exits leaves nothing behind: `sleep 1000 &` must not outlive the job.
+    //  ESRCH (no one left in the group) is the ordinary case and needs nothing.
+    kill(-self->pid, SIGKILL);
+    int status;
+    pid_t reaped = s_waitpid(self->pid, &status, 0); //  a zombie: returns at once
+    if (reaped == self->pid)
+        s_record_exit(self, status);
+    else if (reaped < 0 && errno == ECHILD)
+        s_record_lost_exit(self);
+    return self->exited;
+}
+
+int runner_proc_exit_code(const runner_proc_t *self)
+{
+    return self->exit_code;
+}
+
+int runner_proc_term_signal(const runner_proc_t *self)
+{
+    return self->term_signal;
+}
+
+const char *runner_proc_exit_description(const runner_proc_t *self)
+{
+    return self->description;
+}
+
+double runner_proc_elapsed_secs(const runner_proc_t *self)
+{
+    struct timespec now;
+    if (self->exited)
+        now = self->ended;
+    else
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    return s_seconds_between(&self->started, &now);
+}
+
+int runner_proc_signal(runner_proc_t *self, int signal)
+{
+    //  Once reaped the group id may be reused, so the group is out of reach.
+    if (self->exited) {
+        errno = ESRCH;
+        return -1;
+    }
+    return kill(-self->pid, signal) == 0 ? 0 : -1;
+}
+
+char *runner_proc_file_tail(const char *path, int max_lines, size_t max_bytes)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat info;
+    if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || max_lines <= 0 ||
+        max_bytes == 0) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("");
+    }
+    //  Read only the last max_bytes: a scenario's stderr can be gigabytes.
+    off_t size = info.st_size;
+    off_t start = (uintmax_t)size > max_bytes ? size - (off_t)max_bytes : 0;
+    size_t want = (size_t)(size - start);
+    char *buffer = malloc(want + 1);
+    size_t got = 0;
+    while (buffer && got < want) {
+        ssize_t rc = pread(fd, buffer + got, want - got, start + (off_t)got);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            break;
+        got += (size_t)rc;
+    }
+    close(fd);
+    if (!buffer)
+        return NULL;
+
+    //  Walk back over max_lines newlines; a final newline does not start another line.
+    size_t from = 0;
+    int lines = 0;
+    size_t cursor = got;
+    if (cursor > 0 && buffer[cursor - 1] == '\n')
+        cursor--;
+    while (cursor > 0) {
+        if (buffer[cursor - 1] == '\n' && ++lines == max_lines) {
+            from = cursor;
+            break;
+        }
+        cursor--;
+    }
+    //  A byte cut may land inside a UTF-8 sequence; JSON encoders refuse the broken start.
+    if (from == 0 && start > 0)
+        while (from < got && from < 3 && ((unsigned char)buffer[from] & 0xC0) == 0x80)
+            from++;
+    memmove(buffer, buffer + from, got - from);
+    buffer[got - from] = '\0';
+    return buffer;
+}
+
+//  A growable array of owned paths.
+typedef struct {
+    char **paths;
+    size_t count;
+    size_t capacity;
+} s_paths_t;
+
+static int s_paths_push(s_paths_t *list, char *path)
+{
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? list->capacity * 2 : 16;
+        char **paths = realloc(list->paths, capacity * sizeof *paths);
+        if (!paths)
+            return -1;
+        list->paths = paths;
+        list->capacity = capacity;
+    }
+    list->paths[list->count++] = path;
+    return 0;
+}
+
+static void s_paths_free(s_paths_t *list)
+{
+    for (size_t index = 0; index < list->count; index++)
+        free(list->paths[index]);
+    free(list->paths);
+    *list = (s_paths_t){0};
+}
+
+static char *s_join(const char *dir, const char *name)
+{
+    char *path;
+    return asprintf(&path, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", name) < 0 ? NULL : path;
+}
+
+//  Add the regular files under dir to files. Symbolic links are not followed, so the paths
+//  stay canonical and a link cannot lead out of the tree or round in a loop. Each directory
+//  is read whole and closed before descending, so depth does not cost open descriptors.
+//  Unreadable directories are skipped; returns -1 on out-of-memory only.
+static int s_collect(const char *dir, s_paths_t *files)
+{
+    DIR *handle = opendir(dir);
+    if (!handle)
+        return 0;
+    s_paths_t subdirs = {0};
+    int rc = 0;
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir(handle))) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        char *path = s_join(dir, entry->d_name);
+        if (!path) {
+            rc = -1;
+            break;
+        }
+        unsigned char type = entry->d_type;
+        struct stat info;
+        if (type == DT_UNKNOWN && lstat(path, &info) == 0) //  file systems without d_type
+            type = S_ISREG(info.st_mode) ? DT_REG : S_ISDIR(info.st_mode) ? DT_DIR : DT_UNKNOWN;
+        s_paths_t *target = type == DT_REG ? files : type == DT_DIR ? &subdirs : NULL;
+        if (target && s_paths_push(target, path) == 0)
+            continue;
+        if (target)
+            rc = -1;
+        free(path);
+    }
+    closedir(handle);
+    for (size_t index = 0; rc == 0 && index < subdirs.count; index++)
+        rc = s_collect(subdirs.paths[index], files);
+    s_paths_free(&subdirs);
+    return rc;
+}
+
+static int s_compare_paths(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+lynx_value_t *runner_proc_list_files(const char *dir)
+{
+    lynx_value_t *array = lynx_value_array();
+    char *root = dir ? realpath(dir, NULL) : NULL;
+    if (!array || !root) {
+        free(root);
+        return array; //  NULL on out-of-memory, else empty: missing dir
+    }
+    s_paths_t files = {0};
+    int rc = s_collect(root, &files);
+    free(root);
+    if (rc == 0)
+        qsort(files.paths, files.count, sizeof *files.paths, s_compare_paths);
+    for (size_t index = 0; rc == 0 && index < files.count; index++) {
+        lynx_value_t *item = lynx_value_string(files.paths[index]);
+        if (!item || lynx_value_append(array, &item) != 0) {
+            lynx_value_destroy(&item);
+            rc = -1;
+        }
+    }
+    s_paths_free(&files);
+    if (rc != 0)
+        lynx_value_destroy(&array);
+    return array;
+}
