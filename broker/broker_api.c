@@ -6,6 +6,7 @@
 #include "lynx_time.h"
 
 #define BROKER_NAME_MAX 256
+#define BROKER_DRY_RUN_PREVIEW 5 //  parameter sets shown by a dry run
 
 typedef lynx_value_t *(s_op_fn)(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err,
                                 lynx_value_t **errors_p);
@@ -159,6 +160,28 @@ static int s_persist_batch(broker_core_t *core, const broker_batch_rec_t *rec,
     return rc;
 }
 
+//  What a submission would create, without creating it: the size, the seed and the first
+//  parameter sets.
+static lynx_value_t *s_dry_run_reply(const broker_study_t *study, lynx_value_t *warnings)
+{
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_bool(reply, "dry_run", true);
+    lynx_value_set_int(reply, "total_jobs", broker_study_runs(study));
+    lynx_value_set_int(reply, "seed", (int64_t)broker_study_seed(study));
+    lynx_value_set_string(reply, "sampling_method", broker_study_sampling_method(study));
+    s_set_owned(reply, "warnings", warnings);
+    lynx_value_t *preview = lynx_value_array();
+    int64_t shown = broker_study_runs(study) < BROKER_DRY_RUN_PREVIEW ? broker_study_runs(study)
+                                                                      : BROKER_DRY_RUN_PREVIEW;
+    for (int64_t run = 0; run < shown; run++) {
+        lynx_value_t *parameters = broker_study_run_parameters(study, run);
+        if (parameters && lynx_value_append(preview, &parameters))
+            lynx_value_destroy(&parameters);
+    }
+    s_set_owned(reply, "parameters", preview);
+    return reply;
+}
+
 static lynx_value_t *s_op_submit(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err,
                                  lynx_value_t **errors_p)
 {
@@ -189,6 +212,11 @@ static lynx_value_t *s_op_submit(broker_core_t *core, const lynx_value_t *args, 
         lynx_value_destroy(&warnings);
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory while sampling");
         return NULL;
+    }
+    if (lynx_value_get_bool(args, "dry_run", false)) {
+        lynx_value_t *reply = s_dry_run_reply(study, warnings);
+        broker_study_destroy(&study);
+        return reply;
     }
     char hash[64];
     s_config_hash(config, hash, sizeof hash);

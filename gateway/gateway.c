@@ -58,6 +58,22 @@ static void s_on_request(gateway_request_t *request, void *arg)
         s_respond_error(request, &err, NULL);
         return;
     }
+    //  POST /jobs?dry_run=true validates and previews without creating anything.
+    const char *dry_run = gateway_request_query(request, "dry_run");
+    if (streq(call.op, "batch.submit"))
+        lynx_value_remove(call.args, "dry_run"); //  only the query string asks for a dry run
+    if (dry_run && streq(call.op, "batch.submit")) {
+        if (!streq(dry_run, "true") && !streq(dry_run, "false")) {
+            lynx_value_destroy(&call.args);
+            lynx_err_set(&err, LYNX_EINVALID, "dry_run",
+                         "dry_run: must be true or false, got '%.32s'", dry_run);
+            s_respond_error(request, &err, NULL);
+            return;
+        }
+        lynx_value_set_bool(call.args, "dry_run", streq(dry_run, "true"));
+        if (streq(dry_run, "true"))
+            call.success_status = 200;
+    }
     int64_t corr = ++self->next_corr;
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
     lynx_value_t *body = lynx_msg_body(msg);
