@@ -37,11 +37,12 @@ typedef struct {
     bool required;
 } s_field_t;
 
-#define S_MAX_FIELDS 12 //  room for the longest row (REGISTER) plus its NULL terminator
+//  Longest row (REGISTER has 8); a row with more fields fails to compile (excess initializer).
+#define S_MAX_FIELDS 8
 
 typedef struct {
     const char *name;
-    s_field_t fields[S_MAX_FIELDS]; //  terminated by a NULL name
+    s_field_t fields[S_MAX_FIELDS]; //  unused entries have a NULL name
 } s_command_t;
 
 #define R true
@@ -69,11 +70,9 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                           {"run_config", S_MAP, R}}},
     [LYNX_MSG_STARTED] = {"STARTED",
                           {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"pid", S_INT, O}}},
-    [LYNX_MSG_FINISHED] = {"FINISHED",
-                           {{"job_id", S_STR, R},
-                            {"attempt", S_INT, R},
-                            {"status", S_STR, R},
-                            {"result", S_MAP, R}}},
+    [LYNX_MSG_FINISHED] =
+        {"FINISHED",
+         {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"status", S_STR, R}, {"result", S_MAP, R}}},
     [LYNX_MSG_ACK] = {"ACK", {{"job_id", S_STR, R}, {"attempt", S_INT, R}}},
     [LYNX_MSG_KILL] = {"KILL", {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"reason", S_STR, O}}},
     [LYNX_MSG_REQUEST] = {"REQUEST", {{"corr", S_INT, R}, {"op", S_STR, R}, {"args", S_MAP, O}}},
@@ -89,30 +88,30 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
 #undef R
 #undef O
 
-static bool s_id_valid (lynx_msg_id_t id)
+static bool s_id_valid(lynx_msg_id_t id)
 {
     return id > 0 && id < LYNX_MSG_COUNT;
 }
 
-static const char *s_kind_name (s_kind_t kind)
+static const char *s_kind_name(s_kind_t kind)
 {
     static const char *names[] = {
-        [S_STR] = "string", [S_INT] = "integer", [S_NUM] = "number", [S_BOOL] = "boolean",
-        [S_MAP] = "object", [S_ARRAY] = "array",   [S_ANY] = "any value",
+        [S_STR] = "string", [S_INT] = "integer", [S_NUM] = "number",    [S_BOOL] = "boolean",
+        [S_MAP] = "object", [S_ARRAY] = "array", [S_ANY] = "any value",
     };
     return names[kind];
 }
 
-static bool s_kind_accepts (s_kind_t kind, const lynx_value_t *value)
+static bool s_kind_accepts(s_kind_t kind, const lynx_value_t *value)
 {
-    lynx_value_type_t type = lynx_value_type (value);
+    lynx_value_type_t type = lynx_value_type(value);
     switch (kind) {
     case S_STR:
         return type == LYNX_VALUE_STRING;
     case S_INT:
         return type == LYNX_VALUE_INT;
     case S_NUM:
-        return lynx_value_is_number (value);
+        return lynx_value_is_number(value);
     case S_BOOL:
         return type == LYNX_VALUE_BOOL;
     case S_MAP:
@@ -126,35 +125,36 @@ static bool s_kind_accepts (s_kind_t kind, const lynx_value_t *value)
 }
 
 //  Check a body against its command's row. Extra fields are fine (forward compatibility).
-static int s_check_body (lynx_msg_id_t id, const lynx_value_t *body, lynx_err_t *err)
+static int s_check_body(lynx_msg_id_t id, const lynx_value_t *body, lynx_err_t *err)
 {
     char path[LYNX_ERR_FIELD_MAX];
-    if (lynx_value_type (body) != LYNX_VALUE_MAP)
-        return lynx_err_set (err, LYNX_EPROTOCOL, "body", "expected object, got %s",
-                             lynx_value_type_name (lynx_value_type (body)));
-    for (const s_field_t *field = s_commands[id].fields; field->name; field++) {
-        const lynx_value_t *value = lynx_value_get (body, field->name);
-        snprintf (path, sizeof path, "body.%s", field->name);
+    if (lynx_value_type(body) != LYNX_VALUE_MAP)
+        return lynx_err_set(err, LYNX_EPROTOCOL, "body", "expected object, got %s",
+                            lynx_value_type_name(lynx_value_type(body)));
+    const s_field_t *fields = s_commands[id].fields;
+    for (const s_field_t *field = fields; field < fields + S_MAX_FIELDS && field->name; field++) {
+        const lynx_value_t *value = lynx_value_get(body, field->name);
+        snprintf(path, sizeof path, "body.%s", field->name);
         if (!value && field->required)
-            return lynx_err_set (err, LYNX_EPROTOCOL, path, "required field missing");
-        if (value && !s_kind_accepts (field->kind, value))
-            return lynx_err_set (err, LYNX_EPROTOCOL, path, "expected %s, got %s",
-                                 s_kind_name (field->kind),
-                                 lynx_value_type_name (lynx_value_type (value)));
+            return lynx_err_set(err, LYNX_EPROTOCOL, path, "required field missing");
+        if (value && !s_kind_accepts(field->kind, value))
+            return lynx_err_set(err, LYNX_EPROTOCOL, path, "expected %s, got %s",
+                                s_kind_name(field->kind),
+                                lynx_value_type_name(lynx_value_type(value)));
     }
     return 0;
 }
 
 //  Copy up to 40 bytes of untrusted text for an error message, masking control bytes.
-static const char *s_printable (char *dest, size_t dest_size, const char *src, size_t len)
+static const char *s_printable(char *dest, size_t dest_size, const char *src, size_t len)
 {
     size_t limit = len > 40 ? 40 : len;
     if (limit > dest_size - 4)
         limit = dest_size - 4;
     size_t out = 0;
     for (size_t i = 0; i < limit; i++) {
-        unsigned char byte = (unsigned char) src[i];
-        dest[out++] = byte < 0x20 || byte == 0x7f ? '?' : (char) byte;
+        unsigned char byte = (unsigned char)src[i];
+        dest[out++] = byte < 0x20 || byte == 0x7f ? '?' : (char)byte;
     }
     if (limit < len)
         for (int i = 0; i < 3; i++)
@@ -175,12 +175,12 @@ typedef struct {
     uint64_t count;   //  elements of an array, entries of a map
 } s_head_t;
 
-static int s_truncated (lynx_err_t *err)
+static int s_truncated(lynx_err_t *err)
 {
-    return lynx_err_set (err, LYNX_EPROTOCOL, NULL, "truncated msgpack");
+    return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "truncated msgpack");
 }
 
-static uint64_t s_read_be (const unsigned char *bytes, size_t width)
+static uint64_t s_read_be(const unsigned char *bytes, size_t width)
 {
     uint64_t value = 0;
     for (size_t i = 0; i < width; i++)
@@ -189,11 +189,11 @@ static uint64_t s_read_be (const unsigned char *bytes, size_t width)
 }
 
 //  Decode the header of the object at offset. The object's payload may still run past the end.
-static int s_read_head (const unsigned char *data, size_t size, size_t offset, s_head_t *head,
-                        lynx_err_t *err)
+static int s_read_head(const unsigned char *data, size_t size, size_t offset, s_head_t *head,
+                       lynx_err_t *err)
 {
     if (offset >= size)
-        return s_truncated (err);
+        return s_truncated(err);
     unsigned char byte = data[offset];
     *head = (s_head_t){S_HEAD_SCALAR, 1, 0, 0};
     if (byte <= 0x7f || byte >= 0xe0 || byte == 0xc0 || byte == 0xc2 || byte == 0xc3)
@@ -217,12 +217,12 @@ static int s_read_head (const unsigned char *data, size_t size, size_t offset, s
     case 0xc4: //  bin 8/16/32
     case 0xc5:
     case 0xc6:
-        width = (size_t) 1 << (byte - 0xc4);
+        width = (size_t)1 << (byte - 0xc4);
         break;
     case 0xc7: //  ext 8/16/32
     case 0xc8:
     case 0xc9:
-        width = (size_t) 1 << (byte - 0xc7);
+        width = (size_t)1 << (byte - 0xc7);
         extra = 1;
         break;
     case 0xca: //  float 32/64
@@ -235,43 +235,42 @@ static int s_read_head (const unsigned char *data, size_t size, size_t offset, s
     case 0xcd:
     case 0xce:
     case 0xcf:
-        fixed = (size_t) 1 << (byte - 0xcc);
+        fixed = (size_t)1 << (byte - 0xcc);
         break;
     case 0xd0: //  int 8..64
     case 0xd1:
     case 0xd2:
     case 0xd3:
-        fixed = (size_t) 1 << (byte - 0xd0);
+        fixed = (size_t)1 << (byte - 0xd0);
         break;
     case 0xd4: //  fixext 1..16
     case 0xd5:
     case 0xd6:
     case 0xd7:
     case 0xd8:
-        fixed = 1 + ((size_t) 1 << (byte - 0xd4));
+        fixed = 1 + ((size_t)1 << (byte - 0xd4));
         break;
     case 0xd9: //  str 8/16/32
     case 0xda:
     case 0xdb:
-        width = (size_t) 1 << (byte - 0xd9);
+        width = (size_t)1 << (byte - 0xd9);
         break;
     case 0xdc: //  array 16/32
     case 0xdd:
-        width = (size_t) 2 << (byte - 0xdc);
+        width = (size_t)2 << (byte - 0xdc);
         head->kind = S_HEAD_ARRAY;
         break;
     case 0xde: //  map 16/32
     case 0xdf:
-        width = (size_t) 2 << (byte - 0xde);
+        width = (size_t)2 << (byte - 0xde);
         head->kind = S_HEAD_MAP;
         break;
     default: //  0xc1 is never used
-        return lynx_err_set (err, LYNX_EPROTOCOL, NULL, "invalid msgpack type byte 0x%02x",
-                             byte);
+        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "invalid msgpack type byte 0x%02x", byte);
     }
     if (size - offset - 1 < width)
-        return s_truncated (err);
-    uint64_t length = s_read_be (data + offset + 1, width);
+        return s_truncated(err);
+    uint64_t length = s_read_be(data + offset + 1, width);
     head->header = 1 + width;
     if (head->kind == S_HEAD_SCALAR)
         head->payload = fixed + extra + length;
@@ -282,33 +281,33 @@ static int s_read_head (const unsigned char *data, size_t size, size_t offset, s
 
 //  Check that one complete object starts at *offset_p, with containers no deeper than
 //  LYNX_MSG_MAX_DEPTH (depth is the level of this object, 1 at the top), and move past it.
-static int s_scan (const unsigned char *data, size_t size, size_t *offset_p, int depth,
-                   lynx_err_t *err)
+static int s_scan(const unsigned char *data, size_t size, size_t *offset_p, int depth,
+                  lynx_err_t *err)
 {
     s_head_t head;
-    if (s_read_head (data, size, *offset_p, &head, err))
+    if (s_read_head(data, size, *offset_p, &head, err))
         return -1;
     size_t offset = *offset_p + head.header;
     size_t remaining = size - offset;
     if (head.kind == S_HEAD_SCALAR) {
         if (head.payload > remaining)
-            return s_truncated (err);
+            return s_truncated(err);
         *offset_p = offset + head.payload;
         return 0;
     }
     if (depth > LYNX_MSG_MAX_DEPTH)
-        return lynx_err_set (err, LYNX_EPROTOCOL, NULL, "nesting deeper than %d",
-                             LYNX_MSG_MAX_DEPTH);
+        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "nesting deeper than %d",
+                            LYNX_MSG_MAX_DEPTH);
     //  Every element takes at least one byte: a longer declared count cannot be honest, and
     //  letting it through would make msgpack-c allocate for it.
     uint64_t children = head.kind == S_HEAD_MAP ? head.count * 2 : head.count;
     if (children > remaining)
-        return lynx_err_set (err, LYNX_EPROTOCOL, NULL,
-                             "truncated msgpack: %s of %" PRIu64 " %s in %zu remaining bytes",
-                             head.kind == S_HEAD_MAP ? "map" : "array", head.count,
-                             head.kind == S_HEAD_MAP ? "entries" : "elements", remaining);
+        return lynx_err_set(err, LYNX_EPROTOCOL, NULL,
+                            "truncated msgpack: %s of %" PRIu64 " %s in %zu remaining bytes",
+                            head.kind == S_HEAD_MAP ? "map" : "array", head.count,
+                            head.kind == S_HEAD_MAP ? "entries" : "elements", remaining);
     for (uint64_t i = 0; i < children; i++)
-        if (s_scan (data, size, &offset, depth + 1, err))
+        if (s_scan(data, size, &offset, depth + 1, err))
             return -1;
     *offset_p = offset;
     return 0;
@@ -325,242 +324,239 @@ typedef struct {
 
 //  Extend the path with ".key" (or "key" at the top) or "[index]"; each returns the previous
 //  length for s_path_pop. A path that outgrows the buffer is cut short.
-static size_t s_path_extend (s_convert_t *self, int written)
+static size_t s_path_extend(s_convert_t *self, int written)
 {
     size_t saved = self->path_len;
     size_t room = sizeof self->path - saved;
     if (written > 0)
-        self->path_len += (size_t) written < room ? (size_t) written : room - 1;
+        self->path_len += (size_t)written < room ? (size_t)written : room - 1;
     return saved;
 }
 
-static size_t s_path_push_key (s_convert_t *self, const char *key, size_t len)
+static size_t s_path_push_key(s_convert_t *self, const char *key, size_t len)
 {
     char label[64];
-    s_printable (label, sizeof label, key, len);
-    return s_path_extend (self, snprintf (self->path + self->path_len,
-                                          sizeof self->path - self->path_len, "%s%s",
-                                          self->path_len ? "." : "", label));
+    s_printable(label, sizeof label, key, len);
+    return s_path_extend(self,
+                         snprintf(self->path + self->path_len, sizeof self->path - self->path_len,
+                                  "%s%s", self->path_len ? "." : "", label));
 }
 
-static size_t s_path_push_index (s_convert_t *self, uint32_t index)
+static size_t s_path_push_index(s_convert_t *self, uint32_t index)
 {
-    return s_path_extend (self, snprintf (self->path + self->path_len,
-                                          sizeof self->path - self->path_len, "[%" PRIu32 "]",
-                                          index));
+    return s_path_extend(self,
+                         snprintf(self->path + self->path_len, sizeof self->path - self->path_len,
+                                  "[%" PRIu32 "]", index));
 }
 
-static void s_path_pop (s_convert_t *self, size_t saved)
+static void s_path_pop(s_convert_t *self, size_t saved)
 {
     self->path_len = saved;
     self->path[saved] = '\0';
 }
 
-static lynx_value_t *s_convert (s_convert_t *self, const msgpack_object *object);
+static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object);
 
-static lynx_value_t *s_convert_array (s_convert_t *self, const msgpack_object_array *array)
+static lynx_value_t *s_convert_array(s_convert_t *self, const msgpack_object_array *array)
 {
-    lynx_value_t *value = lynx_value_array ();
+    lynx_value_t *value = lynx_value_array();
     for (uint32_t i = 0; value && i < array->size; i++) {
-        size_t saved = s_path_push_index (self, i);
-        lynx_value_t *item = s_convert (self, &array->ptr[i]);
-        s_path_pop (self, saved);
-        if (!item || lynx_value_append (value, &item)) {
-            lynx_value_destroy (&item);
-            lynx_value_destroy (&value);
+        size_t saved = s_path_push_index(self, i);
+        lynx_value_t *item = s_convert(self, &array->ptr[i]);
+        s_path_pop(self, saved);
+        if (!item || lynx_value_append(value, &item)) {
+            lynx_value_destroy(&item);
+            lynx_value_destroy(&value);
         }
     }
     return value;
 }
 
-static lynx_value_t *s_convert_map (s_convert_t *self, const msgpack_object_map *map)
+static lynx_value_t *s_convert_map(s_convert_t *self, const msgpack_object_map *map)
 {
-    lynx_value_t *value = lynx_value_map ();
+    lynx_value_t *value = lynx_value_map();
     char label[64];
     for (uint32_t i = 0; value && i < map->size; i++) {
         const msgpack_object *key = &map->ptr[i].key;
         if (key->type != MSGPACK_OBJECT_STR) {
-            lynx_err_set (self->err, LYNX_EPROTOCOL, self->path, "map key must be a string");
-            lynx_value_destroy (&value);
+            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "map key must be a string");
+            lynx_value_destroy(&value);
             break;
         }
         //  msgpack-c leaves ptr NULL for an empty string.
         const char *text = key->via.str.size ? key->via.str.ptr : "";
         size_t len = key->via.str.size;
-        if (memchr (text, '\0', len)) {
-            lynx_err_set (self->err, LYNX_EPROTOCOL, self->path, "map key contains a NUL byte");
-            lynx_value_destroy (&value);
+        if (memchr(text, '\0', len)) {
+            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "map key contains a NUL byte");
+            lynx_value_destroy(&value);
             break;
         }
-        char *name = strndup (text, len);
-        size_t saved = s_path_push_key (self, text, len);
-        lynx_value_t *item = name ? s_convert (self, &map->ptr[i].val) : NULL;
-        s_path_pop (self, saved);
-        size_t size_before = lynx_value_size (value);
-        if (!item || lynx_value_set (value, name, &item)) {
-            lynx_value_destroy (&item);
-            lynx_value_destroy (&value);
+        char *name = strndup(text, len);
+        size_t saved = s_path_push_key(self, text, len);
+        lynx_value_t *item = name ? s_convert(self, &map->ptr[i].val) : NULL;
+        s_path_pop(self, saved);
+        size_t size_before = lynx_value_size(value);
+        if (!item || lynx_value_set(value, name, &item)) {
+            lynx_value_destroy(&item);
+            lynx_value_destroy(&value);
         }
         //  lynx_value_set replaces an existing key, so a size that did not grow is a duplicate.
-        else if (lynx_value_size (value) == size_before) {
-            lynx_err_set (self->err, LYNX_EPROTOCOL, self->path, "duplicate key '%s'",
-                          s_printable (label, sizeof label, name, strlen (name)));
-            lynx_value_destroy (&value);
+        else if (lynx_value_size(value) == size_before) {
+            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "duplicate key '%s'",
+                         s_printable(label, sizeof label, name, strlen(name)));
+            lynx_value_destroy(&value);
         }
-        free (name);
+        free(name);
     }
     return value;
 }
 
 //  Returns NULL with err set on a type we refuse; NULL with err untouched on out-of-memory.
-static lynx_value_t *s_convert (s_convert_t *self, const msgpack_object *object)
+static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object)
 {
     switch (object->type) {
     case MSGPACK_OBJECT_NIL:
-        return lynx_value_null ();
+        return lynx_value_null();
     case MSGPACK_OBJECT_BOOLEAN:
-        return lynx_value_bool (object->via.boolean);
+        return lynx_value_bool(object->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (object->via.u64 > INT64_MAX) {
-            lynx_err_set (self->err, LYNX_EPROTOCOL, self->path,
-                          "integer %" PRIu64 " does not fit in a signed 64-bit integer",
-                          object->via.u64);
+            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path,
+                         "integer %" PRIu64 " does not fit in a signed 64-bit integer",
+                         object->via.u64);
             return NULL;
         }
-        return lynx_value_int ((int64_t) object->via.u64);
+        return lynx_value_int((int64_t)object->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return lynx_value_int (object->via.i64);
+        return lynx_value_int(object->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        return lynx_value_double (object->via.f64);
+        return lynx_value_double(object->via.f64);
     case MSGPACK_OBJECT_STR:
-        return lynx_value_stringn (object->via.str.ptr, object->via.str.size);
+        return lynx_value_stringn(object->via.str.ptr, object->via.str.size);
     case MSGPACK_OBJECT_ARRAY:
-        return s_convert_array (self, &object->via.array);
+        return s_convert_array(self, &object->via.array);
     case MSGPACK_OBJECT_MAP:
-        return s_convert_map (self, &object->via.map);
+        return s_convert_map(self, &object->via.map);
     case MSGPACK_OBJECT_BIN:
-        lynx_err_set (self->err, LYNX_EPROTOCOL, self->path, "binary data is not supported");
+        lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "binary data is not supported");
         return NULL;
     case MSGPACK_OBJECT_EXT:
-        lynx_err_set (self->err, LYNX_EPROTOCOL, self->path,
-                      "extension type %d is not supported", object->via.ext.type);
+        lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "extension type %d is not supported",
+                     object->via.ext.type);
         return NULL;
     }
-    lynx_err_set (self->err, LYNX_EPROTOCOL, self->path, "unknown msgpack object type %d",
-                  (int) object->type);
+    lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "unknown msgpack object type %d",
+                 (int)object->type);
     return NULL;
 }
 
 //  Scan, unpack and convert the object at *offset_p; path names it in error messages.
-static lynx_value_t *s_unpack_one (const unsigned char *data, size_t size, size_t *offset_p,
-                                   const char *path, lynx_err_t *err)
+static lynx_value_t *s_unpack_one(const unsigned char *data, size_t size, size_t *offset_p,
+                                  const char *path, lynx_err_t *err)
 {
     size_t end = *offset_p;
-    if (s_scan (data, size, &end, 1, err)) {
+    if (s_scan(data, size, &end, 1, err)) {
         if (err && !err->field[0])
-            snprintf (err->field, sizeof err->field, "%s", path);
+            snprintf(err->field, sizeof err->field, "%s", path);
         return NULL;
     }
     msgpack_unpacked unpacked;
-    msgpack_unpacked_init (&unpacked);
+    msgpack_unpacked_init(&unpacked);
     size_t offset = *offset_p;
-    msgpack_unpack_return rc =
-        msgpack_unpack_next (&unpacked, (const char *) data, end, &offset);
+    msgpack_unpack_return rc = msgpack_unpack_next(&unpacked, (const char *)data, end, &offset);
     lynx_value_t *value = NULL;
     if (rc == MSGPACK_UNPACK_SUCCESS && offset == end) {
         s_convert_t convert = {.err = err};
-        snprintf (convert.path, sizeof convert.path, "%s", path);
-        convert.path_len = strlen (convert.path);
-        lynx_err_clear (err);
-        value = s_convert (&convert, &unpacked.data);
+        snprintf(convert.path, sizeof convert.path, "%s", path);
+        convert.path_len = strlen(convert.path);
+        lynx_err_clear(err);
+        value = s_convert(&convert, &unpacked.data);
         if (!value && (!err || err->code == LYNX_OK))
-            lynx_err_set (err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
-    }
-    else if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
-        lynx_err_set (err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
+            lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
+    } else if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
+        lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
     else
-        lynx_err_set (err, LYNX_EPROTOCOL, path, "malformed msgpack");
-    msgpack_unpacked_destroy (&unpacked);
+        lynx_err_set(err, LYNX_EPROTOCOL, path, "malformed msgpack");
+    msgpack_unpacked_destroy(&unpacked);
     *offset_p = end;
     return value;
 }
 
-static int s_check_size (size_t size, lynx_err_t *err)
+static int s_check_size(size_t size, lynx_err_t *err)
 {
     if (size == 0)
-        return lynx_err_set (err, LYNX_EPROTOCOL, NULL, "empty frame");
+        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "empty frame");
     if (size > LYNX_MSG_MAX_BYTES)
-        return lynx_err_set (err, LYNX_EPROTOCOL, NULL, "frame of %zu bytes exceeds limit of %u",
-                             size, LYNX_MSG_MAX_BYTES);
+        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "frame of %zu bytes exceeds limit of %u",
+                            size, LYNX_MSG_MAX_BYTES);
     return 0;
 }
 
 //  Check one envelope element: magic, version or command. Returns the command id for the
 //  command element, 0 for the others, -1 with err on a mismatch.
-static int s_check_envelope (size_t index, const lynx_value_t *value, lynx_err_t *err)
+static int s_check_envelope(size_t index, const lynx_value_t *value, lynx_err_t *err)
 {
     static const char *names[] = {"magic", "version", "command"};
     char text[64];
-    if (index == 1 && lynx_value_type (value) == LYNX_VALUE_INT) {
-        if (lynx_value_as_int (value) == LYNX_PROTOCOL_VERSION)
+    if (index == 1 && lynx_value_type(value) == LYNX_VALUE_INT) {
+        if (lynx_value_as_int(value) == LYNX_PROTOCOL_VERSION)
             return 0;
-        return lynx_err_set (err, LYNX_EPROTOCOL, "version",
-                             "protocol version %" PRId64 " not supported (expected %d)",
-                             lynx_value_as_int (value), LYNX_PROTOCOL_VERSION);
+        return lynx_err_set(err, LYNX_EPROTOCOL, "version",
+                            "protocol version %" PRId64 " not supported (expected %d)",
+                            lynx_value_as_int(value), LYNX_PROTOCOL_VERSION);
     }
-    if (index == 1 || lynx_value_type (value) != LYNX_VALUE_STRING)
-        return lynx_err_set (err, LYNX_EPROTOCOL, names[index], "expected %s, got %s",
-                             index == 1 ? "integer" : "string",
-                             lynx_value_type_name (lynx_value_type (value)));
-    const char *string = lynx_value_as_string (value);
-    size_t len = lynx_value_string_len (value);
+    if (index == 1 || lynx_value_type(value) != LYNX_VALUE_STRING)
+        return lynx_err_set(err, LYNX_EPROTOCOL, names[index], "expected %s, got %s",
+                            index == 1 ? "integer" : "string",
+                            lynx_value_type_name(lynx_value_type(value)));
+    const char *string = lynx_value_as_string(value);
+    size_t len = lynx_value_string_len(value);
     if (index == 0) {
-        if (len == strlen (LYNX_PROTOCOL_MAGIC) && memcmp (string, LYNX_PROTOCOL_MAGIC, len) == 0)
+        if (len == strlen(LYNX_PROTOCOL_MAGIC) && memcmp(string, LYNX_PROTOCOL_MAGIC, len) == 0)
             return 0;
-        return lynx_err_set (err, LYNX_EPROTOCOL, "magic", "wrong magic '%s' (expected '%s')",
-                             s_printable (text, sizeof text, string, len), LYNX_PROTOCOL_MAGIC);
+        return lynx_err_set(err, LYNX_EPROTOCOL, "magic", "wrong magic '%s' (expected '%s')",
+                            s_printable(text, sizeof text, string, len), LYNX_PROTOCOL_MAGIC);
     }
     for (int id = 1; id < LYNX_MSG_COUNT; id++)
-        if (strlen (s_commands[id].name) == len && memcmp (s_commands[id].name, string, len) == 0)
+        if (strlen(s_commands[id].name) == len && memcmp(s_commands[id].name, string, len) == 0)
             return id;
-    return lynx_err_set (err, LYNX_EPROTOCOL, "command", "unknown command '%s'",
-                         s_printable (text, sizeof text, string, len));
+    return lynx_err_set(err, LYNX_EPROTOCOL, "command", "unknown command '%s'",
+                        s_printable(text, sizeof text, string, len));
 }
 
 //  --------------------------------------------------------------------------
 //  Packing
 
-static int s_pack (msgpack_packer *packer, const lynx_value_t *value, int depth)
+static int s_pack(msgpack_packer *packer, const lynx_value_t *value, int depth)
 {
-    size_t size = lynx_value_size (value);
-    switch (lynx_value_type (value)) {
+    size_t size = lynx_value_size(value);
+    switch (lynx_value_type(value)) {
     case LYNX_VALUE_NULL:
-        return msgpack_pack_nil (packer);
+        return msgpack_pack_nil(packer);
     case LYNX_VALUE_BOOL:
-        return lynx_value_as_bool (value) ? msgpack_pack_true (packer)
-                                          : msgpack_pack_false (packer);
+        return lynx_value_as_bool(value) ? msgpack_pack_true(packer) : msgpack_pack_false(packer);
     case LYNX_VALUE_INT:
-        return msgpack_pack_int64 (packer, lynx_value_as_int (value));
+        return msgpack_pack_int64(packer, lynx_value_as_int(value));
     case LYNX_VALUE_DOUBLE:
-        return msgpack_pack_double (packer, lynx_value_as_double (value));
+        return msgpack_pack_double(packer, lynx_value_as_double(value));
     case LYNX_VALUE_STRING:
-        return msgpack_pack_str_with_body (packer, lynx_value_as_string (value),
-                                           lynx_value_string_len (value));
+        return msgpack_pack_str_with_body(packer, lynx_value_as_string(value),
+                                          lynx_value_string_len(value));
     case LYNX_VALUE_ARRAY:
-        if (depth > LYNX_MSG_MAX_DEPTH || msgpack_pack_array (packer, size))
+        if (depth > LYNX_MSG_MAX_DEPTH || msgpack_pack_array(packer, size))
             return -1;
         for (size_t i = 0; i < size; i++)
-            if (s_pack (packer, lynx_value_at (value, i), depth + 1))
+            if (s_pack(packer, lynx_value_at(value, i), depth + 1))
                 return -1;
         return 0;
     case LYNX_VALUE_MAP:
-        if (depth > LYNX_MSG_MAX_DEPTH || msgpack_pack_map (packer, size))
+        if (depth > LYNX_MSG_MAX_DEPTH || msgpack_pack_map(packer, size))
             return -1;
         for (size_t i = 0; i < size; i++) {
-            const char *key = lynx_value_key_at (value, i);
-            if (msgpack_pack_str_with_body (packer, key, strlen (key)) ||
-                s_pack (packer, lynx_value_at (value, i), depth + 1))
+            const char *key = lynx_value_key_at(value, i);
+            if (msgpack_pack_str_with_body(packer, key, strlen(key)) ||
+                s_pack(packer, lynx_value_at(value, i), depth + 1))
                 return -1;
         }
         return 0;
@@ -569,14 +565,14 @@ static int s_pack (msgpack_packer *packer, const lynx_value_t *value, int depth)
 }
 
 //  Deepest container level of value (1 for a flat map), stopping once past the limit.
-static int s_depth (const lynx_value_t *value, int depth)
+static int s_depth(const lynx_value_t *value, int depth)
 {
-    lynx_value_type_t type = lynx_value_type (value);
+    lynx_value_type_t type = lynx_value_type(value);
     if (type != LYNX_VALUE_ARRAY && type != LYNX_VALUE_MAP)
         return depth - 1;
     int deepest = depth;
-    for (size_t i = 0; i < lynx_value_size (value) && deepest <= LYNX_MSG_MAX_DEPTH; i++) {
-        int child = s_depth (lynx_value_at (value, i), depth + 1);
+    for (size_t i = 0; i < lynx_value_size(value) && deepest <= LYNX_MSG_MAX_DEPTH; i++) {
+        int child = s_depth(lynx_value_at(value, i), depth + 1);
         if (child > deepest)
             deepest = child;
     }
@@ -586,218 +582,217 @@ static int s_depth (const lynx_value_t *value, int depth)
 //  --------------------------------------------------------------------------
 //  Public API
 
-lynx_msg_t *lynx_msg_new (lynx_msg_id_t id)
+lynx_msg_t *lynx_msg_new(lynx_msg_id_t id)
 {
-    if (!s_id_valid (id))
+    if (!s_id_valid(id))
         return NULL;
-    lynx_msg_t *self = calloc (1, sizeof *self);
+    lynx_msg_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->id = id;
-    self->body = lynx_value_map ();
+    self->body = lynx_value_map();
     if (!self->body)
-        lynx_msg_destroy (&self);
+        lynx_msg_destroy(&self);
     return self;
 }
 
-void lynx_msg_destroy (lynx_msg_t **self_p)
+void lynx_msg_destroy(lynx_msg_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    lynx_value_destroy (&(*self_p)->body);
-    free (*self_p);
+    lynx_value_destroy(&(*self_p)->body);
+    free(*self_p);
     *self_p = NULL;
 }
 
-lynx_msg_id_t lynx_msg_id (const lynx_msg_t *self)
+lynx_msg_id_t lynx_msg_id(const lynx_msg_t *self)
 {
     return self->id;
 }
 
-const char *lynx_msg_command (const lynx_msg_t *self)
+const char *lynx_msg_command(const lynx_msg_t *self)
 {
-    return lynx_msg_id_name (self->id);
+    return lynx_msg_id_name(self->id);
 }
 
-const char *lynx_msg_id_name (lynx_msg_id_t id)
+const char *lynx_msg_id_name(lynx_msg_id_t id)
 {
-    return s_id_valid (id) ? s_commands[id].name : "UNKNOWN";
+    return s_id_valid(id) ? s_commands[id].name : "UNKNOWN";
 }
 
-lynx_value_t *lynx_msg_body (lynx_msg_t *self)
+lynx_value_t *lynx_msg_body(lynx_msg_t *self)
 {
     return self->body;
 }
 
-int lynx_msg_set_body (lynx_msg_t *self, lynx_value_t **body_p)
+int lynx_msg_set_body(lynx_msg_t *self, lynx_value_t **body_p)
 {
-    if (!self || !body_p || lynx_value_type (*body_p) != LYNX_VALUE_MAP)
+    if (!self || !body_p || lynx_value_type(*body_p) != LYNX_VALUE_MAP)
         return -1;
-    lynx_value_destroy (&self->body);
+    lynx_value_destroy(&self->body);
     self->body = *body_p;
     *body_p = NULL;
     return 0;
 }
 
-zframe_t *lynx_msg_encode (const lynx_msg_t *self, lynx_err_t *err)
+zframe_t *lynx_msg_encode(const lynx_msg_t *self, lynx_err_t *err)
 {
-    if (s_check_body (self->id, self->body, err))
+    if (s_check_body(self->id, self->body, err))
         return NULL;
-    if (s_depth (self->body, 1) > LYNX_MSG_MAX_DEPTH) {
-        lynx_err_set (err, LYNX_EPROTOCOL, "body", "nesting deeper than %d", LYNX_MSG_MAX_DEPTH);
+    if (s_depth(self->body, 1) > LYNX_MSG_MAX_DEPTH) {
+        lynx_err_set(err, LYNX_EPROTOCOL, "body", "nesting deeper than %d", LYNX_MSG_MAX_DEPTH);
         return NULL;
     }
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
+    msgpack_sbuffer_init(&buffer);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_packer_init(&packer, &buffer, msgpack_sbuffer_write);
     const char *command = s_commands[self->id].name;
-    int rc = msgpack_pack_array (&packer, 4) ||
-             msgpack_pack_str_with_body (&packer, LYNX_PROTOCOL_MAGIC,
-                                         strlen (LYNX_PROTOCOL_MAGIC)) ||
-             msgpack_pack_int (&packer, LYNX_PROTOCOL_VERSION) ||
-             msgpack_pack_str_with_body (&packer, command, strlen (command)) ||
-             s_pack (&packer, self->body, 1);
+    int rc =
+        msgpack_pack_array(&packer, 4) ||
+        msgpack_pack_str_with_body(&packer, LYNX_PROTOCOL_MAGIC, strlen(LYNX_PROTOCOL_MAGIC)) ||
+        msgpack_pack_int(&packer, LYNX_PROTOCOL_VERSION) ||
+        msgpack_pack_str_with_body(&packer, command, strlen(command)) ||
+        s_pack(&packer, self->body, 1);
     zframe_t *frame = NULL;
     if (rc)
-        lynx_err_set (err, LYNX_EINTERNAL, NULL, "encode %s: out of memory", command);
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "encode %s: out of memory", command);
     else if (buffer.size > LYNX_MSG_MAX_BYTES)
-        lynx_err_set (err, LYNX_ETOOLARGE, NULL, "frame of %zu bytes exceeds limit of %u",
-                      buffer.size, LYNX_MSG_MAX_BYTES);
-    else if (!(frame = zframe_new (buffer.data, buffer.size)))
-        lynx_err_set (err, LYNX_EINTERNAL, NULL, "encode %s: out of memory", command);
-    msgpack_sbuffer_destroy (&buffer);
+        lynx_err_set(err, LYNX_ETOOLARGE, NULL, "frame of %zu bytes exceeds limit of %u",
+                     buffer.size, LYNX_MSG_MAX_BYTES);
+    else if (!(frame = zframe_new(buffer.data, buffer.size)))
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "encode %s: out of memory", command);
+    msgpack_sbuffer_destroy(&buffer);
     return frame;
 }
 
-lynx_msg_t *lynx_msg_decode (const void *data, size_t size, lynx_err_t *err)
+lynx_msg_t *lynx_msg_decode(const void *data, size_t size, lynx_err_t *err)
 {
     const unsigned char *bytes = data;
-    if (s_check_size (size, err))
+    if (s_check_size(size, err))
         return NULL;
     s_head_t head;
-    if (s_read_head (bytes, size, 0, &head, err))
+    if (s_read_head(bytes, size, 0, &head, err))
         return NULL;
     if (head.kind != S_HEAD_ARRAY || head.count != 4) {
         if (head.kind == S_HEAD_ARRAY)
-            lynx_err_set (err, LYNX_EPROTOCOL, NULL,
-                          "message must be an array of 4 elements, got %" PRIu64, head.count);
+            lynx_err_set(err, LYNX_EPROTOCOL, NULL,
+                         "message must be an array of 4 elements, got %" PRIu64, head.count);
         else
-            lynx_err_set (err, LYNX_EPROTOCOL, NULL, "message must be an array of 4 elements");
+            lynx_err_set(err, LYNX_EPROTOCOL, NULL, "message must be an array of 4 elements");
         return NULL;
     }
     size_t offset = head.header;
     int id = 0;
     for (size_t index = 0; index < 3; index++) {
         static const char *paths[] = {"magic", "version", "command"};
-        lynx_value_t *value = s_unpack_one (bytes, size, &offset, paths[index], err);
-        int rc = value ? s_check_envelope (index, value, err) : -1;
-        lynx_value_destroy (&value);
+        lynx_value_t *value = s_unpack_one(bytes, size, &offset, paths[index], err);
+        int rc = value ? s_check_envelope(index, value, err) : -1;
+        lynx_value_destroy(&value);
         if (rc < 0)
             return NULL;
         id = rc;
     }
-    lynx_value_t *body = s_unpack_one (bytes, size, &offset, "body", err);
+    lynx_value_t *body = s_unpack_one(bytes, size, &offset, "body", err);
     lynx_msg_t *self = NULL;
     if (!body)
         return NULL;
     if (offset != size)
-        lynx_err_set (err, LYNX_EPROTOCOL, NULL, "trailing bytes after message");
-    else if (s_check_body ((lynx_msg_id_t) id, body, err) == 0) {
-        self = calloc (1, sizeof *self);
+        lynx_err_set(err, LYNX_EPROTOCOL, NULL, "trailing bytes after message");
+    else if (s_check_body((lynx_msg_id_t)id, body, err) == 0) {
+        self = calloc(1, sizeof *self);
         if (self) {
-            self->id = (lynx_msg_id_t) id;
+            self->id = (lynx_msg_id_t)id;
             self->body = body;
             body = NULL;
-        }
-        else
-            lynx_err_set (err, LYNX_EINTERNAL, NULL, "out of memory decoding msgpack");
+        } else
+            lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory decoding msgpack");
     }
-    lynx_value_destroy (&body);
+    lynx_value_destroy(&body);
     return self;
 }
 
-int lynx_msg_send (lynx_msg_t **self_p, void *socket, zframe_t *routing_id, lynx_err_t *err)
+int lynx_msg_send(lynx_msg_t **self_p, void *socket, zframe_t *routing_id, lynx_err_t *err)
 {
     if (!self_p || !*self_p)
-        return lynx_err_set (err, LYNX_EINTERNAL, NULL, "send: no message");
-    const char *command = lynx_msg_command (*self_p);
-    zframe_t *frame = lynx_msg_encode (*self_p, err);
-    lynx_msg_destroy (self_p);
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "send: no message");
+    const char *command = lynx_msg_command(*self_p);
+    zframe_t *frame = lynx_msg_encode(*self_p, err);
+    lynx_msg_destroy(self_p);
     if (!frame)
         return -1;
-    zmsg_t *msg = zmsg_new ();
-    zframe_t *envelope = routing_id ? zframe_dup (routing_id) : NULL;
+    zmsg_t *msg = zmsg_new();
+    zframe_t *envelope = routing_id ? zframe_dup(routing_id) : NULL;
     if (!msg || (routing_id && !envelope)) {
-        zframe_destroy (&envelope);
-        zframe_destroy (&frame);
-        zmsg_destroy (&msg);
-        return lynx_err_set (err, LYNX_EINTERNAL, NULL, "send %s: out of memory", command);
+        zframe_destroy(&envelope);
+        zframe_destroy(&frame);
+        zmsg_destroy(&msg);
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "send %s: out of memory", command);
     }
     if (envelope)
-        zmsg_append (msg, &envelope);
-    zmsg_append (msg, &frame);
+        zmsg_append(msg, &envelope);
+    zmsg_append(msg, &frame);
     //  zmsg_send destroys the message only when it succeeds.
-    if (zmsg_send (&msg, socket)) {
-        int error = zmq_errno ();
-        zmsg_destroy (&msg);
-        return lynx_err_set (err, LYNX_EUNAVAILABLE, NULL, "send %s: %s", command,
-                             zmq_strerror (error));
+    if (zmsg_send(&msg, socket)) {
+        int error = zmq_errno();
+        zmsg_destroy(&msg);
+        return lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "send %s: %s", command,
+                            zmq_strerror(error));
     }
     return 0;
 }
 
-lynx_msg_t *lynx_msg_recv (void *socket, zframe_t **routing_id_p, lynx_err_t *err)
+lynx_msg_t *lynx_msg_recv(void *socket, zframe_t **routing_id_p, lynx_err_t *err)
 {
     if (routing_id_p)
         *routing_id_p = NULL;
-    zmsg_t *msg = zmsg_recv (socket);
+    zmsg_t *msg = zmsg_recv(socket);
     if (!msg) {
-        lynx_err_set (err, LYNX_EUNAVAILABLE, NULL, "receive: %s", zmq_strerror (zmq_errno ()));
+        lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "receive: %s", zmq_strerror(zmq_errno()));
         return NULL;
     }
     if (routing_id_p)
-        *routing_id_p = zmsg_pop (msg);
+        *routing_id_p = zmsg_pop(msg);
     lynx_msg_t *self = NULL;
-    size_t frames = zmsg_size (msg);
+    size_t frames = zmsg_size(msg);
     if (routing_id_p && !*routing_id_p)
-        lynx_err_set (err, LYNX_EPROTOCOL, NULL, "missing routing id frame");
+        lynx_err_set(err, LYNX_EPROTOCOL, NULL, "missing routing id frame");
     else if (frames != 1)
-        lynx_err_set (err, LYNX_EPROTOCOL, NULL, "expected 1 payload frame, got %zu", frames);
+        lynx_err_set(err, LYNX_EPROTOCOL, NULL, "expected 1 payload frame, got %zu", frames);
     else {
-        zframe_t *frame = zmsg_first (msg);
-        self = lynx_msg_decode (zframe_data (frame), zframe_size (frame), err);
+        zframe_t *frame = zmsg_first(msg);
+        self = lynx_msg_decode(zframe_data(frame), zframe_size(frame), err);
     }
-    zmsg_destroy (&msg);
+    zmsg_destroy(&msg);
     return self;
 }
 
-int lynx_msgpack_pack (const lynx_value_t *value, unsigned char **data_p, size_t *size_p)
+int lynx_msgpack_pack(const lynx_value_t *value, unsigned char **data_p, size_t *size_p)
 {
-    if (!data_p || !size_p || s_depth (value, 1) > LYNX_MSG_MAX_DEPTH)
+    if (!data_p || !size_p || s_depth(value, 1) > LYNX_MSG_MAX_DEPTH)
         return -1;
     msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
+    msgpack_sbuffer_init(&buffer);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    if (s_pack (&packer, value, 1) || buffer.size > LYNX_MSG_MAX_BYTES) {
-        msgpack_sbuffer_destroy (&buffer);
+    msgpack_packer_init(&packer, &buffer, msgpack_sbuffer_write);
+    if (s_pack(&packer, value, 1) || buffer.size > LYNX_MSG_MAX_BYTES) {
+        msgpack_sbuffer_destroy(&buffer);
         return -1;
     }
     *size_p = buffer.size;
-    *data_p = (unsigned char *) msgpack_sbuffer_release (&buffer);
+    *data_p = (unsigned char *)msgpack_sbuffer_release(&buffer);
     return 0;
 }
 
-lynx_value_t *lynx_msgpack_unpack (const void *data, size_t size, lynx_err_t *err)
+lynx_value_t *lynx_msgpack_unpack(const void *data, size_t size, lynx_err_t *err)
 {
-    if (s_check_size (size, err))
+    if (s_check_size(size, err))
         return NULL;
     size_t offset = 0;
-    lynx_value_t *value = s_unpack_one (data, size, &offset, "", err);
+    lynx_value_t *value = s_unpack_one(data, size, &offset, "", err);
     if (value && offset != size) {
-        lynx_err_set (err, LYNX_EPROTOCOL, NULL, "trailing bytes after message");
-        lynx_value_destroy (&value);
+        lynx_err_set(err, LYNX_EPROTOCOL, NULL, "trailing bytes after message");
+        lynx_value_destroy(&value);
     }
     return value;
 }

@@ -55,7 +55,8 @@ lynx_value_t *lynx_msg_body (lynx_msg_t *self);
 int lynx_msg_set_body (lynx_msg_t *self, lynx_value_t **body_p);
 
 //  Encode into a new frame. Returns NULL and fills err when the body does not satisfy the
-//  command's schema (a bug in the sender: we never put invalid messages on the wire).
+//  command's schema or nests deeper than LYNX_MSG_MAX_DEPTH (LYNX_EPROTOCOL), or the frame
+//  would exceed LYNX_MSG_MAX_BYTES (LYNX_ETOOLARGE): we never put invalid messages on the wire.
 zframe_t *lynx_msg_encode (const lynx_msg_t *self, lynx_err_t *err);
 //  Decode one frame's bytes. Returns an owned message, or NULL with err->code LYNX_EPROTOCOL
 //  and a message naming the problem. Never crashes or leaks on any input.
@@ -71,7 +72,9 @@ int lynx_msg_send (lynx_msg_t **self_p, void *socket, zframe_t *routing_id, lynx
 lynx_msg_t *lynx_msg_recv (void *socket, zframe_t **routing_id_p, lynx_err_t *err);
 
 //  Generic msgpack for storage (results, configs): pack any value, unpack with the same
-//  limits as lynx_msg_decode. Caller frees the returned buffer with free().
+//  limits as lynx_msg_decode. Caller frees the returned buffer with free(). Packing returns -1
+//  on out-of-memory and for a value unpack would refuse (deeper than LYNX_MSG_MAX_DEPTH, or
+//  more than LYNX_MSG_MAX_BYTES packed).
 int lynx_msgpack_pack (const lynx_value_t *value, unsigned char **data_p, size_t *size_p);
 lynx_value_t *lynx_msgpack_unpack (const void *data, size_t size, lynx_err_t *err);
 
