@@ -1,6 +1,8 @@
 //  broker: the actor that owns the broker's sockets, loop and state.
 #include "broker.h"
 
+#include <sys/random.h>
+
 #include "broker_core.h"
 #include "broker_study.h"
 #include "lynx_time.h"
@@ -143,6 +145,10 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_er
     core->heartbeat_interval_ms = self->options.heartbeat_interval_ms;
     core->heartbeat_misses = self->options.heartbeat_misses;
     core->started_mono_ms = lynx_time_mono_ms();
+    uint64_t id_seed = 0;
+    if (getrandom(&id_seed, sizeof id_seed, 0) != (ssize_t)sizeof id_seed)
+        id_seed = (uint64_t)lynx_time_now_ms() ^ ((uint64_t)getpid() << 32);
+    broker_rng_seed(&core->id_rng, id_seed);
     core->batches = zhashx_new();
     zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
     core->batch_order = zlistx_new();

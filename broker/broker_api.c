@@ -2,6 +2,7 @@
 //  operation name -> handler. Each handler returns a reply body or fills err.
 #include "broker_core.h"
 
+#include "broker_rng.h"
 #include "broker_study.h"
 #include "lynx_time.h"
 
@@ -88,11 +89,25 @@ static int64_t s_check_submission(const lynx_value_t *args, lynx_value_t *errors
     return runs;
 }
 
-static void s_new_id(char *id)
+//  A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, a 12-bit sequence
+//  that keeps ids from one millisecond in order, then 62 random bits from the core's generator
+//  (seeded from the OS). Ordered ids make a million-job insert append to the id index instead of
+//  scattering over it, and need no system call per job.
+static void s_new_id(broker_core_t *core, char *id)
 {
-    zuuid_t *uuid = zuuid_new();
-    snprintf(id, BROKER_ID_SIZE, "%s", zuuid_str_canonical(uuid));
-    zuuid_destroy(&uuid);
+    int64_t now_ms = lynx_time_now_ms();
+    if (now_ms > core->id_ms) {
+        core->id_ms = now_ms;
+        core->id_sequence = 0;
+    } else if (++core->id_sequence > 0xfff) { //  4096 ids this millisecond: borrow the next one
+        core->id_ms++;
+        core->id_sequence = 0;
+    }
+    uint64_t high = ((uint64_t)core->id_ms << 16) | 0x7000u | (uint64_t)core->id_sequence;
+    uint64_t low = (broker_rng_next(&core->id_rng) >> 2) | (0x2ull << 62); //  RFC variant
+    snprintf(id, BROKER_ID_SIZE, "%08x-%04x-%04x-%04x-%012" PRIx64, (unsigned)(high >> 32),
+             (unsigned)((high >> 16) & 0xffff), (unsigned)(high & 0xffff), (unsigned)(low >> 48),
+             (uint64_t)(low & 0xffffffffffffull));
 }
 
 //  SHA-1 of the config's msgpack form: equal configs submitted the same way share a hash.
@@ -144,7 +159,7 @@ static int s_persist_batch(broker_core_t *core, const broker_batch_rec_t *rec,
     job.timeout_secs = broker_study_timeout_secs(study);
     job.created_at_ms = rec->created_at_ms;
     for (int64_t run = 0; rc == 0 && run < rec->total_jobs; run++) {
-        s_new_id(job.id);
+        s_new_id(core, job.id);
         job.run_id = run;
         lynx_value_t *parameters = broker_study_run_parameters(study, run);
         rc = parameters ? broker_store_insert_job(core->store, &job, parameters) : -1;
@@ -229,7 +244,7 @@ static lynx_value_t *s_op_submit(broker_core_t *core, const lynx_value_t *args, 
         .config_hash = hash,
         .seed = broker_study_seed(study),
     };
-    s_new_id(rec.id);
+    s_new_id(core, rec.id);
     if (s_persist_batch(core, &rec, study, err)) {
         broker_study_destroy(&study);
         lynx_value_destroy(&warnings);

@@ -5,6 +5,7 @@
 
 #include <czmq.h>
 
+#include "broker_rng.h"
 #include "broker_store.h"
 #include "lynx_msg.h"
 #include "lynx_state.h"
@@ -66,6 +67,9 @@ typedef struct {
     zhashx_t *inflight;    //  job id -> broker_inflight_t
     int heartbeat_interval_ms;
     int heartbeat_misses;
+    broker_rng_t id_rng;     //  job and batch ids, seeded from the OS at start-up
+    int64_t id_ms;           //  time part of the last id issued
+    int64_t id_sequence;     //  ids issued in that millisecond
     int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
 } broker_core_t;
 

@@ -38,7 +38,7 @@ typedef struct {
 } s_field_t;
 
 //  Longest row (REGISTER has 8); a row with more fields fails to compile (excess initializer).
-#define S_MAX_FIELDS 8
+#define S_MAX_FIELDS 10
 
 typedef struct {
     const char *name;
@@ -57,7 +57,8 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                             {"active_jobs", S_ARRAY, O},
                             {"finished_jobs", S_ARRAY, O},
                             {"hostname", S_STR, O},
-                            {"pid", S_INT, O}}},
+                            {"pid", S_INT, O},
+                            {"heartbeat_interval_ms", S_INT, O}}},
     [LYNX_MSG_REGISTERED] = {"REGISTERED",
                              {{"runner_id", S_STR, R}, {"heartbeat_interval_ms", S_INT, R}}},
     [LYNX_MSG_HEARTBEAT] = {"HEARTBEAT", {{"runner_id", S_STR, R}, {"active_jobs", S_INT, O}}},
@@ -70,12 +71,17 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                           {"run_config", S_MAP, R}}},
     [LYNX_MSG_STARTED] = {"STARTED",
                           {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"pid", S_INT, O}}},
-    [LYNX_MSG_FINISHED] =
-        {"FINISHED",
-         {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"status", S_STR, R}, {"result", S_MAP, R}}},
+    [LYNX_MSG_FINISHED] = {"FINISHED",
+                           {{"job_id", S_STR, R},
+                            {"attempt", S_INT, R},
+                            {"status", S_STR, R},
+                            {"result", S_MAP, R},
+                            {"retryable", S_BOOL, O}}},
     [LYNX_MSG_ACK] = {"ACK", {{"job_id", S_STR, R}, {"attempt", S_INT, R}}},
     [LYNX_MSG_KILL] = {"KILL", {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"reason", S_STR, O}}},
-    [LYNX_MSG_REQUEST] = {"REQUEST", {{"corr", S_INT, R}, {"op", S_STR, R}, {"args", S_MAP, O}}},
+    [LYNX_MSG_REQUEST] =
+        {"REQUEST",
+         {{"corr", S_INT, R}, {"op", S_STR, R}, {"args", S_MAP, O}, {"deadline_ms", S_INT, O}}},
     [LYNX_MSG_REPLY] = {"REPLY", {{"corr", S_INT, R}, {"body", S_ANY, R}}},
     [LYNX_MSG_ERROR] = {"ERROR",
                         {{"code", S_STR, R},
@@ -284,7 +290,7 @@ static int s_read_head(const unsigned char *data, size_t size, size_t offset, s_
 static int s_scan(const unsigned char *data, size_t size, size_t *offset_p, int depth,
                   lynx_err_t *err)
 {
-    s_head_t head;
+    s_head_t head = {0};
     if (s_read_head(data, size, *offset_p, &head, err))
         return -1;
     size_t offset = *offset_p + head.header;
@@ -671,7 +677,7 @@ lynx_msg_t *lynx_msg_decode(const void *data, size_t size, lynx_err_t *err)
     const unsigned char *bytes = data;
     if (s_check_size(size, err))
         return NULL;
-    s_head_t head;
+    s_head_t head = {0};
     if (s_read_head(bytes, size, 0, &head, err))
         return NULL;
     if (head.kind != S_HEAD_ARRAY || head.count != 4) {
