@@ -110,6 +110,7 @@ static void s_inflight_destroy(broker_inflight_t **inflight_p)
 
 static void s_core_destroy(broker_core_t *core)
 {
+    broker_submit_teardown(core);
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
     zhashx_destroy(&core->runners);
@@ -152,6 +153,7 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_er
     core->batches = zhashx_new();
     zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
     core->batch_order = zlistx_new();
+    broker_submit_setup(core);
     core->runners = zhashx_new();
     zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
     core->inflight = zhashx_new();
@@ -159,6 +161,12 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_er
     core->store = broker_store_new(self->options.data_dir, err);
     if (!core->store)
         return -1;
+    int64_t discarded = broker_store_discard_incomplete(core->store);
+    if (discarded < 0)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+    if (discarded > 0)
+        zsys_notice("broker: removed batches left half-written by a crash count=%" PRId64,
+                    discarded);
     if (broker_store_foreach_batch(core->store, s_load_batch, core))
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     if (broker_sched_recover(core, err))

@@ -70,6 +70,7 @@ typedef struct {
     broker_rng_t id_rng;     //  job and batch ids, seeded from the OS at start-up
     int64_t id_ms;           //  time part of the last id issued
     int64_t id_sequence;     //  ids issued in that millisecond
+    zlistx_t *submissions;   //  big batches being written chunk by chunk
     int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
 } broker_core_t;
 
@@ -99,10 +100,31 @@ void broker_runner_destroy(broker_runner_t **runner_p);
 
 //  --- broker_api.c: REQUEST operations ---
 
+//  Where an API request came from, so an answer can be sent now or later.
+typedef struct {
+    zframe_t *routing_id; //  borrowed for the handler's duration; copy it to answer later
+    int64_t corr;
+    int64_t deadline_ms; //  epoch ms after which the client has given up (0: none)
+} broker_request_t;
+
+//  Send a REPLY with body (ownership taken).
+void broker_api_reply(broker_core_t *core, const broker_request_t *request, lynx_value_t **body_p);
+
+//  --- broker_submit.c: batch.submit ---
+
 typedef struct _broker_study_t broker_study_t;
 //  A batch's in-memory record from its validated study; counters start at zero.
 broker_batch_t *broker_batch_from_study(const char *id, const char *name,
                                         const broker_study_t *study, int64_t created_at_ms);
+//  The batch.submit operation: validate, sample, persist (big batches in chunks across loop
+//  turns, answering when the last chunk is committed), then dispatch. Returns the reply body,
+//  or NULL with err, or NULL with err->code LYNX_OK when the answer will come later.
+lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
+                               const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p);
+//  Create and destroy the list of submissions being written. Teardown abandons them; their
+//  rows are still "Creating" and are removed at the next start.
+void broker_submit_setup(broker_core_t *core);
+void broker_submit_teardown(broker_core_t *core);
 
 //  Answer one API request; sends the REPLY or ERROR on the API socket.
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);

@@ -214,7 +214,8 @@ int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *ba
     sqlite3_stmt *stmt = self->insert_batch;
     sqlite3_bind_text(stmt, 1, batch->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, batch->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, lynx_batch_state_name(batch->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, batch->creating ? "Creating" : lynx_batch_state_name(batch->status),
+                      -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, batch->total_jobs);
     sqlite3_bind_int64(stmt, 5, batch->created_at_ms);
     if (s_bind_value(self, stmt, 6, batch->config)) {
@@ -224,6 +225,52 @@ int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *ba
     sqlite3_bind_text(stmt, 7, batch->config_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 8, (int64_t)batch->seed);
     return s_step_done(self, stmt, "insert batch into");
+}
+
+//  Delete the rows of the batches selected by where (a condition on batches, with ?1 bound to
+//  arg when arg is not NULL), results and jobs first. Returns the number of batches.
+static int64_t s_delete_batches(broker_store_t *self, const char *where, const char *arg)
+{
+    const char *tables[] = {"results WHERE batch_id", "jobs WHERE batch_id", "batches WHERE id"};
+    bool own_transaction = sqlite3_get_autocommit(self->db);
+    if (own_transaction && broker_store_begin(self))
+        return -1;
+    int64_t deleted = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "DELETE FROM %s IN (SELECT id FROM batches WHERE %s)", tables[i],
+                 where);
+        sqlite3_stmt *stmt = NULL;
+        if (s_prepare(self, &stmt, sql))
+            goto failed;
+        if (arg)
+            sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(stmt);
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_DONE) {
+            s_fail(self, "delete from");
+            goto failed;
+        }
+        deleted = sqlite3_changes(self->db);
+    }
+    if (own_transaction && broker_store_commit(self))
+        goto failed;
+    return deleted;
+
+failed:
+    if (own_transaction)
+        broker_store_rollback(self);
+    return -1;
+}
+
+int broker_store_delete_batch(broker_store_t *self, const char *batch_id)
+{
+    return s_delete_batches(self, "id = ?1", batch_id) < 0 ? -1 : 0;
+}
+
+int64_t broker_store_discard_incomplete(broker_store_t *self)
+{
+    return s_delete_batches(self, "status = 'Creating'", NULL);
 }
 
 int broker_store_insert_job(broker_store_t *self, const broker_job_rec_t *job,

@@ -20,6 +20,7 @@ typedef struct {
     char id[BROKER_ID_SIZE];
     const char *name;
     lynx_batch_state_t status;
+    bool creating; //  stored as "Creating" until its last job is written
     int64_t total_jobs;
     int64_t created_at_ms;
     const lynx_value_t *config; //  the submitted config, kept verbatim
@@ -60,6 +61,12 @@ void broker_store_rollback(broker_store_t *self);
 
 //  Insert a batch row (inside a transaction the caller opened). -1 on error.
 int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *batch);
+//  Remove a batch with its jobs and results (a submission that failed half-way). -1 on error.
+int broker_store_delete_batch(broker_store_t *self, const char *batch_id);
+//  Remove every batch still "Creating" (written by a broker that died before acknowledging
+//  it). Returns how many, or -1 on error.
+int64_t broker_store_discard_incomplete(broker_store_t *self);
+
 //  Insert a Pending job with its parameters map. -1 on error.
 int broker_store_insert_job(broker_store_t *self, const broker_job_rec_t *job,
                             const lynx_value_t *parameters);

@@ -8,11 +8,14 @@
 #include "lynx_time.h"
 
 #define GATEWAY_TICK_MS 50
+#define GATEWAY_PING_MS 500
 
 typedef struct {
     gateway_request_t *request;
     int64_t deadline_ms; //  monotonic
     int success_status;
+    int timeout_ms;
+    int64_t sent_ms; //  monotonic
 } s_pending_t;
 
 typedef struct {
@@ -22,6 +25,8 @@ typedef struct {
     zloop_t *loop;
     zhashx_t *pending; //  corr (as text) -> s_pending_t
     int64_t next_corr;
+    int64_t last_heard_ms; //  monotonic time of the broker's last message
+    int64_t last_ping_ms;
 } s_gateway_t;
 
 static void s_respond_json(gateway_request_t *request, int status, char *json)
@@ -74,13 +79,16 @@ static void s_on_request(gateway_request_t *request, void *arg)
         if (streq(dry_run, "true"))
             call.success_status = 200;
     }
+    //  Writing a big batch takes the broker a while; everything else is quick.
+    int timeout_ms = streq(call.op, "batch.submit") ? self->options.submit_timeout_ms
+                                                    : self->options.broker_timeout_ms;
     int64_t corr = ++self->next_corr;
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
     lynx_value_t *body = lynx_msg_body(msg);
     lynx_value_set_int(body, "corr", corr);
     lynx_value_set_string(body, "op", call.op);
     //  The broker drops a request it sees after this instant: the client got its 503 already.
-    lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + self->options.broker_timeout_ms);
+    lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + timeout_ms);
     if (lynx_value_set(body, "args", &call.args))
         lynx_value_destroy(&call.args);
     if (lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, &err)) {
@@ -91,7 +99,9 @@ static void s_on_request(gateway_request_t *request, void *arg)
     }
     s_pending_t *pending = (s_pending_t *)calloc(1, sizeof *pending);
     pending->request = request;
-    pending->deadline_ms = lynx_time_mono_ms() + self->options.broker_timeout_ms;
+    pending->deadline_ms = lynx_time_mono_ms() + timeout_ms;
+    pending->timeout_ms = timeout_ms;
+    pending->sent_ms = lynx_time_mono_ms();
     pending->success_status = call.success_status;
     char key[32];
     snprintf(key, sizeof key, "%" PRId64, corr);
@@ -122,6 +132,7 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
         zsys_warning("gateway: malformed message from broker dropped: %s", err.message);
         return 0;
     }
+    self->last_heard_ms = lynx_time_mono_ms();
     lynx_value_t *body = lynx_msg_body(msg);
     int status = 200;
     gateway_request_t *request = s_take_pending(self, lynx_value_get_int(body, "corr", 0), &status);
@@ -149,23 +160,52 @@ static int s_on_http(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
+//  Ask the broker for its health now and then, so a long request (writing a big batch) can
+//  tell a busy broker, which still answers pings between chunks, from a dead one. Pings use
+//  corr 0, which no client request has.
+static void s_ping(s_gateway_t *self, int64_t now)
+{
+    if (now - self->last_ping_ms < GATEWAY_PING_MS)
+        return;
+    self->last_ping_ms = now;
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
+    lynx_value_set_int(lynx_msg_body(msg), "corr", 0);
+    lynx_value_set_string(lynx_msg_body(msg), "op", "health");
+    lynx_value_set_int(lynx_msg_body(msg), "deadline_ms", lynx_time_now_ms() + GATEWAY_PING_MS);
+    lynx_err_t err;
+    lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, &err);
+}
+
+//  A request fails with 503 at its deadline, or earlier when the broker has been silent (no
+//  answer to pings either) for the short broker timeout since the request was sent.
+static bool s_expired(const s_gateway_t *self, const s_pending_t *pending, int64_t now)
+{
+    int64_t silence_limit = self->options.broker_timeout_ms;
+    bool broker_silent =
+        now - self->last_heard_ms > silence_limit && now - pending->sent_ms > silence_limit;
+    return now >= pending->deadline_ms || broker_silent;
+}
+
 //  Requests the broker did not answer in time get a 503; MHD gets its periodic run.
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
     s_gateway_t *self = (s_gateway_t *)arg;
     int64_t now = lynx_time_mono_ms();
+    s_ping(self, now);
     zlistx_t *expired = zlistx_new();
     for (s_pending_t *pending = (s_pending_t *)zhashx_first(self->pending); pending;
          pending = (s_pending_t *)zhashx_next(self->pending))
-        if (now >= pending->deadline_ms)
+        if (s_expired(self, pending, now))
             zlistx_add_end(expired, (void *)zhashx_cursor(self->pending));
     for (const char *key = (const char *)zlistx_first(expired); key;
          key = (const char *)zlistx_next(expired)) {
         s_pending_t *pending = (s_pending_t *)zhashx_lookup(self->pending, key);
         lynx_err_t err;
-        lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL, "broker at %s did not answer within %d ms",
-                     self->options.broker_endpoint, self->options.broker_timeout_ms);
+        int64_t waited_ms = now - pending->sent_ms;
+        lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL,
+                     "broker at %s did not answer within %" PRId64 " ms",
+                     self->options.broker_endpoint, waited_ms);
         s_respond_error(pending->request, &err, NULL);
         zhashx_delete(self->pending, key);
     }
@@ -207,6 +247,7 @@ static int s_setup(s_gateway_t *self, lynx_err_t *err)
     if (zsock_connect(self->broker, "%s", self->options.broker_endpoint) < 0)
         return lynx_err_set(err, LYNX_EINVALID, NULL, "connect %s: %s",
                             self->options.broker_endpoint, zmq_strerror(errno));
+    self->last_heard_ms = lynx_time_mono_ms();
     self->loop = zloop_new();
     zloop_reader(self->loop, self->broker, s_on_broker, self);
     zmq_pollitem_t item = {NULL, gateway_http_fd(self->http), ZMQ_POLLIN, 0};

@@ -33,6 +33,8 @@ int main(int argc, char **argv)
          "largest request body accepted (413 beyond)", NULL},
         {"--broker-timeout-ms", "LYNX_GATEWAY_BROKER_TIMEOUT_MS", "5000",
          "answer 503 when the broker has not replied within this time", NULL},
+        {"--submit-timeout-ms", "LYNX_GATEWAY_SUBMIT_TIMEOUT_MS", "120000",
+         "the same for POST /jobs, which writes a whole batch before answering", NULL},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;
@@ -49,6 +51,9 @@ int main(int argc, char **argv)
         rc = lynx_options_int(&options[2], 1, 1L << 32, &max_body, &err);
     if (rc == 0)
         rc = lynx_options_int(&options[3], 10, 600000, &timeout_ms, &err);
+    long submit_timeout_ms = 0;
+    if (rc == 0)
+        rc = lynx_options_int(&options[4], 10, 3600000, &submit_timeout_ms, &err);
     if (rc) {
         fprintf(stderr, "lynx-gateway: %s\n", err.message);
         return 2;
@@ -62,6 +67,7 @@ int main(int argc, char **argv)
         .broker_endpoint = options[1].value,
         .max_body_bytes = (size_t)max_body,
         .broker_timeout_ms = (int)timeout_ms,
+        .submit_timeout_ms = (int)submit_timeout_ms,
     };
     uint16_t bound_port = 0;
     zactor_t *gateway = gateway_start(&gateway_options, &bound_port, &err);

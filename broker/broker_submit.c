@@ -1,0 +1,362 @@
+//  broker_submit: the batch.submit operation. Validates and samples the study, then writes the
+//  batch and its jobs. A big batch is written in chunks, one transaction per loop turn, so the
+//  loop keeps serving runners and other clients; its row says "Creating" until the last chunk
+//  commits, the client is answered only then, and a broker that dies half-way removes the
+//  partial batch at its next start (it was never acknowledged).
+#include "broker_core.h"
+
+#include "broker_study.h"
+#include "lynx_time.h"
+
+#define BROKER_NAME_MAX 256
+#define BROKER_DRY_RUN_PREVIEW 5  //  parameter sets shown by a dry run
+#define BROKER_SUBMIT_CHUNK 20000 //  jobs written per loop turn
+
+//  A batch being written.
+typedef struct {
+    broker_core_t *core;
+    zframe_t *routing_id;
+    int64_t corr;
+    int64_t deadline_ms;
+    broker_study_t *study;
+    broker_batch_rec_t rec;
+    char *name;
+    lynx_value_t *warnings;
+    int64_t next_run; //  first run not yet written
+    bool started;     //  the Creating row exists
+} s_submission_t;
+
+static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
+{
+    if (lynx_value_set(map, key, &child))
+        lynx_value_destroy(&child);
+}
+
+static void s_add_error(lynx_value_t *errors, const char *field, const char *message)
+{
+    lynx_value_t *entry = lynx_value_map();
+    lynx_value_set_string(entry, "field", field);
+    lynx_value_set_string(entry, "message", message);
+    if (lynx_value_append(errors, &entry))
+        lynx_value_destroy(&entry);
+}
+
+//  The submission's own fields (everything but the config's inside). Returns runs_override, 0
+//  when absent or invalid.
+static int64_t s_check_submission(const lynx_value_t *args, lynx_value_t *errors)
+{
+    const lynx_value_t *name = lynx_value_get(args, "name");
+    if (!name)
+        s_add_error(errors, "name", "required");
+    else if (lynx_value_type(name) != LYNX_VALUE_STRING || lynx_value_string_len(name) == 0)
+        s_add_error(errors, "name", "must be a non-empty string");
+    else if (lynx_value_string_len(name) > BROKER_NAME_MAX)
+        s_add_error(errors, "name", "must be at most 256 characters");
+    const lynx_value_t *runs_override = lynx_value_get(args, "runs_override");
+    int64_t runs = 0;
+    if (runs_override && lynx_value_type(runs_override) != LYNX_VALUE_NULL) {
+        runs = lynx_value_get_int(args, "runs_override", -1);
+        if (runs < 1 || runs > 10000000) {
+            s_add_error(errors, "runs_override", "must be an integer between 1 and 10000000");
+            runs = 0;
+        }
+    }
+    if (!lynx_value_get(args, "config"))
+        s_add_error(errors, "config", "required");
+    else if (lynx_value_type(lynx_value_get(args, "config")) != LYNX_VALUE_MAP)
+        s_add_error(errors, "config", "must be an object");
+    return runs;
+}
+
+//  A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, a 12-bit sequence
+//  that keeps ids from one millisecond in order, then 62 random bits from the core's generator
+//  (seeded from the OS). Ordered ids make a million-job insert append to the id index instead of
+//  scattering over it, and need no system call per job.
+static void s_new_id(broker_core_t *core, char *id)
+{
+    int64_t now_ms = lynx_time_now_ms();
+    if (now_ms > core->id_ms) {
+        core->id_ms = now_ms;
+        core->id_sequence = 0;
+    } else if (++core->id_sequence > 0xfff) { //  4096 ids this millisecond: borrow the next one
+        core->id_ms++;
+        core->id_sequence = 0;
+    }
+    uint64_t high = ((uint64_t)core->id_ms << 16) | 0x7000u | (uint64_t)core->id_sequence;
+    uint64_t low = (broker_rng_next(&core->id_rng) >> 2) | (0x2ull << 62); //  RFC variant
+    snprintf(id, BROKER_ID_SIZE, "%08x-%04x-%04x-%04x-%012" PRIx64, (unsigned)(high >> 32),
+             (unsigned)((high >> 16) & 0xffff), (unsigned)(high & 0xffff), (unsigned)(low >> 48),
+             (uint64_t)(low & 0xffffffffffffull));
+}
+
+//  SHA-1 of the config's msgpack form: equal configs submitted the same way share a hash.
+static void s_config_hash(const lynx_value_t *config, char *hash, size_t size)
+{
+    unsigned char *data = NULL;
+    size_t length = 0;
+    hash[0] = '\0';
+    if (lynx_msgpack_pack(config, &data, &length))
+        return;
+    zdigest_t *digest = zdigest_new();
+    zdigest_update(digest, data, length);
+    snprintf(hash, size, "%s", zdigest_string(digest));
+    for (char *c = hash; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    zdigest_destroy(&digest);
+    free(data);
+}
+
+broker_batch_t *broker_batch_from_study(const char *id, const char *name,
+                                        const broker_study_t *study, int64_t created_at_ms)
+{
+    broker_batch_t *batch = (broker_batch_t *)calloc(1, sizeof *batch);
+    snprintf(batch->id, sizeof batch->id, "%s", id);
+    batch->name = strdup(name);
+    batch->engine = strdup(broker_study_engine(study));
+    batch->simulation_name = strdup(broker_study_simulation_name(study));
+    batch->simulation_version = strdup(broker_study_simulation_version(study));
+    batch->sampling_method = strdup(broker_study_sampling_method(study));
+    batch->duration_minutes = broker_study_duration_minutes(study);
+    batch->created_at_ms = created_at_ms;
+    batch->total_jobs = broker_study_runs(study);
+    batch->max_parallel_jobs = broker_study_max_parallel_jobs(study);
+    batch->status = LYNX_BATCH_PENDING;
+    return batch;
+}
+
+//  What a submission would create, without creating it: the size, the seed and the first
+//  parameter sets.
+static lynx_value_t *s_dry_run_reply(const broker_study_t *study, lynx_value_t *warnings)
+{
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_bool(reply, "dry_run", true);
+    lynx_value_set_int(reply, "total_jobs", broker_study_runs(study));
+    lynx_value_set_int(reply, "seed", (int64_t)broker_study_seed(study));
+    lynx_value_set_string(reply, "sampling_method", broker_study_sampling_method(study));
+    s_set_owned(reply, "warnings", warnings);
+    lynx_value_t *preview = lynx_value_array();
+    int64_t runs = broker_study_runs(study);
+    int64_t shown = runs < BROKER_DRY_RUN_PREVIEW ? runs : BROKER_DRY_RUN_PREVIEW;
+    for (int64_t run = 0; run < shown; run++) {
+        lynx_value_t *parameters = broker_study_run_parameters(study, run);
+        if (parameters && lynx_value_append(preview, &parameters))
+            lynx_value_destroy(&parameters);
+    }
+    s_set_owned(reply, "parameters", preview);
+    return reply;
+}
+
+static void s_submission_destroy(s_submission_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_submission_t *self = *self_p;
+    zframe_destroy(&self->routing_id);
+    broker_study_destroy(&self->study);
+    lynx_value_destroy(&self->warnings);
+    free(self->name);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Write the next chunk of jobs (and the batch row first) in one transaction.
+static int s_write_chunk(s_submission_t *self, lynx_err_t *err)
+{
+    broker_store_t *store = self->core->store;
+    if (broker_store_begin(store))
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(store));
+    int rc = 0;
+    if (!self->started) {
+        rc = broker_store_insert_batch(store, &self->rec);
+        self->started = rc == 0;
+    }
+    broker_job_rec_t job = {0};
+    snprintf(job.batch_id, sizeof job.batch_id, "%s", self->rec.id);
+    job.status = LYNX_JOB_PENDING;
+    job.max_retries = broker_study_max_retries(self->study);
+    job.timeout_secs = broker_study_timeout_secs(self->study);
+    job.created_at_ms = self->rec.created_at_ms;
+    int64_t end = self->next_run + BROKER_SUBMIT_CHUNK;
+    if (end > self->rec.total_jobs)
+        end = self->rec.total_jobs;
+    for (int64_t run = self->next_run; rc == 0 && run < end; run++) {
+        s_new_id(self->core, job.id);
+        job.run_id = run;
+        lynx_value_t *parameters = broker_study_run_parameters(self->study, run);
+        rc = parameters ? broker_store_insert_job(store, &job, parameters) : -1;
+        lynx_value_destroy(&parameters);
+    }
+    if (rc == 0 && end == self->rec.total_jobs)
+        rc = broker_store_update_batch_status(store, self->rec.id, LYNX_BATCH_PENDING);
+    if (rc == 0)
+        rc = broker_store_commit(store);
+    if (rc) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "cannot store batch: %s",
+                     broker_store_error(store));
+        broker_store_rollback(store);
+        return -1;
+    }
+    self->next_run = end;
+    return 0;
+}
+
+//  The batch is complete on disk: schedule it and build the answer.
+static lynx_value_t *s_finish(s_submission_t *self)
+{
+    broker_core_t *core = self->core;
+    broker_batch_t *batch =
+        broker_batch_from_study(self->rec.id, self->name, self->study, self->rec.created_at_ms);
+    batch->counts[LYNX_JOB_PENDING] = self->rec.total_jobs;
+    broker_sched_add_batch(core, batch);
+    zsys_info("broker: batch accepted batch=%s name=\"%s\" jobs=%" PRId64 " seed=%" PRIu64,
+              self->rec.id, self->name, self->rec.total_jobs, self->rec.seed);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "batch_id", self->rec.id);
+    lynx_value_set_int(reply, "total_jobs", self->rec.total_jobs);
+    lynx_value_set_null(reply, "estimated_completion_time_mins");
+    lynx_value_set_int(reply, "seed", (int64_t)self->rec.seed);
+    s_set_owned(reply, "warnings", self->warnings);
+    self->warnings = NULL;
+    return reply;
+}
+
+//  Remove what a failed or abandoned submission wrote.
+static void s_undo(s_submission_t *self)
+{
+    if (self->started && broker_store_delete_batch(self->core->store, self->rec.id))
+        zsys_error("broker: cannot remove partial batch batch=%s: %s (removed at next start)",
+                   self->rec.id, broker_store_error(self->core->store));
+}
+
+static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg);
+
+static void s_schedule_chunk(broker_core_t *core)
+{
+    zloop_timer(core->loop, 1, 1, s_on_chunk_timer, core);
+}
+
+//  One chunk of the oldest submission per loop turn; other events run in between.
+static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    broker_core_t *core = (broker_core_t *)arg;
+    s_submission_t *self = (s_submission_t *)zlistx_first(core->submissions);
+    if (!self)
+        return 0;
+    broker_request_t request = {self->routing_id, self->corr, self->deadline_ms};
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    bool expired = self->deadline_ms > 0 && lynx_time_now_ms() > self->deadline_ms;
+    if (expired || s_write_chunk(self, &err)) {
+        if (expired)
+            zsys_warning("broker: submission abandoned, client gave up batch=%s written=%" PRId64
+                         "/%" PRId64,
+                         self->rec.id, self->next_run, self->rec.total_jobs);
+        else
+            broker_send_error(core->api_socket, self->routing_id, self->corr, &err, NULL);
+        s_undo(self);
+        zlistx_delete(core->submissions, zlistx_cursor(core->submissions));
+    } else if (self->next_run == self->rec.total_jobs) {
+        lynx_value_t *reply = s_finish(self);
+        broker_api_reply(core, &request, &reply);
+        zlistx_delete(core->submissions, zlistx_cursor(core->submissions));
+        broker_sched_dispatch(core);
+    }
+    if (zlistx_size(core->submissions))
+        s_schedule_chunk(core);
+    return 0;
+}
+
+void broker_submit_setup(broker_core_t *core)
+{
+    core->submissions = zlistx_new();
+    zlistx_set_destructor(core->submissions, (zlistx_destructor_fn *)s_submission_destroy);
+}
+
+void broker_submit_teardown(broker_core_t *core)
+{
+    zlistx_destroy(&core->submissions);
+}
+
+lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
+                               const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p)
+{
+    lynx_value_t *errors = lynx_value_array();
+    lynx_value_t *warnings = lynx_value_array();
+    int64_t runs_override = s_check_submission(args, errors);
+    const lynx_value_t *config = lynx_value_get(args, "config");
+    broker_study_t *study = NULL;
+    if (lynx_value_type(config) == LYNX_VALUE_MAP)
+        study = broker_study_new(config, runs_override, errors, warnings);
+    if (lynx_value_size(errors) > 0) {
+        const lynx_value_t *first = lynx_value_at(errors, 0);
+        size_t more = lynx_value_size(errors) - 1;
+        char suffix[64] = "";
+        if (more)
+            snprintf(suffix, sizeof suffix, " (and %zu more error%s)", more, more > 1 ? "s" : "");
+        lynx_err_set(err, LYNX_EINVALID, lynx_value_get_string(first, "field", ""), "%s: %s%s",
+                     lynx_value_get_string(first, "field", ""),
+                     lynx_value_get_string(first, "message", ""), suffix);
+        *errors_p = errors;
+        broker_study_destroy(&study);
+        lynx_value_destroy(&warnings);
+        return NULL;
+    }
+    lynx_value_destroy(&errors);
+    if (broker_study_sample(study)) {
+        broker_study_destroy(&study);
+        lynx_value_destroy(&warnings);
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory while sampling");
+        return NULL;
+    }
+    if (lynx_value_get_bool(args, "dry_run", false)) {
+        lynx_value_t *reply = s_dry_run_reply(study, warnings);
+        broker_study_destroy(&study);
+        return reply;
+    }
+
+    s_submission_t *self = (s_submission_t *)calloc(1, sizeof *self);
+    self->core = core;
+    self->routing_id = zframe_dup(request->routing_id);
+    self->corr = request->corr;
+    self->deadline_ms = request->deadline_ms;
+    self->study = study;
+    self->warnings = warnings;
+    self->name = strdup(lynx_value_get_string(args, "name", ""));
+    char hash[64];
+    s_config_hash(config, hash, sizeof hash);
+    self->rec = (broker_batch_rec_t){
+        .name = self->name,
+        .status = LYNX_BATCH_PENDING,
+        .creating = true,
+        .total_jobs = broker_study_runs(study),
+        .created_at_ms = lynx_time_now_ms(),
+        .config = config,
+        .config_hash = hash,
+        .seed = broker_study_seed(study),
+    };
+    s_new_id(core, self->rec.id);
+    if (self->rec.total_jobs > BROKER_SUBMIT_CHUNK) {
+        //  config and hash are borrowed by rec: write the batch row now, while they live.
+        if (s_write_chunk(self, err)) {
+            s_undo(self);
+            s_submission_destroy(&self);
+            return NULL;
+        }
+        self->rec.config = NULL;
+        self->rec.config_hash = NULL;
+        zlistx_add_end(core->submissions, self);
+        if (zlistx_size(core->submissions) == 1)
+            s_schedule_chunk(core);
+        lynx_err_clear(err); //  answered when the last chunk commits
+        return NULL;
+    }
+    lynx_value_t *reply = NULL;
+    if (s_write_chunk(self, err) == 0) {
+        reply = s_finish(self);
+        broker_sched_dispatch(core);
+    } else
+        s_undo(self);
+    s_submission_destroy(&self);
+    return reply;
+}
