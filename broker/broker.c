@@ -39,6 +39,10 @@ static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void 
     memcpy(batch->counts, counts, sizeof batch->counts);
     int status = lynx_batch_state_parse(lynx_value_get_string(stored, "status", ""));
     batch->status = status < 0 ? LYNX_BATCH_PENDING : (lynx_batch_state_t)status;
+    batch->cancelled = lynx_value_get_bool(stored, "cancelled", false);
+    batch->seed = (uint64_t)lynx_value_get_int(stored, "seed", 0);
+    snprintf(batch->config_hash, sizeof batch->config_hash, "%s",
+             lynx_value_get_string(stored, "config_hash", ""));
     broker_sched_add_batch(core, batch);
     return 0;
 }
@@ -86,6 +90,29 @@ static int s_on_api_message(zloop_t *loop, zsock_t *socket, void *arg)
     return 0;
 }
 
+//  Runners publish heartbeats (and, later, telemetry) to our SUB socket. Nothing can be
+//  answered there; malformed frames are counted in the log and dropped.
+static int s_on_event_message(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
+    broker_core_t *core = (broker_core_t *)arg;
+    lynx_err_t err;
+    lynx_msg_t *msg = lynx_msg_recv(zsock_resolve(socket), NULL, &err);
+    if (!msg)
+        zsys_warning("broker: malformed event dropped: %s", err.message);
+    else if (lynx_msg_id(msg) == LYNX_MSG_HEARTBEAT)
+        broker_runners_published_heartbeat(core, lynx_msg_body(msg));
+    else
+        zsys_warning("broker: unexpected %s on the events socket", lynx_msg_command(msg));
+    lynx_msg_destroy(&msg);
+    return 0;
+}
+
+static void s_remember_drained(const char *id, void *arg)
+{
+    zhashx_insert((zhashx_t *)arg, id, (void *)1);
+}
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
@@ -113,6 +140,8 @@ static void s_core_destroy(broker_core_t *core)
     broker_submit_teardown(core);
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
+    zhashx_destroy(&core->drained);
+    zsock_destroy(&core->events_socket);
     zhashx_destroy(&core->runners);
     zlistx_destroy(&core->batch_order);
     zhashx_destroy(&core->batches);
@@ -121,14 +150,18 @@ static void s_core_destroy(broker_core_t *core)
     broker_store_destroy(&core->store);
 }
 
-static zsock_t *s_bind(const char *endpoint, char *resolved, lynx_err_t *err)
+static zsock_t *s_bind(int type, const char *endpoint, char *resolved, lynx_err_t *err)
 {
-    zsock_t *socket = zsock_new(ZMQ_ROUTER);
+    zsock_t *socket = zsock_new(type);
     if (!socket) {
-        lynx_err_set(err, LYNX_EINTERNAL, NULL, "create ROUTER socket: %s", zmq_strerror(errno));
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "create socket for %s: %s", endpoint,
+                     zmq_strerror(errno));
         return NULL;
     }
-    zsock_set_router_mandatory(socket, 1); //  report unroutable sends instead of dropping them
+    if (type == ZMQ_ROUTER)
+        zsock_set_router_mandatory(socket, 1); //  report unroutable sends, don't drop them
+    //  A peer cannot make us allocate more than the codec would ever decode.
+    zsock_set_maxmsgsize(socket, (int64_t)LYNX_MSG_MAX_BYTES + 1024);
     zsock_set_sndhwm(socket, 100000);
     zsock_set_rcvhwm(socket, 100000);
     if (zsock_bind(socket, "%s", endpoint) < 0) {
@@ -140,7 +173,8 @@ static zsock_t *s_bind(const char *endpoint, char *resolved, lynx_err_t *err)
     return socket;
 }
 
-static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_err_t *err)
+static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *events_ep,
+                        lynx_err_t *err)
 {
     broker_core_t *core = &self->core;
     core->heartbeat_interval_ms = self->options.heartbeat_interval_ms;
@@ -156,6 +190,7 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_er
     broker_submit_setup(core);
     core->runners = zhashx_new();
     zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
+    core->drained = zhashx_new();
     core->inflight = zhashx_new();
     zhashx_set_destructor(core->inflight, (zhashx_destructor_fn *)s_inflight_destroy);
     core->store = broker_store_new(self->options.data_dir, err);
@@ -171,18 +206,38 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, lynx_er
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     if (broker_sched_recover(core, err))
         return -1;
-    core->runner_socket = s_bind(self->options.runner_endpoint, runner_ep, err);
+    if (broker_store_foreach_drained_runner(core->store, s_remember_drained, core->drained))
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+    core->runner_socket = s_bind(ZMQ_ROUTER, self->options.runner_endpoint, runner_ep, err);
     if (!core->runner_socket)
         return -1;
-    core->api_socket = s_bind(self->options.api_endpoint, api_ep, err);
+    core->api_socket = s_bind(ZMQ_ROUTER, self->options.api_endpoint, api_ep, err);
     if (!core->api_socket)
         return -1;
+    //  By default the events socket listens where runners already reach us, on any port: they
+    //  learn it from REGISTERED.
+    char derived[256];
+    const char *events_endpoint = self->options.events_endpoint;
+    if (!events_endpoint || !*events_endpoint) {
+        const char *colon = strrchr(self->options.runner_endpoint, ':');
+        int host_len = colon ? (int)(colon - self->options.runner_endpoint) : 0;
+        snprintf(derived, sizeof derived, "%.*s:*", host_len, self->options.runner_endpoint);
+        events_endpoint = derived;
+    }
+    core->events_socket = s_bind(ZMQ_SUB, events_endpoint, events_ep, err);
+    if (!core->events_socket)
+        return -1;
+    zsock_set_subscribe(core->events_socket, "");
+    const char *port = strrchr(events_ep, ':');
+    core->events_port = port ? atoi(port + 1) : 0;
     core->loop = zloop_new();
     zloop_reader(core->loop, core->runner_socket, s_on_runner_message, core);
     zloop_reader(core->loop, core->api_socket, s_on_api_message, core);
+    zloop_reader(core->loop, core->events_socket, s_on_event_message, core);
     zloop_timer(core->loop, BROKER_TICK_MS, 0, s_on_tick, core);
     zsys_info("broker: started data_dir=%s batches=%zu runner_endpoint=%s api_endpoint=%s",
               self->options.data_dir, zhashx_size(core->batches), runner_ep, api_ep);
+    zsys_info("broker: runners publish heartbeats to events_endpoint=%s", events_ep);
     return 0;
 }
 
@@ -190,10 +245,10 @@ static void s_broker_actor(zsock_t *pipe, void *args)
 {
     s_broker_t *self = (s_broker_t *)args;
     zsock_signal(pipe, 0);
-    char runner_ep[256] = "", api_ep[256] = "";
+    char runner_ep[256] = "", api_ep[256] = "", events_ep[256] = "";
     lynx_err_t err;
     lynx_err_clear(&err);
-    if (s_core_setup(self, runner_ep, api_ep, &err)) {
+    if (s_core_setup(self, runner_ep, api_ep, events_ep, &err)) {
         zstr_sendx(pipe, "ERROR", err.message, NULL);
         //  Stay until the owner destroys us, as zactor expects.
         char *command = zstr_recv(pipe);

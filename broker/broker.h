@@ -11,6 +11,8 @@ typedef struct {
     const char *data_dir;        //  SQLite database and later telemetry live here
     const char *runner_endpoint; //  ROUTER bound for runners, e.g. tcp://0.0.0.0:5555
     const char *api_endpoint;    //  ROUTER bound for API clients (the gateway)
+    const char *events_endpoint; //  SUB bound for runners' heartbeats; NULL or "": the runner
+                                 //  endpoint's interface, any free port
     int heartbeat_interval_ms;   //  told to runners at registration
     int heartbeat_misses;        //  runner is Offline after this many silent intervals
 } broker_options_t;

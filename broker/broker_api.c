@@ -67,16 +67,17 @@ static lynx_value_t *s_op_health(broker_core_t *core, const broker_request_t *re
     return reply;
 }
 
-static lynx_value_t *s_op_batch_get(broker_core_t *core, const broker_request_t *request,
-                                    const lynx_value_t *args, lynx_err_t *err,
-                                    lynx_value_t **errors_p)
+//  Why a batch with Pending jobs gets none started, or NULL when nothing stands in its way.
+static const char *s_waiting_reason(broker_core_t *core, const broker_batch_t *batch, char *text,
+                                    size_t size)
 {
-    (void)request;
-    (void)errors_p;
-    broker_batch_t *batch = s_find_batch(core, args, err);
-    if (!batch)
+    if (batch->counts[LYNX_JOB_PENDING] == 0 || batch->cancelled)
         return NULL;
-    lynx_value_t *stored = broker_store_get_batch(core->store, batch->id);
+    return broker_sched_unservable(core, batch, text, size);
+}
+
+static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)
+{
     int64_t now_ms = lynx_time_now_ms();
     lynx_value_t *view = lynx_value_map();
     lynx_value_set_string(view, "id", batch->id);
@@ -87,10 +88,11 @@ static lynx_value_t *s_op_batch_get(broker_core_t *core, const broker_request_t 
     lynx_value_set_int(view, "failed_jobs",
                        batch->counts[LYNX_JOB_FAILED] + batch->counts[LYNX_JOB_TIMEOUT]);
     s_set_time(view, "created_at", batch->created_at_ms);
-    lynx_value_set_string(view, "config_hash", lynx_value_get_string(stored, "config_hash", ""));
-    lynx_value_set_int(view, "seed", lynx_value_get_int(stored, "seed", 0));
+    lynx_value_set_string(view, "config_hash", batch->config_hash);
+    lynx_value_set_int(view, "seed", (int64_t)batch->seed);
     lynx_value_set_string(view, "sampling_method", batch->sampling_method);
-    lynx_value_destroy(&stored);
+    lynx_value_set_string(view, "engine", batch->engine);
+    lynx_value_set_bool(view, "cancelled", batch->cancelled);
 
     lynx_value_t *by_status = lynx_value_map();
     for (int state = 0; state < LYNX_JOB_STATE_COUNT; state++)
@@ -106,7 +108,19 @@ static lynx_value_t *s_op_batch_get(broker_core_t *core, const broker_request_t 
         lynx_value_set_double(reply, "estimated_completion_time_mins", eta);
     else
         lynx_value_set_null(reply, "estimated_completion_time_mins");
+    char reason[256];
+    lynx_value_set_string(reply, "waiting_reason",
+                          s_waiting_reason(core, batch, reason, sizeof reason));
     return reply;
+}
+
+static lynx_value_t *s_op_batch_get(broker_core_t *core, const broker_request_t *request,
+                                    const lynx_value_t *args, lynx_err_t *err,
+                                    lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    broker_batch_t *batch = s_find_batch(core, args, err);
+    return batch ? s_batch_view(core, batch) : NULL;
 }
 
 static lynx_value_t *s_op_batch_results(broker_core_t *core, const broker_request_t *request,
@@ -149,17 +163,12 @@ static broker_batch_t *s_find_job(broker_core_t *core, const lynx_value_t *args,
     return batch;
 }
 
-static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *request,
-                                  const lynx_value_t *args, lynx_err_t *err,
-                                  lynx_value_t **errors_p)
+//  A job as GET /jobs/{id} shows it: every documented field. The in-flight copy of the record
+//  is the freshest.
+static lynx_value_t *s_job_view(broker_core_t *core, broker_batch_t *batch,
+                                const broker_job_rec_t *stored)
 {
-    (void)request;
-    (void)errors_p;
-    broker_job_rec_t rec;
-    broker_batch_t *batch = s_find_job(core, args, &rec, err);
-    if (!batch)
-        return NULL;
-    //  The in-flight copy is the freshest (a claim may not be re-read from disk yet).
+    broker_job_rec_t rec = *stored;
     broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
     if (inflight)
         rec = inflight->rec;
@@ -189,6 +198,149 @@ static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *r
     return job;
 }
 
+static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *request,
+                                  const lynx_value_t *args, lynx_err_t *err,
+                                  lynx_value_t **errors_p)
+{
+    (void)request;
+    (void)errors_p;
+    broker_job_rec_t rec;
+    broker_batch_t *batch = s_find_job(core, args, &rec, err);
+    return batch ? s_job_view(core, batch, &rec) : NULL;
+}
+
+// --------------------------------------------------------------------------------------------
+//  Listing with cursors
+
+#define BROKER_PAGE_DEFAULT 50
+#define BROKER_PAGE_MAX 1000
+
+//  The list arguments every listing takes: status filter (a state name), limit, cursor.
+typedef struct {
+    int status; //  -1: any
+    int64_t limit;
+    const char *cursor; //  "" for the first page
+} s_page_t;
+
+static int s_parse_page(const lynx_value_t *args, int (*parse_status)(const char *), s_page_t *page,
+                        lynx_err_t *err)
+{
+    const char *status = lynx_value_get_string(args, "status", NULL);
+    page->status = status ? parse_status(status) : -1;
+    if (status && page->status < 0)
+        return lynx_err_set(err, LYNX_EINVALID, "status", "status: unknown state '%.32s'", status);
+    const char *limit = lynx_value_get_string(args, "limit", NULL);
+    char *end = NULL;
+    page->limit = limit ? strtoll(limit, &end, 10) : BROKER_PAGE_DEFAULT;
+    if (limit && (!*limit || *end || page->limit < 1 || page->limit > BROKER_PAGE_MAX))
+        return lynx_err_set(err, LYNX_EINVALID, "limit",
+                            "limit: must be an integer between 1 and %d", BROKER_PAGE_MAX);
+    page->cursor = lynx_value_get_string(args, "cursor", "");
+    return 0;
+}
+
+static lynx_value_t *s_page_reply(const char *key, lynx_value_t *items, const char *next_cursor)
+{
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_int(reply, "count", (int64_t)lynx_value_size(items));
+    s_set_owned(reply, key, items);
+    lynx_value_set_string(reply, "next_cursor", next_cursor);
+    return reply;
+}
+
+static int s_compare_batches(const void *a, const void *b)
+{
+    return strcmp((*(broker_batch_t *const *)a)->id, (*(broker_batch_t *const *)b)->id);
+}
+
+//  GET /batches: newest first would surprise a cursor; ids are time-ordered, so id order is
+//  submission order and the cursor is the last id seen.
+static lynx_value_t *s_op_batch_list(broker_core_t *core, const broker_request_t *request,
+                                     const lynx_value_t *args, lynx_err_t *err,
+                                     lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    s_page_t page;
+    if (s_parse_page(args, lynx_batch_state_parse, &page, err))
+        return NULL;
+    size_t count = zhashx_size(core->batches);
+    broker_batch_t **sorted = (broker_batch_t **)calloc(count + 1, sizeof *sorted);
+    size_t total = 0;
+    for (broker_batch_t *batch = (broker_batch_t *)zhashx_first(core->batches); batch;
+         batch = (broker_batch_t *)zhashx_next(core->batches))
+        if ((page.status < 0 || (int)batch->status == page.status) &&
+            strcmp(batch->id, page.cursor) > 0)
+            sorted[total++] = batch;
+    qsort(sorted, total, sizeof *sorted, s_compare_batches);
+    lynx_value_t *items = lynx_value_array();
+    size_t shown = total < (size_t)page.limit ? total : (size_t)page.limit;
+    for (size_t i = 0; i < shown; i++) {
+        lynx_value_t *view = s_batch_view(core, sorted[i]);
+        lynx_value_t *summary = lynx_value_dup(lynx_value_get(view, "batch"));
+        lynx_value_t *by_status = lynx_value_dup(lynx_value_get(view, "jobs_by_status"));
+        s_set_owned(summary, "jobs_by_status", by_status);
+        lynx_value_destroy(&view);
+        if (lynx_value_append(items, &summary))
+            lynx_value_destroy(&summary);
+    }
+    const char *next = shown < total ? sorted[shown - 1]->id : NULL;
+    lynx_value_t *reply = s_page_reply("batches", items, next);
+    free(sorted);
+    return reply;
+}
+
+typedef struct {
+    broker_core_t *core;
+    broker_batch_t *batch;
+    lynx_value_t *items;
+    int64_t limit;
+    int64_t last_run_id;
+    bool more; //  a row beyond the page exists
+} s_job_page_t;
+
+static int s_collect_job(const broker_job_rec_t *job, void *arg)
+{
+    s_job_page_t *page = (s_job_page_t *)arg;
+    if ((int64_t)lynx_value_size(page->items) == page->limit) {
+        page->more = true;
+        return 1;
+    }
+    lynx_value_t *view = s_job_view(page->core, page->batch, job);
+    if (lynx_value_append(page->items, &view))
+        lynx_value_destroy(&view);
+    page->last_run_id = job->run_id;
+    return 0;
+}
+
+//  GET /batches/{id}/jobs: in run_id order; the cursor is the last run_id seen.
+static lynx_value_t *s_op_batch_jobs(broker_core_t *core, const broker_request_t *request,
+                                     const lynx_value_t *args, lynx_err_t *err,
+                                     lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    broker_batch_t *batch = s_find_batch(core, args, err);
+    s_page_t page;
+    if (!batch || s_parse_page(args, lynx_job_state_parse, &page, err))
+        return NULL;
+    char *end = NULL;
+    int64_t after = *page.cursor ? strtoll(page.cursor, &end, 10) : -1;
+    if (*page.cursor && (*end || after < -1)) {
+        lynx_err_set(err, LYNX_EINVALID, "cursor", "cursor: not a cursor this listing returned");
+        return NULL;
+    }
+    //  One row more than the page tells whether another page exists.
+    s_job_page_t collected = {core, batch, lynx_value_array(), page.limit, -1, false};
+    if (broker_store_list_jobs(core->store, batch->id, page.status, after, page.limit + 1,
+                               s_collect_job, &collected) < 0) {
+        lynx_value_destroy(&collected.items);
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    char next[32];
+    snprintf(next, sizeof next, "%" PRId64, collected.last_run_id);
+    return s_page_reply("jobs", collected.items, collected.more ? next : NULL);
+}
+
 static lynx_value_t *s_op_job_results(broker_core_t *core, const broker_request_t *request,
                                       const lynx_value_t *args, lynx_err_t *err,
                                       lynx_value_t **errors_p)
@@ -209,9 +361,20 @@ static const struct {
     const char *op;
     s_op_fn *handler;
 } s_ops[] = {
-    {"health", s_op_health},       {"batch.submit", broker_submit_op},
-    {"batch.get", s_op_batch_get}, {"batch.results", s_op_batch_results},
-    {"job.get", s_op_job_get},     {"job.results", s_op_job_results},
+    {"health", s_op_health},
+    {"batch.submit", broker_submit_op},
+    {"batch.get", s_op_batch_get},
+    {"batch.results", s_op_batch_results},
+    {"job.get", s_op_job_get},
+    {"job.results", s_op_job_results},
+    {"runner.list", broker_runners_op_list},
+    {"runner.get", broker_runners_op_get},
+    {"runner.drain", broker_runners_op_drain},
+    {"runner.resume", broker_runners_op_resume},
+    {"batch.cancel", broker_sched_op_cancel_batch},
+    {"job.cancel", broker_sched_op_cancel_job},
+    {"batch.list", s_op_batch_list},
+    {"batch.jobs", s_op_batch_jobs},
 };
 
 void broker_api_reply(broker_core_t *core, const broker_request_t *request, lynx_value_t **body_p)

@@ -25,8 +25,11 @@ typedef struct {
     int64_t created_at_ms;
     int64_t total_jobs;
     int64_t max_parallel_jobs; //  0: no limit
+    uint64_t seed;
+    char config_hash[48];
     int64_t counts[LYNX_JOB_STATE_COUNT];
     lynx_batch_state_t status;
+    bool cancelled;   //  an operator cancelled it: it ends Cancelled
     bool queue_empty; //  no Pending rows left to fetch (until a retry requeues one)
     int64_t recent_ms[BROKER_RECENT_MAX]; //  ring of recent job end times, for throughput
     size_t recent_next;
@@ -46,7 +49,10 @@ typedef struct {
     int64_t heartbeat_interval_ms; //  as the runner declared it
     int64_t jobs_completed;
     int64_t jobs_failed;
+    char *hostname;
+    int64_t pid;
     bool online;
+    bool draining; //  Maintenance: keeps its jobs, gets no new ones
 } broker_runner_t;
 
 //  A job that is Claimed or Running.
@@ -54,24 +60,29 @@ typedef struct {
     broker_job_rec_t rec;
     broker_batch_t *batch;
     broker_runner_t *runner;
+    bool cancel_requested; //  KILL sent; the attempt ends Cancelled unless it completed
 } broker_inflight_t;
 
 typedef struct {
     zsock_t *runner_socket;
     zsock_t *api_socket;
+    zsock_t *events_socket; //  SUB: heartbeats published by runners
     zloop_t *loop;
     broker_store_t *store;
     zhashx_t *batches;     //  id -> broker_batch_t
     zlistx_t *batch_order; //  broker_batch_t, round-robin order for dispatch
     zhashx_t *runners;     //  runner id -> broker_runner_t
+    zhashx_t *drained;     //  runner ids drained by an operator (persisted)
     zhashx_t *inflight;    //  job id -> broker_inflight_t
     int heartbeat_interval_ms;
     int heartbeat_misses;
-    broker_rng_t id_rng;     //  job and batch ids, seeded from the OS at start-up
-    int64_t id_ms;           //  time part of the last id issued
-    int64_t id_sequence;     //  ids issued in that millisecond
-    zlistx_t *submissions;   //  big batches being written chunk by chunk
-    int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
+    int64_t timeout_grace_ms; //  broker backstop waits this long past a job's timeout
+    broker_rng_t id_rng;      //  job and batch ids, seeded from the OS at start-up
+    int64_t id_ms;            //  time part of the last id issued
+    int64_t id_sequence;      //  ids issued in that millisecond
+    int events_port;          //  port of the SUB socket runners publish heartbeats to
+    zlistx_t *submissions;    //  big batches being written chunk by chunk
+    int64_t started_mono_ms;  //  jobs recovered at startup wait from here for their runner
 } broker_core_t;
 
 //  --- broker_sched.c: batches, runners and the job lifecycle ---
@@ -84,6 +95,10 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch);
 //  Jobs finished per minute over the recent window, and minutes to completion (<0: unknown).
 double broker_sched_throughput(const broker_batch_t *batch, int64_t now_ms);
 double broker_sched_eta_minutes(const broker_batch_t *batch, int64_t now_ms);
+//  Why no live runner can take this batch's jobs (engine, capabilities, GPU), or NULL when
+//  one can. The reason is written into text (size bytes), which is returned.
+const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *batch, char *text,
+                                    size_t size);
 //  Hand Pending jobs to runners with free slots. Safe to call any time.
 void broker_sched_dispatch(broker_core_t *core);
 //  The run config file the scenario reads ({run_id, parameters, metadata}); takes ownership of
@@ -92,12 +107,35 @@ lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_
                                       lynx_value_t **parameters_p);
 //  Handle one decoded runner message from routing_id.
 void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
+//  End the current attempt of an in-flight job with outcome (a retryable Failed with retries
+//  left goes back to Pending). Durable before memory changes; -1 when the store failed.
+int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
+                             lynx_job_state_t outcome, const char *error_message,
+                             const lynx_value_t *sent_result, bool retryable);
+//  Send a message to a runner (destroyed whatever happens). -1 when it could not be delivered.
+int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p);
 //  Periodic duties: runners that stopped heartbeating go Offline, their jobs are requeued.
 void broker_sched_tick(broker_core_t *core);
 //  Jobs left Claimed/Running by a previous broker process go back to Pending at startup.
 int broker_sched_recover(broker_core_t *core, lynx_err_t *err);
 void broker_runner_destroy(broker_runner_t **runner_p);
 
+//  --- broker_runners.c: the runner pool ---
+
+void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body);
+void broker_runners_heartbeat(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body);
+//  A HEARTBEAT published on the events SUB socket (no routing id to answer).
+void broker_runners_published_heartbeat(broker_core_t *core, lynx_value_t *body);
+//  The online runner behind a ROUTER routing id, or NULL.
+broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_id);
+void broker_runners_send_error(broker_core_t *core, zframe_t *routing_id, lynx_code_t code,
+                               const char *field, const char *message);
+//  Runners silent for too long go Offline.
+void broker_runners_tick(broker_core_t *core, int64_t now_mono_ms);
+//  Idle, Busy, Offline or Maintenance.
+const char *broker_runners_status(const broker_runner_t *runner);
+//  True when the runner may be given new work.
+bool broker_runners_available(const broker_runner_t *runner);
 //  --- broker_api.c: REQUEST operations ---
 
 //  Where an API request came from, so an answer can be sent now or later.
@@ -106,6 +144,13 @@ typedef struct {
     int64_t corr;
     int64_t deadline_ms; //  epoch ms after which the client has given up (0: none)
 } broker_request_t;
+
+//  REQUEST handlers living beside the state they read.
+typedef lynx_value_t *(broker_op_fn)(broker_core_t *core, const broker_request_t *request,
+                                     const lynx_value_t *args, lynx_err_t *err,
+                                     lynx_value_t **errors_p);
+broker_op_fn broker_runners_op_list, broker_runners_op_get, broker_runners_op_drain,
+    broker_runners_op_resume, broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
 
 //  Send a REPLY with body (ownership taken).
 void broker_api_reply(broker_core_t *core, const broker_request_t *request, lynx_value_t **body_p);

@@ -16,12 +16,12 @@
 //  van der Waerden normal scores shuffled with a broker_rng seeded by seed, so the result is
 //  reproducible. Returns 0; -1 with err (LYNX_EINVALID, "correlation matrix is not positive
 //  definite") when target has no Cholesky factor, or on out-of-memory.
-int broker_corr_apply (double *design, size_t runs, size_t dimensions, const double *target,
-                       uint64_t seed, lynx_err_t *err);
+int broker_corr_apply(double *design, size_t runs, size_t dimensions, const double *target,
+                      uint64_t seed, lynx_err_t *err);
 
 //  Spearman rank correlation of columns a and b of design (ties get average ranks). For tests
 //  and for reporting the achieved correlation.
-double broker_corr_spearman (const double *design, size_t runs, size_t dimensions, size_t a,
-                             size_t b);
+double broker_corr_spearman(const double *design, size_t runs, size_t dimensions, size_t a,
+                            size_t b);
 
 #endif

@@ -5,6 +5,8 @@
 
 #include "lynx_time.h"
 
+#define BROKER_RETRY_LOOKAHEAD 16 //  Pending jobs looked at to find one for a different runner
+
 void broker_batch_destroy(broker_batch_t **batch_p)
 {
     if (!batch_p || !*batch_p)
@@ -17,20 +19,6 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     free(batch->sampling_method);
     free(batch);
     *batch_p = NULL;
-}
-
-void broker_runner_destroy(broker_runner_t **runner_p)
-{
-    if (!runner_p || !*runner_p)
-        return;
-    broker_runner_t *runner = *runner_p;
-    free(runner->id);
-    free(runner->name);
-    zframe_destroy(&runner->routing_id);
-    lynx_value_destroy(&runner->capabilities);
-    lynx_value_destroy(&runner->engines);
-    free(runner);
-    *runner_p = NULL;
 }
 
 void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch)
@@ -54,7 +42,7 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
                        counts[LYNX_JOB_TIMEOUT] + counts[LYNX_JOB_CANCELLED];
     lynx_batch_state_t status;
     if (terminal == batch->total_jobs) {
-        if (counts[LYNX_JOB_CANCELLED] > 0)
+        if (batch->cancelled || counts[LYNX_JOB_CANCELLED] > 0)
             status = LYNX_BATCH_CANCELLED;
         else if (counts[LYNX_JOB_FAILED] + counts[LYNX_JOB_TIMEOUT] > 0)
             status = LYNX_BATCH_FAILED;
@@ -138,15 +126,27 @@ static int s_transition(broker_batch_t *batch, broker_job_rec_t *rec, lynx_job_s
     return 0;
 }
 
-static void s_send_to_runner(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p)
+int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p)
 {
     lynx_err_t err;
     if (!runner || !runner->online) {
         lynx_msg_destroy(msg_p);
-        return;
+        return -1;
     }
-    if (lynx_msg_send(msg_p, zsock_resolve(core->runner_socket), runner->routing_id, &err))
+    if (lynx_msg_send(msg_p, zsock_resolve(core->runner_socket), runner->routing_id, &err)) {
         zsys_warning("broker: send to runner failed runner=%s: %s", runner->id, err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_send_kill(broker_core_t *core, const broker_inflight_t *inflight, const char *reason)
+{
+    lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
+    lynx_value_set_string(lynx_msg_body(kill), "job_id", inflight->rec.id);
+    lynx_value_set_int(lynx_msg_body(kill), "attempt", inflight->rec.attempt);
+    lynx_value_set_string(lynx_msg_body(kill), "reason", reason);
+    broker_sched_send(core, inflight->runner, &kill);
 }
 
 static void s_send_ack(broker_core_t *core, zframe_t *routing_id, const char *job_id,
@@ -189,8 +189,9 @@ static lynx_value_t *s_clean_result(const char *job_id, const lynx_value_t *sent
 //  End the current attempt of an in-flight job. A retryable failure with retries left goes
 //  back to Pending; anything else is terminal and gets a stored result. The store is written
 //  in one transaction before memory changes become visible; returns -1 if it could not be.
-static int s_end_attempt(broker_core_t *core, broker_inflight_t *inflight, lynx_job_state_t outcome,
-                         const char *error_message, const lynx_value_t *sent_result, bool retryable)
+int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
+                             lynx_job_state_t outcome, const char *error_message,
+                             const lynx_value_t *sent_result, bool retryable)
 {
     broker_job_rec_t rec = inflight->rec;
     broker_batch_t *batch = inflight->batch;
@@ -204,6 +205,12 @@ static int s_end_attempt(broker_core_t *core, broker_inflight_t *inflight, lynx_
     lynx_job_state_t target = outcome;
     if (outcome == LYNX_JOB_FAILED && retryable && rec.retries < rec.max_retries)
         target = LYNX_JOB_PENDING;
+    //  Once cancelled, an attempt that did not complete ends Cancelled and is never retried.
+    if ((inflight->cancel_requested || batch->cancelled) && target != LYNX_JOB_COMPLETED) {
+        target = LYNX_JOB_CANCELLED;
+        if (!error_message || outcome == LYNX_JOB_PENDING || outcome == LYNX_JOB_FAILED)
+            error_message = "cancelled";
+    }
     broker_job_rec_t next = rec;
     if (!lynx_job_transition_allowed(next.status, target)) {
         zsys_error("broker: illegal transition job=%s from=%s to=%s", rec.id,
@@ -214,6 +221,7 @@ static int s_end_attempt(broker_core_t *core, broker_inflight_t *inflight, lynx_
     if (target == LYNX_JOB_PENDING) {
         next.retries++;
         next.claimed_at_ms = next.started_at_ms = 0;
+        snprintf(next.last_runner, sizeof next.last_runner, "%s", rec.assigned_runner);
         next.assigned_runner[0] = '\0';
     } else
         next.completed_at_ms = now_ms;
@@ -297,10 +305,36 @@ static broker_batch_t *s_next_batch(broker_core_t *core, const broker_runner_t *
     return NULL;
 }
 
-static int s_take_first(const broker_job_rec_t *job, void *arg)
+//  Choosing among the first Pending jobs: the first one whose last failed attempt was not on
+//  this runner, so a retry prefers a different machine.
+typedef struct {
+    const broker_runner_t *runner;
+    broker_job_rec_t *chosen;
+    broker_job_rec_t first;
+    bool taken;
+} s_pick_t;
+
+static int s_pick_job(const broker_job_rec_t *job, void *arg)
 {
-    *(broker_job_rec_t *)arg = *job;
+    s_pick_t *pick = (s_pick_t *)arg;
+    if (!pick->first.id[0])
+        pick->first = *job;
+    if (strcmp(job->last_runner, pick->runner->id) == 0)
+        return 0;
+    *pick->chosen = *job;
+    pick->taken = true;
     return 1;
+}
+
+static bool s_other_runner_free(broker_core_t *core, const broker_batch_t *batch,
+                                const broker_runner_t *runner)
+{
+    broker_runner_t *other = (broker_runner_t *)zhashx_first(core->runners);
+    for (; other; other = (broker_runner_t *)zhashx_next(core->runners))
+        if (other != runner && broker_runners_available(other) &&
+            s_runner_has_engine(other, batch->engine))
+            return true;
+    return false;
 }
 
 //  The run config file the scenario reads, exactly as the docs show it.
@@ -329,8 +363,16 @@ lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_
 static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_runner_t *runner)
 {
     broker_job_rec_t rec;
-    int64_t found = broker_store_foreach_job(core->store, batch->id, LYNX_JOB_PENDING, -1, 1,
-                                             s_take_first, &rec);
+    s_pick_t pick = {.runner = runner, .chosen = &rec};
+    int64_t found = broker_store_foreach_job(core->store, batch->id, LYNX_JOB_PENDING, -1,
+                                             BROKER_RETRY_LOOKAHEAD, s_pick_job, &pick);
+    if (found > 0 && !pick.taken) {
+        //  Every job in view last failed on this runner: leave them to another runner if one
+        //  can take this batch now, else run one here rather than idle.
+        if (s_other_runner_free(core, batch, runner))
+            return NULL;
+        rec = pick.first;
+    }
     if (found <= 0) {
         if (found < 0)
             zsys_error("broker: cannot read queue batch=%s: %s", batch->id,
@@ -396,25 +438,36 @@ void broker_sched_dispatch(broker_core_t *core)
     zlistx_t *outbox = zlistx_new();
     zlistx_set_destructor(outbox, (zlistx_destructor_fn *)lynx_msg_destroy);
     bool began = false;
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
-        while (runner->online && runner->active_jobs < runner->max_concurrent_jobs) {
+    //  A snapshot of the runners: choosing a job may look at the other runners, and a zhashx
+    //  has a single cursor.
+    zlistx_t *runners = zhashx_values(core->runners);
+    zlistx_set_destructor(runners, NULL); //  zhashx_values hands over the table's destructor
+    size_t batches = zlistx_size(core->batch_order);
+    broker_runner_t *runner = (broker_runner_t *)zlistx_first(runners);
+    for (; runner; runner = (broker_runner_t *)zlistx_next(runners)) {
+        //  Give up on this runner after every batch in turn declined it.
+        for (size_t misses = 0; broker_runners_available(runner) && misses < batches;) {
             broker_batch_t *batch = s_next_batch(core, runner);
             if (!batch)
                 break;
             if (!began) {
                 if (broker_store_begin(core->store)) {
                     zsys_error("broker: cannot dispatch: %s", broker_store_error(core->store));
+                    zlistx_destroy(&runners);
                     zlistx_destroy(&outbox);
                     return;
                 }
                 began = true;
             }
             lynx_msg_t *assign = s_claim(core, batch, runner);
-            if (assign)
+            if (assign) {
                 zlistx_add_end(outbox, assign);
+                misses = 0;
+            } else
+                misses++;
         }
     }
+    zlistx_destroy(&runners);
     bool committed = began && broker_store_commit(core->store) == 0;
     if (began && !committed) {
         zsys_error("broker: cannot commit claims: %s", broker_store_error(core->store));
@@ -426,152 +479,13 @@ void broker_sched_dispatch(broker_core_t *core)
         broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
         if (committed && inflight) {
             broker_sched_refresh_batch(core, inflight->batch);
-            s_send_to_runner(core, inflight->runner, &assign);
+            broker_sched_send(core, inflight->runner, &assign);
         } else {
             s_unclaim(core, job_id);
             lynx_msg_destroy(&assign);
         }
     }
     zlistx_destroy(&outbox);
-}
-
-// --------------------------------------------------------------------------------------------
-//  Runner messages
-
-static void s_send_runner_error(broker_core_t *core, zframe_t *routing_id, lynx_code_t code,
-                                const char *field, const char *message)
-{
-    lynx_err_t err;
-    lynx_err_set(&err, code, field, "%s", message);
-    broker_send_error(core->runner_socket, routing_id, 0, &err, NULL);
-}
-
-//  The runner that sent this message, when it is registered under that routing id.
-static broker_runner_t *s_sender(broker_core_t *core, zframe_t *routing_id, const char *runner_id)
-{
-    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
-    if (runner && runner->online && zframe_eq(runner->routing_id, routing_id))
-        return runner;
-    return NULL;
-}
-
-static broker_runner_t *s_sender_by_route(broker_core_t *core, zframe_t *routing_id)
-{
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners))
-        if (runner->online && zframe_eq(runner->routing_id, routing_id))
-            return runner;
-    return NULL;
-}
-
-//  True when list (array of {job_id, attempt}) names this job attempt.
-static bool s_lists_attempt(const lynx_value_t *list, const broker_job_rec_t *rec)
-{
-    for (size_t i = 0; i < lynx_value_size(list); i++) {
-        const lynx_value_t *entry = lynx_value_at(list, i);
-        if (strcmp(lynx_value_get_string(entry, "job_id", ""), rec->id) == 0 &&
-            lynx_value_get_int(entry, "attempt", -1) == rec->attempt)
-            return true;
-    }
-    return false;
-}
-
-//  A runner that registers again (restart, or reconnect after a broker restart) reports what it
-//  still runs and what it finished without an ACK. Those stay attached to it; every other job
-//  the broker thought it had is lost.
-static void s_reconcile(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body)
-{
-    const lynx_value_t *active = lynx_value_get(body, "active_jobs");
-    const lynx_value_t *finished = lynx_value_get(body, "finished_jobs");
-    zlistx_t *lost = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
-        if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
-            continue;
-        if (inflight->runner)
-            inflight->runner->active_jobs--;
-        inflight->runner = NULL;
-        if (s_lists_attempt(active, &inflight->rec) || s_lists_attempt(finished, &inflight->rec)) {
-            inflight->runner = runner;
-            runner->active_jobs++;
-        } else
-            zlistx_add_end(lost, inflight);
-    }
-    while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
-        s_end_attempt(core, inflight, LYNX_JOB_FAILED, "runner lost the job (runner restarted)",
-                      NULL, true);
-    zlistx_destroy(&lost);
-    //  Jobs the runner still runs that we no longer expect from it must stop.
-    for (size_t i = 0; i < lynx_value_size(active); i++) {
-        const lynx_value_t *entry = lynx_value_at(active, i);
-        const char *job_id = lynx_value_get_string(entry, "job_id", "");
-        inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
-        if (inflight && inflight->runner == runner)
-            continue;
-        lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
-        lynx_value_set_string(lynx_msg_body(kill), "job_id", job_id);
-        lynx_value_set_int(lynx_msg_body(kill), "attempt", lynx_value_get_int(entry, "attempt", 0));
-        lynx_value_set_string(lynx_msg_body(kill), "reason",
-                              "job is no longer assigned to this runner");
-        s_send_to_runner(core, runner, &kill);
-    }
-}
-
-static void s_on_register(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body)
-{
-    const char *runner_id = lynx_value_get_string(body, "runner_id", "");
-    const lynx_value_t *capabilities = lynx_value_get(body, "capabilities");
-    int64_t slots = lynx_value_get_int(capabilities, "max_concurrent_jobs", 0);
-    if (!runner_id[0]) {
-        s_send_runner_error(core, routing_id, LYNX_EINVALID, "runner_id", "must not be empty");
-        return;
-    }
-    if (slots < 1 || slots > 1024) {
-        s_send_runner_error(core, routing_id, LYNX_EINVALID, "capabilities.max_concurrent_jobs",
-                            "must be an integer between 1 and 1024");
-        return;
-    }
-    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
-    if (!runner) {
-        runner = (broker_runner_t *)calloc(1, sizeof *runner);
-        runner->id = strdup(runner_id);
-        zhashx_insert(core->runners, runner_id, runner);
-    }
-    free(runner->name);
-    runner->name = strdup(lynx_value_get_string(body, "name", runner_id));
-    zframe_destroy(&runner->routing_id);
-    runner->routing_id = zframe_dup(routing_id);
-    lynx_value_destroy(&runner->capabilities);
-    runner->capabilities = lynx_value_dup(capabilities);
-    lynx_value_destroy(&runner->engines);
-    runner->engines = lynx_value_dup(lynx_value_get(body, "engines"));
-    runner->max_concurrent_jobs = slots;
-    runner->heartbeat_interval_ms =
-        lynx_value_get_int(body, "heartbeat_interval_ms", core->heartbeat_interval_ms);
-    if (runner->heartbeat_interval_ms < 100 || runner->heartbeat_interval_ms > 600000)
-        runner->heartbeat_interval_ms = core->heartbeat_interval_ms;
-    runner->last_seen_ms = lynx_time_mono_ms();
-    runner->online = true;
-
-    lynx_msg_t *reply = lynx_msg_new(LYNX_MSG_REGISTERED);
-    lynx_value_set_string(lynx_msg_body(reply), "runner_id", runner_id);
-    lynx_value_set_int(lynx_msg_body(reply), "heartbeat_interval_ms",
-                       runner->heartbeat_interval_ms);
-    s_send_to_runner(core, runner, &reply);
-    s_reconcile(core, runner, body);
-    zsys_info("broker: runner registered runner=%s slots=%" PRId64 " active=%" PRId64, runner_id,
-              slots, runner->active_jobs);
-}
-
-static void s_on_heartbeat(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body)
-{
-    broker_runner_t *runner =
-        s_sender(core, routing_id, lynx_value_get_string(body, "runner_id", ""));
-    if (runner)
-        runner->last_seen_ms = lynx_time_mono_ms();
-    else //  We restarted, or declared it Offline: it must register again.
-        s_send_runner_error(core, routing_id, LYNX_ENOTFOUND, "runner_id",
-                            "runner is not registered; register again");
 }
 
 //  The in-flight job a runner message refers to, if it is the current attempt on this runner.
@@ -627,7 +541,8 @@ static void s_on_finished(broker_core_t *core, broker_runner_t *runner, zframe_t
         if (outcome != LYNX_JOB_COMPLETED && !message)
             message = status;
         bool retryable = lynx_value_get_bool(body, "retryable", true);
-        if (s_end_attempt(core, inflight, (lynx_job_state_t)outcome, message, result, retryable))
+        if (broker_sched_end_attempt(core, inflight, (lynx_job_state_t)outcome, message, result,
+                                     retryable))
             return; //  not durable: no ACK, the runner will send it again
     }
     //  Durable, or stale: either way the runner may forget it.
@@ -639,18 +554,18 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
     lynx_value_t *body = lynx_msg_body(msg);
     lynx_msg_id_t id = lynx_msg_id(msg);
     if (id == LYNX_MSG_REGISTER) {
-        s_on_register(core, routing_id, body);
+        broker_runners_register(core, routing_id, body);
         broker_sched_dispatch(core);
         return;
     }
     if (id == LYNX_MSG_HEARTBEAT) {
-        s_on_heartbeat(core, routing_id, body);
+        broker_runners_heartbeat(core, routing_id, body);
         return;
     }
-    broker_runner_t *runner = s_sender_by_route(core, routing_id);
+    broker_runner_t *runner = broker_runners_by_route(core, routing_id);
     if (!runner) {
-        s_send_runner_error(core, routing_id, LYNX_ENOTFOUND, NULL,
-                            "runner is not registered; register again");
+        broker_runners_send_error(core, routing_id, LYNX_ENOTFOUND, NULL,
+                                  "runner is not registered; register again");
         return;
     }
     runner->last_seen_ms = lynx_time_mono_ms();
@@ -662,7 +577,7 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
         char message[128];
         snprintf(message, sizeof message, "unexpected command %s from a runner",
                  lynx_msg_command(msg));
-        s_send_runner_error(core, routing_id, LYNX_EPROTOCOL, NULL, message);
+        broker_runners_send_error(core, routing_id, LYNX_EPROTOCOL, NULL, message);
         return;
     }
     broker_sched_dispatch(core);
@@ -671,18 +586,39 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
 // --------------------------------------------------------------------------------------------
 //  Liveness and recovery
 
+//  Backstop for the runner's own timeout: an attempt with no result timeout_secs plus a grace
+//  after it started ends Timeout here, and its runner is told to kill it.
+static void s_enforce_timeouts(broker_core_t *core)
+{
+    int64_t now_ms = lynx_time_now_ms();
+    zlistx_t *late = zlistx_new();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
+        const broker_job_rec_t *rec = &inflight->rec;
+        int64_t since = rec->started_at_ms ? rec->started_at_ms : rec->claimed_at_ms;
+        if (rec->timeout_secs > 0 && since > 0 &&
+            now_ms > since + rec->timeout_secs * 1000 + core->timeout_grace_ms)
+            zlistx_add_end(late, inflight);
+    }
+    while ((inflight = (broker_inflight_t *)zlistx_detach(late, NULL))) {
+        char message[256];
+        snprintf(message, sizeof message,
+                 "timed out: no result %" PRId64 " s after the %" PRId64
+                 " s limit (broker backstop; runner %s)",
+                 core->timeout_grace_ms / 1000, inflight->rec.timeout_secs,
+                 inflight->rec.assigned_runner);
+        s_send_kill(core, inflight, "timed out (broker backstop)");
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_TIMEOUT, message, NULL, false);
+    }
+    zlistx_destroy(&late);
+}
+
 void broker_sched_tick(broker_core_t *core)
 {
     int64_t now = lynx_time_mono_ms();
     int64_t timeout = s_heartbeat_timeout_ms(core);
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners))
-        if (runner->online &&
-            now - runner->last_seen_ms > runner->heartbeat_interval_ms * core->heartbeat_misses) {
-            runner->online = false;
-            zsys_warning("broker: runner offline runner=%s silent_ms=%" PRId64, runner->id,
-                         now - runner->last_seen_ms);
-        }
+    broker_runners_tick(core, now);
+    s_enforce_timeouts(core);
     //  Jobs whose runner is gone (Offline, or unknown since a broker restart) for a whole
     //  heartbeat timeout are failed attempts.
     zlistx_t *lost = zlistx_new();
@@ -697,7 +633,8 @@ void broker_sched_tick(broker_core_t *core)
             zlistx_add_end(lost, inflight);
     }
     while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
-        s_end_attempt(core, inflight, LYNX_JOB_FAILED, "runner lost (no heartbeat)", NULL, true);
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED, "runner lost (no heartbeat)",
+                                 NULL, true);
     zlistx_destroy(&lost);
     broker_sched_dispatch(core);
 }
@@ -734,4 +671,151 @@ int broker_sched_recover(broker_core_t *core, lynx_err_t *err)
         zsys_notice("broker: waiting for runners to report in-flight jobs jobs=%zu",
                     zhashx_size(core->inflight));
     return 0;
+}
+
+// --------------------------------------------------------------------------------------------
+//  Cancel
+
+//  Cancel one in-flight attempt: its runner is told to kill it and the attempt will end
+//  Cancelled; with no runner to tell, it ends now.
+static void s_cancel_inflight(broker_core_t *core, broker_inflight_t *inflight)
+{
+    if (inflight->cancel_requested)
+        return;
+    inflight->cancel_requested = true;
+    if (inflight->runner && inflight->runner->online)
+        s_send_kill(core, inflight, "cancelled");
+    else
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_CANCELLED, "cancelled", NULL, false);
+}
+
+//  Cancel the Pending jobs of a batch (or just job_id) in the store and in the counters.
+static int s_cancel_pending(broker_core_t *core, broker_batch_t *batch, const char *job_id,
+                            lynx_err_t *err)
+{
+    int64_t cancelled =
+        broker_store_cancel_pending(core->store, batch->id, job_id, lynx_time_now_ms());
+    if (cancelled < 0)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+    batch->counts[LYNX_JOB_PENDING] -= cancelled;
+    batch->counts[LYNX_JOB_CANCELLED] += cancelled;
+    for (int64_t i = 0; i < cancelled; i++)
+        s_note_job_end(batch, lynx_time_now_ms());
+    return 0;
+}
+
+static bool s_batch_terminal(const broker_batch_t *batch)
+{
+    return batch->status == LYNX_BATCH_COMPLETED || batch->status == LYNX_BATCH_FAILED ||
+           batch->status == LYNX_BATCH_CANCELLED;
+}
+
+lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_request_t *request,
+                                           const lynx_value_t *args, lynx_err_t *err,
+                                           lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    const char *batch_id = lynx_value_get_string(args, "batch_id", "");
+    broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, batch_id);
+    if (!batch) {
+        lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
+        return NULL;
+    }
+    if (s_batch_terminal(batch)) {
+        lynx_err_set(err, LYNX_ECONFLICT, "batch_id", "batch %s is already %s; nothing to cancel",
+                     batch->id, lynx_batch_state_name(batch->status));
+        return NULL;
+    }
+    if (!batch->cancelled && broker_store_set_batch_cancelled(core->store, batch->id)) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    batch->cancelled = true;
+    if (s_cancel_pending(core, batch, NULL, err))
+        return NULL;
+    zlistx_t *running = zlistx_new();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
+        if (inflight->batch == batch)
+            zlistx_add_end(running, inflight);
+    size_t killing = zlistx_size(running);
+    while ((inflight = (broker_inflight_t *)zlistx_detach(running, NULL)))
+        s_cancel_inflight(core, inflight);
+    zlistx_destroy(&running);
+    broker_sched_refresh_batch(core, batch);
+    zsys_notice("broker: batch cancelled batch=%s killing=%zu", batch->id, killing);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "batch_id", batch->id);
+    lynx_value_set_string(reply, "status", lynx_batch_state_name(batch->status));
+    lynx_value_set_int(reply, "cancelled_jobs", batch->counts[LYNX_JOB_CANCELLED]);
+    lynx_value_set_int(reply, "stopping_jobs", (int64_t)killing);
+    return reply;
+}
+
+lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_request_t *request,
+                                         const lynx_value_t *args, lynx_err_t *err,
+                                         lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    const char *job_id = lynx_value_get_string(args, "job_id", "");
+    broker_job_rec_t rec;
+    int rc = broker_store_get_job(core->store, job_id, &rec);
+    broker_batch_t *batch =
+        rc == 0 ? (broker_batch_t *)zhashx_lookup(core->batches, rec.batch_id) : NULL;
+    if (rc < 0) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    if (!batch) {
+        lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
+        return NULL;
+    }
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
+    const char *outcome = "Cancelled";
+    if (inflight) {
+        s_cancel_inflight(core, inflight);
+        outcome = zhashx_lookup(core->inflight, rec.id) ? "Cancelling" : "Cancelled";
+    } else if (rec.status == LYNX_JOB_PENDING) {
+        if (s_cancel_pending(core, batch, rec.id, err))
+            return NULL;
+    } else {
+        lynx_err_set(err, LYNX_ECONFLICT, "job_id", "job %s is already %s; nothing to cancel",
+                     rec.id, lynx_job_state_name(rec.status));
+        return NULL;
+    }
+    broker_sched_refresh_batch(core, batch);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "job_id", rec.id);
+    lynx_value_set_string(reply, "status", outcome);
+    return reply;
+}
+
+// --------------------------------------------------------------------------------------------
+//  Why a batch waits
+
+const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *batch, char *reason,
+                                    size_t size)
+{
+    size_t online = 0, capable = 0, serving = 0;
+    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
+    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
+        if (!runner->online)
+            continue;
+        online++;
+        if (!s_runner_has_engine(runner, batch->engine))
+            continue;
+        capable++;
+        serving += !runner->draining;
+    }
+    if (online == 0)
+        snprintf(reason, size, "no runner is online");
+    else if (capable == 0)
+        snprintf(reason, size, "no online runner offers engine '%.64s'", batch->engine);
+    else if (serving == 0)
+        snprintf(reason, size,
+                 "every online runner offering engine '%.64s' is drained (Maintenance)",
+                 batch->engine);
+    else
+        return NULL;
+    return reason;
 }

@@ -40,7 +40,9 @@ static void s_direction_numbers(const broker_sobol_table_row_t *row, uint32_t v[
             v[k] = UINT32_C(1) << (S_BITS - 1 - k);
         return;
     }
-    for (unsigned k = 0; k < s; k++)
+    //  The table's degrees are at most BROKER_SOBOL_TABLE_MAX_DEGREE; saying so lets the
+    //  compiler see m[k] stays in bounds.
+    for (unsigned k = 0; k < s && k < BROKER_SOBOL_TABLE_MAX_DEGREE; k++)
         v[k] = (uint32_t)row->m[k] << (S_BITS - 1 - k);
     for (unsigned k = s; k < S_BITS; k++) {
         uint32_t value = v[k - s] ^ (v[k - s] >> s);

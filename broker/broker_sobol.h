@@ -21,12 +21,12 @@ typedef struct _broker_sobol_t broker_sobol_t;
 
 //  A generator for `dimensions` dimensions (1..BROKER_SOBOL_MAX_DIMENSIONS). When scramble is
 //  true, seed picks the scramble. NULL when dimensions is out of range or on out-of-memory.
-broker_sobol_t *broker_sobol_new (size_t dimensions, bool scramble, uint64_t seed);
+broker_sobol_t *broker_sobol_new(size_t dimensions, bool scramble, uint64_t seed);
 //  Destroy; sets *self_p to NULL. NULL-safe.
-void broker_sobol_destroy (broker_sobol_t **self_p);
+void broker_sobol_destroy(broker_sobol_t **self_p);
 
 //  Write points [0, count) into out, point-major: out[i * dimensions + d]. Unscrambled values
 //  are in [0, 1) (point 0 is exactly 0); scrambled ones in (0, 1).
-void broker_sobol_fill (broker_sobol_t *self, size_t count, double *out);
+void broker_sobol_fill(broker_sobol_t *self, size_t count, double *out);
 
 #endif

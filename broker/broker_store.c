@@ -20,6 +20,7 @@ struct _broker_store_t {
     sqlite3_stmt *put_result;
     sqlite3_stmt *get_job;
     sqlite3_stmt *pending_jobs;
+    sqlite3_stmt *all_jobs;
 };
 
 static const char *s_schema =
@@ -33,23 +34,26 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS batches ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
     "  total_jobs INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,"
-    "  config BLOB NOT NULL, config_hash TEXT NOT NULL, seed INTEGER NOT NULL);"
+    "  config BLOB NOT NULL, config_hash TEXT NOT NULL, seed INTEGER NOT NULL,"
+    "  cancelled INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS jobs ("
     "  id TEXT PRIMARY KEY, batch_id TEXT NOT NULL REFERENCES batches(id),"
     "  run_id INTEGER NOT NULL, status TEXT NOT NULL, parameters BLOB NOT NULL,"
     "  retries INTEGER NOT NULL, max_retries INTEGER NOT NULL, timeout_secs INTEGER NOT NULL,"
     "  attempt INTEGER NOT NULL, created_at_ms INTEGER NOT NULL, claimed_at_ms INTEGER,"
-    "  started_at_ms INTEGER, completed_at_ms INTEGER, assigned_runner TEXT,"
+    "  started_at_ms INTEGER, completed_at_ms INTEGER, assigned_runner TEXT, last_runner TEXT,"
     "  error_message TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_by_batch_status ON jobs(batch_id, status, run_id);"
+    "CREATE INDEX IF NOT EXISTS jobs_by_batch_run ON jobs(batch_id, run_id);"
     "CREATE TABLE IF NOT EXISTS results ("
     "  job_id TEXT PRIMARY KEY REFERENCES jobs(id), batch_id TEXT NOT NULL,"
     "  result BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS results_by_batch ON results(batch_id);";
+    "CREATE INDEX IF NOT EXISTS results_by_batch ON results(batch_id);"
+    "CREATE TABLE IF NOT EXISTS drained_runners (id TEXT PRIMARY KEY);";
 
 static const char *s_job_columns =
     "id, batch_id, run_id, status, retries, max_retries, timeout_secs, attempt, created_at_ms,"
-    " claimed_at_ms, started_at_ms, completed_at_ms, assigned_runner";
+    " claimed_at_ms, started_at_ms, completed_at_ms, assigned_runner, last_runner";
 
 //  Record SQLite's reason with the operation; always returns -1.
 static int s_fail(broker_store_t *self, const char *operation)
@@ -107,6 +111,11 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
              s_job_columns);
     if (s_prepare(self, &self->pending_jobs, sql))
         goto failed;
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM jobs WHERE batch_id = ?1 AND run_id > ?3 ORDER BY run_id LIMIT ?4",
+             s_job_columns);
+    if (s_prepare(self, &self->all_jobs, sql))
+        goto failed;
     snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE id = ?1", s_job_columns);
     if (s_prepare(self, &self->get_job, sql) ||
         s_prepare(self, &self->insert_batch,
@@ -116,10 +125,11 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
                   "INSERT INTO jobs (id, batch_id, run_id, status, parameters, retries,"
                   " max_retries, timeout_secs, attempt, created_at_ms)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)") ||
-        s_prepare(self, &self->update_job,
-                  "UPDATE jobs SET status = ?2, retries = ?3, attempt = ?4, claimed_at_ms = ?5,"
-                  " started_at_ms = ?6, completed_at_ms = ?7, assigned_runner = ?8,"
-                  " error_message = ?9 WHERE id = ?1") ||
+        s_prepare(
+            self, &self->update_job,
+            "UPDATE jobs SET status = ?2, retries = ?3, attempt = ?4, claimed_at_ms = ?5,"
+            " started_at_ms = ?6, completed_at_ms = ?7, assigned_runner = ?8, last_runner = ?10,"
+            " error_message = ?9 WHERE id = ?1") ||
         s_prepare(self, &self->update_batch, "UPDATE batches SET status = ?2 WHERE id = ?1") ||
         s_prepare(self, &self->put_result,
                   "INSERT OR REPLACE INTO results (job_id, batch_id, result)"
@@ -140,7 +150,7 @@ void broker_store_destroy(broker_store_t **self_p)
     broker_store_t *self = *self_p;
     sqlite3_stmt *statements[] = {self->insert_batch, self->insert_job, self->update_job,
                                   self->update_batch, self->put_result, self->get_job,
-                                  self->pending_jobs};
+                                  self->pending_jobs, self->all_jobs};
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         sqlite3_finalize(statements[i]);
     sqlite3_close_v2(self->db);
@@ -306,6 +316,8 @@ int broker_store_update_job(broker_store_t *self, const broker_job_rec_t *job,
     s_bind_time(stmt, 7, job->completed_at_ms);
     if (job->assigned_runner[0])
         sqlite3_bind_text(stmt, 8, job->assigned_runner, -1, SQLITE_STATIC);
+    if (job->last_runner[0])
+        sqlite3_bind_text(stmt, 10, job->last_runner, -1, SQLITE_STATIC);
     if (error_message)
         sqlite3_bind_text(stmt, 9, error_message, -1, SQLITE_STATIC);
     if (s_step_done(self, stmt, "update job in"))
@@ -364,6 +376,7 @@ static void s_read_job(sqlite3_stmt *stmt, broker_job_rec_t *job)
     job->started_at_ms = sqlite3_column_int64(stmt, 10);
     job->completed_at_ms = sqlite3_column_int64(stmt, 11);
     s_copy_text(job->assigned_runner, sizeof job->assigned_runner, stmt, 12);
+    s_copy_text(job->last_runner, sizeof job->last_runner, stmt, 13);
 }
 
 int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_rec_t *job)
@@ -465,10 +478,12 @@ static lynx_value_t *s_read_batch(sqlite3_stmt *stmt)
         lynx_value_destroy(&config);
     lynx_value_set_string(batch, "config_hash", (const char *)sqlite3_column_text(stmt, 6));
     lynx_value_set_int(batch, "seed", sqlite3_column_int64(stmt, 7));
+    lynx_value_set_bool(batch, "cancelled", sqlite3_column_int(stmt, 8) != 0);
     return batch;
 }
 
-#define BATCH_COLUMNS "id, name, status, total_jobs, created_at_ms, config, config_hash, seed"
+#define BATCH_COLUMNS                                                                              \
+    "id, name, status, total_jobs, created_at_ms, config, config_hash, seed, cancelled"
 
 lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id)
 {
@@ -530,9 +545,18 @@ int64_t broker_store_foreach_job(broker_store_t *self, const char *batch_id,
                                  lynx_job_state_t status, int64_t after_run_id, int64_t limit,
                                  broker_store_job_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = self->pending_jobs;
+    return broker_store_list_jobs(self, batch_id, (int)status, after_run_id, limit, fn, arg);
+}
+
+int64_t broker_store_list_jobs(broker_store_t *self, const char *batch_id, int status,
+                               int64_t after_run_id, int64_t limit, broker_store_job_fn *fn,
+                               void *arg)
+{
+    sqlite3_stmt *stmt = status < 0 ? self->all_jobs : self->pending_jobs;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, lynx_job_state_name(status), -1, SQLITE_STATIC);
+    if (status >= 0)
+        sqlite3_bind_text(stmt, 2, lynx_job_state_name((lynx_job_state_t)status), -1,
+                          SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, after_run_id);
     sqlite3_bind_int64(stmt, 4, limit > 0 ? limit : -1);
     int64_t visited = 0;
@@ -546,5 +570,61 @@ int64_t broker_store_foreach_job(broker_store_t *self, const char *batch_id,
     }
     int64_t result = rc == SQLITE_ROW || rc == SQLITE_DONE ? visited : s_fail(self, "list jobs in");
     sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
     return result;
+}
+
+int broker_store_set_runner_drained(broker_store_t *self, const char *runner_id, bool drained)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare(self, &stmt,
+                  drained ? "INSERT OR IGNORE INTO drained_runners (id) VALUES (?1)"
+                          : "DELETE FROM drained_runners WHERE id = ?1"))
+        return -1;
+    sqlite3_bind_text(stmt, 1, runner_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, "record drained runner in");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int broker_store_foreach_drained_runner(broker_store_t *self, broker_store_id_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare(self, &stmt, "SELECT id FROM drained_runners ORDER BY id"))
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        fn((const char *)sqlite3_column_text(stmt, 0), arg);
+    int result = rc == SQLITE_DONE ? 0 : s_fail(self, "list drained runners in");
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+int broker_store_set_batch_cancelled(broker_store_t *self, const char *batch_id)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare(self, &stmt, "UPDATE batches SET cancelled = 1 WHERE id = ?1"))
+        return -1;
+    sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, "cancel batch in");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int64_t broker_store_cancel_pending(broker_store_t *self, const char *batch_id, const char *job_id,
+                                    int64_t now_ms)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (s_prepare(self, &stmt,
+                  "UPDATE jobs SET status = 'Cancelled', completed_at_ms = ?3"
+                  " WHERE batch_id = ?1 AND status = 'Pending' AND (?2 IS NULL OR id = ?2)"))
+        return -1;
+    sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
+    if (job_id)
+        sqlite3_bind_text(stmt, 2, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, now_ms);
+    int64_t changed = sqlite3_step(stmt) == SQLITE_DONE ? sqlite3_changes64(self->db)
+                                                        : s_fail(self, "cancel jobs in");
+    sqlite3_finalize(stmt);
+    return changed;
 }

@@ -44,6 +44,7 @@ typedef struct {
     int64_t started_at_ms;
     int64_t completed_at_ms;
     char assigned_runner[128];
+    char last_runner[128]; //  the runner whose attempt failed last, to prefer another one
 } broker_job_rec_t;
 
 //  Open (creating if needed) <data_dir>/lynx.db, creating data_dir too. NULL with err naming
@@ -93,8 +94,21 @@ lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id);
 lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch_id);
 
 //  Load a batch's stored fields as a new map {id, name, status, total_jobs, created_at_ms,
-//  config, config_hash, seed}; NULL when not found or on error (then check the error text).
+//  config, config_hash, seed, cancelled}; NULL when not found or on error (then check the error
+//  text).
 lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id);
+
+//  Mark a batch cancelled (its status ends Cancelled). -1 on error.
+int broker_store_set_batch_cancelled(broker_store_t *self, const char *batch_id);
+//  Cancel Pending jobs of a batch (only job_id when not NULL). Returns how many, or -1.
+int64_t broker_store_cancel_pending(broker_store_t *self, const char *batch_id, const char *job_id,
+                                    int64_t now_ms);
+
+//  Remember that an operator drained (or resumed) a runner, across broker restarts.
+int broker_store_set_runner_drained(broker_store_t *self, const char *runner_id, bool drained);
+//  Visit the ids of drained runners. Returns 0 or -1.
+typedef void(broker_store_id_fn)(const char *id, void *arg);
+int broker_store_foreach_drained_runner(broker_store_t *self, broker_store_id_fn *fn, void *arg);
 
 //  Visit every batch (in creation order) and count its jobs per state. The callback gets the
 //  batch map (borrowed) and counts[LYNX_JOB_STATE_COUNT]. Returns 0 or -1.
@@ -107,5 +121,10 @@ typedef int(broker_store_job_fn)(const broker_job_rec_t *job, void *arg);
 int64_t broker_store_foreach_job(broker_store_t *self, const char *batch_id,
                                  lynx_job_state_t status, int64_t after_run_id, int64_t limit,
                                  broker_store_job_fn *fn, void *arg);
+
+//  As broker_store_foreach_job, with status -1 for every state (ordered by run_id).
+int64_t broker_store_list_jobs(broker_store_t *self, const char *batch_id, int status,
+                               int64_t after_run_id, int64_t limit, broker_store_job_fn *fn,
+                               void *arg);
 
 #endif

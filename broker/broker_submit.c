@@ -22,6 +22,7 @@ typedef struct {
     broker_batch_rec_t rec;
     char *name;
     lynx_value_t *warnings;
+    char config_hash[48];
     int64_t next_run; //  first run not yet written
     bool started;     //  the Creating row exists
 } s_submission_t;
@@ -207,6 +208,8 @@ static lynx_value_t *s_finish(s_submission_t *self)
     broker_batch_t *batch =
         broker_batch_from_study(self->rec.id, self->name, self->study, self->rec.created_at_ms);
     batch->counts[LYNX_JOB_PENDING] = self->rec.total_jobs;
+    batch->seed = self->rec.seed;
+    snprintf(batch->config_hash, sizeof batch->config_hash, "%s", self->config_hash);
     broker_sched_add_batch(core, batch);
     zsys_info("broker: batch accepted batch=%s name=\"%s\" jobs=%" PRId64 " seed=%" PRIu64,
               self->rec.id, self->name, self->rec.total_jobs, self->rec.seed);
@@ -323,8 +326,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->study = study;
     self->warnings = warnings;
     self->name = strdup(lynx_value_get_string(args, "name", ""));
-    char hash[64];
-    s_config_hash(config, hash, sizeof hash);
+    s_config_hash(config, self->config_hash, sizeof self->config_hash);
     self->rec = (broker_batch_rec_t){
         .name = self->name,
         .status = LYNX_BATCH_PENDING,
@@ -332,7 +334,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
         .total_jobs = broker_study_runs(study),
         .created_at_ms = lynx_time_now_ms(),
         .config = config,
-        .config_hash = hash,
+        .config_hash = self->config_hash,
         .seed = broker_study_seed(study),
     };
     s_new_id(core, self->rec.id);
@@ -343,8 +345,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
             s_submission_destroy(&self);
             return NULL;
         }
-        self->rec.config = NULL;
-        self->rec.config_hash = NULL;
+        self->rec.config = NULL; //  borrowed from the request, which is gone after this call
         zlistx_add_end(core->submissions, self);
         if (zlistx_size(core->submissions) == 1)
             s_schedule_chunk(core);

@@ -14,6 +14,10 @@ int main(int argc, char **argv)
          "ROUTER endpoint runners connect to (tcp://127.0.0.1:* picks a free port)", NULL},
         {"--api-endpoint", "LYNX_BROKER_API_ENDPOINT", "tcp://127.0.0.1:5556",
          "ROUTER endpoint the gateway and API clients connect to", NULL},
+        {"--events-endpoint", "LYNX_BROKER_EVENTS_ENDPOINT", "",
+         "SUB endpoint runners publish heartbeats to (default: the runner endpoint's host, any "
+         "free port; runners learn it at registration)",
+         NULL},
         {"--heartbeat-interval-ms", "LYNX_BROKER_HEARTBEAT_INTERVAL_MS", "2000",
          "heartbeat interval assumed for runners that do not declare one", NULL},
         {"--heartbeat-misses", "LYNX_BROKER_HEARTBEAT_MISSES", "3",
@@ -28,9 +32,9 @@ int main(int argc, char **argv)
         return 0;
     long interval_ms = 0, misses = 0;
     if (rc == 0)
-        rc = lynx_options_int(&options[3], 100, 600000, &interval_ms, &err);
+        rc = lynx_options_int(&options[4], 100, 600000, &interval_ms, &err);
     if (rc == 0)
-        rc = lynx_options_int(&options[4], 1, 100, &misses, &err);
+        rc = lynx_options_int(&options[5], 1, 100, &misses, &err);
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 2;
@@ -42,6 +46,7 @@ int main(int argc, char **argv)
         .data_dir = options[0].value,
         .runner_endpoint = options[1].value,
         .api_endpoint = options[2].value,
+        .events_endpoint = options[3].value,
         .heartbeat_interval_ms = (int)interval_ms,
         .heartbeat_misses = (int)misses,
     };

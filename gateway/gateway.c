@@ -63,6 +63,11 @@ static void s_on_request(gateway_request_t *request, void *arg)
         s_respond_error(request, &err, NULL);
         return;
     }
+    for (size_t i = 0; call.query && call.query[i]; i++) {
+        const char *value = gateway_request_query(request, call.query[i]);
+        if (value)
+            lynx_value_set_string(call.args, call.query[i], value);
+    }
     //  POST /jobs?dry_run=true validates and previews without creating anything.
     const char *dry_run = gateway_request_query(request, "dry_run");
     if (streq(call.op, "batch.submit"))

@@ -14,6 +14,9 @@ typedef enum {
     ARGS_BODY,    //  the JSON body, which must be an object
 } s_args_kind_t;
 
+//  Query arguments list endpoints accept; they reach the broker as string args.
+static const char *const s_list_query[] = {"status", "cursor", "limit", NULL};
+
 static const struct {
     const char *method;
     const char *pattern; //  "{id}" matches one non-empty segment
@@ -21,13 +24,22 @@ static const struct {
     int success_status;
     s_args_kind_t args;
     const char *id_key;
+    const char *const *query; //  NULL-ended query argument names, or NULL
 } s_routes[] = {
-    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL},
-    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL},
-    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id"},
-    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id"},
-    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id"},
-    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id"},
+    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL, NULL},
+    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL, NULL},
+    {"GET", "/batches", "batch.list", 200, ARGS_NONE, NULL, s_list_query},
+    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id", NULL},
+    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id", NULL},
+    {"GET", "/batches/{id}/jobs", "batch.jobs", 200, ARGS_PATH_ID, "batch_id", s_list_query},
+    {"POST", "/batches/{id}/cancel", "batch.cancel", 200, ARGS_PATH_ID, "batch_id", NULL},
+    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id", NULL},
+    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id", NULL},
+    {"POST", "/jobs/{id}/cancel", "job.cancel", 200, ARGS_PATH_ID, "job_id", NULL},
+    {"GET", "/runners", "runner.list", 200, ARGS_NONE, NULL, NULL},
+    {"GET", "/runners/{id}", "runner.get", 200, ARGS_PATH_ID, "runner_id", NULL},
+    {"POST", "/runners/{id}/drain", "runner.drain", 200, ARGS_PATH_ID, "runner_id", NULL},
+    {"POST", "/runners/{id}/resume", "runner.resume", 200, ARGS_PATH_ID, "runner_id", NULL},
 };
 
 //  Match path against pattern; on success copy the {id} segment (if any) into id.
@@ -73,6 +85,7 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
             continue;
         call->op = s_routes[i].op;
         call->success_status = s_routes[i].success_status;
+        call->query = s_routes[i].query;
         if (s_routes[i].args == ARGS_BODY) {
             if (!s_is_json(content_type))
                 return lynx_err_set(err, LYNX_EMEDIA, NULL,

@@ -10,6 +10,7 @@ typedef struct {
     const char *op;     //  broker operation, e.g. "batch.get"
     int success_status; //  HTTP status of a successful answer (200, 201)
     lynx_value_t *args; //  REQUEST args (owned by the caller)
+    const char *const *query; //  query arguments to copy into args as strings (NULL-ended)
 } gateway_call_t;
 
 //  Match method and path (plus body and content type for POST) to a broker call. Returns 0

@@ -1,0 +1,360 @@
+//  broker_runners: the runner pool. Registration (with takeover of a restarted runner and
+//  refusal of a duplicate), reconciliation of what a re-registering runner still holds,
+//  heartbeats, liveness, drain/resume, and the runner views of the API.
+#include "broker_core.h"
+
+#include "lynx_time.h"
+
+void broker_runner_destroy(broker_runner_t **runner_p)
+{
+    if (!runner_p || !*runner_p)
+        return;
+    broker_runner_t *runner = *runner_p;
+    free(runner->id);
+    free(runner->name);
+    free(runner->hostname);
+    zframe_destroy(&runner->routing_id);
+    lynx_value_destroy(&runner->capabilities);
+    lynx_value_destroy(&runner->engines);
+    free(runner);
+    *runner_p = NULL;
+}
+
+void broker_runners_send_error(broker_core_t *core, zframe_t *routing_id, lynx_code_t code,
+                               const char *field, const char *message)
+{
+    lynx_err_t err;
+    lynx_err_set(&err, code, field, "%s", message);
+    broker_send_error(core->runner_socket, routing_id, 0, &err, NULL);
+}
+
+//  The runner that sent this message, when it is registered under that routing id.
+static broker_runner_t *s_sender(broker_core_t *core, zframe_t *routing_id, const char *runner_id)
+{
+    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
+    if (runner && runner->online && zframe_eq(runner->routing_id, routing_id))
+        return runner;
+    return NULL;
+}
+
+broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_id)
+{
+    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
+    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners))
+        if (runner->online && zframe_eq(runner->routing_id, routing_id))
+            return runner;
+    return NULL;
+}
+
+//  True when list (array of {job_id, attempt}) names this job attempt.
+static bool s_lists_attempt(const lynx_value_t *list, const broker_job_rec_t *rec)
+{
+    for (size_t i = 0; i < lynx_value_size(list); i++) {
+        const lynx_value_t *entry = lynx_value_at(list, i);
+        if (strcmp(lynx_value_get_string(entry, "job_id", ""), rec->id) == 0 &&
+            lynx_value_get_int(entry, "attempt", -1) == rec->attempt)
+            return true;
+    }
+    return false;
+}
+
+//  A runner that registers again (restart, or reconnect after a broker restart) reports what it
+//  still runs and what it finished without an ACK. Those stay attached to it; every other job
+//  the broker thought it had is lost.
+static void s_reconcile(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body)
+{
+    const lynx_value_t *active = lynx_value_get(body, "active_jobs");
+    const lynx_value_t *finished = lynx_value_get(body, "finished_jobs");
+    zlistx_t *lost = zlistx_new();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
+        if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
+            continue;
+        if (inflight->runner)
+            inflight->runner->active_jobs--;
+        inflight->runner = NULL;
+        if (s_lists_attempt(active, &inflight->rec) || s_lists_attempt(finished, &inflight->rec)) {
+            inflight->runner = runner;
+            runner->active_jobs++;
+        } else
+            zlistx_add_end(lost, inflight);
+    }
+    while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED,
+                                 "runner lost the job (runner restarted)", NULL, true);
+    zlistx_destroy(&lost);
+    //  Jobs the runner still runs that we no longer expect from it must stop.
+    for (size_t i = 0; i < lynx_value_size(active); i++) {
+        const lynx_value_t *entry = lynx_value_at(active, i);
+        const char *job_id = lynx_value_get_string(entry, "job_id", "");
+        inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
+        if (inflight && inflight->runner == runner)
+            continue;
+        lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
+        lynx_value_set_string(lynx_msg_body(kill), "job_id", job_id);
+        lynx_value_set_int(lynx_msg_body(kill), "attempt", lynx_value_get_int(entry, "attempt", 0));
+        lynx_value_set_string(lynx_msg_body(kill), "reason",
+                              "job is no longer assigned to this runner");
+        broker_sched_send(core, runner, &kill);
+    }
+}
+
+//  True when runner is registered and its connection is still open under another routing id:
+//  a second process claiming the same id, not a restart. A dead process's connection is
+//  closed by its kernel, so ZeroMQ reports its routing id unreachable (the ROUTER is
+//  mandatory) and a restarted runner takes over at once.
+static bool s_still_connected(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id)
+{
+    if (!runner->online || !runner->routing_id || zframe_eq(runner->routing_id, routing_id))
+        return false;
+    lynx_msg_t *probe = lynx_msg_new(LYNX_MSG_REGISTERED);
+    lynx_value_set_string(lynx_msg_body(probe), "runner_id", runner->id);
+    lynx_value_set_int(lynx_msg_body(probe), "heartbeat_interval_ms",
+                       runner->heartbeat_interval_ms);
+    lynx_err_t err;
+    return lynx_msg_send(&probe, zsock_resolve(core->runner_socket), runner->routing_id, &err) == 0;
+}
+
+void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body)
+{
+    const char *runner_id = lynx_value_get_string(body, "runner_id", "");
+    const lynx_value_t *capabilities = lynx_value_get(body, "capabilities");
+    int64_t slots = lynx_value_get_int(capabilities, "max_concurrent_jobs", 0);
+    if (!runner_id[0]) {
+        broker_runners_send_error(core, routing_id, LYNX_EINVALID, "runner_id",
+                                  "must not be empty");
+        return;
+    }
+    if (slots < 1 || slots > 1024) {
+        broker_runners_send_error(core, routing_id, LYNX_EINVALID,
+                                  "capabilities.max_concurrent_jobs",
+                                  "must be an integer between 1 and 1024");
+        return;
+    }
+    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
+    if (runner && s_still_connected(core, runner, routing_id)) {
+        char message[512];
+        snprintf(
+            message, sizeof message,
+            "runner id '%.128s' is already in use by a connected runner (host %.128s, pid %" PRId64
+            "); give each runner a unique --runner-id",
+            runner_id, runner->hostname ? runner->hostname : "?", runner->pid);
+        zsys_warning("broker: duplicate runner refused runner=%s host=%s", runner_id,
+                     lynx_value_get_string(body, "hostname", "?"));
+        broker_runners_send_error(core, routing_id, LYNX_ECONFLICT, "runner_id", message);
+        return;
+    }
+    if (!runner) {
+        runner = (broker_runner_t *)calloc(1, sizeof *runner);
+        runner->id = strdup(runner_id);
+        runner->draining = zhashx_lookup(core->drained, runner_id) != NULL;
+        zhashx_insert(core->runners, runner_id, runner);
+    }
+    free(runner->hostname);
+    runner->hostname = strdup(lynx_value_get_string(body, "hostname", ""));
+    runner->pid = lynx_value_get_int(body, "pid", 0);
+    free(runner->name);
+    runner->name = strdup(lynx_value_get_string(body, "name", runner_id));
+    zframe_destroy(&runner->routing_id);
+    runner->routing_id = zframe_dup(routing_id);
+    lynx_value_destroy(&runner->capabilities);
+    runner->capabilities = lynx_value_dup(capabilities);
+    lynx_value_destroy(&runner->engines);
+    runner->engines = lynx_value_dup(lynx_value_get(body, "engines"));
+    runner->max_concurrent_jobs = slots;
+    runner->heartbeat_interval_ms =
+        lynx_value_get_int(body, "heartbeat_interval_ms", core->heartbeat_interval_ms);
+    if (runner->heartbeat_interval_ms < 100 || runner->heartbeat_interval_ms > 600000)
+        runner->heartbeat_interval_ms = core->heartbeat_interval_ms;
+    runner->last_seen_ms = lynx_time_mono_ms();
+    runner->online = true;
+
+    lynx_msg_t *reply = lynx_msg_new(LYNX_MSG_REGISTERED);
+    lynx_value_set_string(lynx_msg_body(reply), "runner_id", runner_id);
+    lynx_value_set_int(lynx_msg_body(reply), "heartbeat_interval_ms",
+                       runner->heartbeat_interval_ms);
+    if (core->events_port > 0)
+        lynx_value_set_int(lynx_msg_body(reply), "events_port", core->events_port);
+    broker_sched_send(core, runner, &reply);
+    s_reconcile(core, runner, body);
+    zsys_info("broker: runner registered runner=%s slots=%" PRId64 " active=%" PRId64, runner_id,
+              slots, runner->active_jobs);
+}
+
+void broker_runners_published_heartbeat(broker_core_t *core, lynx_value_t *body)
+{
+    const char *runner_id = lynx_value_get_string(body, "runner_id", "");
+    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
+    if (runner && runner->online)
+        runner->last_seen_ms = lynx_time_mono_ms();
+    else if (runner && runner->routing_id) {
+        //  Declared Offline (a network hiccup) but alive: it must register again so its jobs
+        //  are reconciled. Unknown runners (we restarted) notice our restart by themselves.
+        lynx_err_t err;
+        lynx_err_set(&err, LYNX_ENOTFOUND, "runner_id",
+                     "runner was declared offline; register again");
+        broker_send_error(core->runner_socket, runner->routing_id, 0, &err, NULL);
+    }
+}
+
+void broker_runners_heartbeat(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body)
+{
+    broker_runner_t *runner =
+        s_sender(core, routing_id, lynx_value_get_string(body, "runner_id", ""));
+    if (runner)
+        runner->last_seen_ms = lynx_time_mono_ms();
+    else //  We restarted, or declared it Offline: it must register again.
+        broker_runners_send_error(core, routing_id, LYNX_ENOTFOUND, "runner_id",
+                                  "runner is not registered; register again");
+}
+
+void broker_runners_tick(broker_core_t *core, int64_t now_mono_ms)
+{
+    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
+    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
+        int64_t silent_ms = now_mono_ms - runner->last_seen_ms;
+        if (runner->online && silent_ms > runner->heartbeat_interval_ms * core->heartbeat_misses) {
+            runner->online = false;
+            zsys_warning("broker: runner offline runner=%s silent_ms=%" PRId64 " jobs=%" PRId64,
+                         runner->id, silent_ms, runner->active_jobs);
+        }
+    }
+}
+
+const char *broker_runners_status(const broker_runner_t *runner)
+{
+    if (!runner->online)
+        return "Offline";
+    if (runner->draining)
+        return "Maintenance";
+    return runner->active_jobs > 0 ? "Busy" : "Idle";
+}
+
+bool broker_runners_available(const broker_runner_t *runner)
+{
+    return runner->online && !runner->draining && runner->active_jobs < runner->max_concurrent_jobs;
+}
+
+// --------------------------------------------------------------------------------------------
+//  API operations
+
+static lynx_value_t *s_view(broker_core_t *core, const broker_runner_t *runner)
+{
+    lynx_value_t *view = lynx_value_map();
+    lynx_value_set_string(view, "runner_id", runner->id);
+    lynx_value_set_string(view, "name", runner->name);
+    lynx_value_set_string(view, "status", broker_runners_status(runner));
+    lynx_value_t *capabilities = lynx_value_dup(runner->capabilities);
+    if (!capabilities || lynx_value_set(view, "capabilities", &capabilities))
+        lynx_value_destroy(&capabilities);
+    lynx_value_t *engines = lynx_value_dup(runner->engines);
+    if (!engines || lynx_value_set(view, "engines", &engines))
+        lynx_value_destroy(&engines);
+    lynx_value_t *active = lynx_value_array();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
+        if (inflight->runner == runner) {
+            lynx_value_t *id = lynx_value_string(inflight->rec.id);
+            if (lynx_value_append(active, &id))
+                lynx_value_destroy(&id);
+        }
+    if (lynx_value_set(view, "active_jobs", &active))
+        lynx_value_destroy(&active);
+    //  last_seen is monotonic; report it as wall-clock time.
+    int64_t seen_ms = lynx_time_now_ms() - (lynx_time_mono_ms() - runner->last_seen_ms);
+    char text[LYNX_TIME_RFC3339_SIZE];
+    lynx_value_set_string(view, "last_heartbeat", lynx_time_rfc3339(seen_ms, text));
+    lynx_value_set_int(view, "jobs_completed", runner->jobs_completed);
+    lynx_value_set_int(view, "jobs_failed", runner->jobs_failed);
+    lynx_value_set_string(view, "hostname", runner->hostname);
+    return view;
+}
+
+static broker_runner_t *s_find(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err)
+{
+    const char *runner_id = lynx_value_get_string(args, "runner_id", "");
+    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
+    if (!runner)
+        lynx_err_set(err, LYNX_ENOTFOUND, "runner_id", "no runner with id '%.128s'", runner_id);
+    return runner;
+}
+
+static int s_compare_ids(const void *a, const void *b)
+{
+    return strcmp((*(broker_runner_t *const *)a)->id, (*(broker_runner_t *const *)b)->id);
+}
+
+lynx_value_t *broker_runners_op_list(broker_core_t *core, const broker_request_t *request,
+                                     const lynx_value_t *args, lynx_err_t *err,
+                                     lynx_value_t **errors_p)
+{
+    (void)request, (void)args, (void)err, (void)errors_p;
+    size_t count = zhashx_size(core->runners);
+    broker_runner_t **sorted = (broker_runner_t **)calloc(count + 1, sizeof *sorted);
+    size_t index = 0;
+    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
+    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners))
+        sorted[index++] = runner;
+    qsort(sorted, count, sizeof *sorted, s_compare_ids);
+    lynx_value_t *list = lynx_value_array();
+    for (index = 0; index < count; index++) {
+        lynx_value_t *view = s_view(core, sorted[index]);
+        if (lynx_value_append(list, &view))
+            lynx_value_destroy(&view);
+    }
+    free(sorted);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_int(reply, "count", (int64_t)count);
+    if (lynx_value_set(reply, "runners", &list))
+        lynx_value_destroy(&list);
+    return reply;
+}
+
+lynx_value_t *broker_runners_op_get(broker_core_t *core, const broker_request_t *request,
+                                    const lynx_value_t *args, lynx_err_t *err,
+                                    lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    broker_runner_t *runner = s_find(core, args, err);
+    return runner ? s_view(core, runner) : NULL;
+}
+
+//  Drain or resume; the choice survives a broker restart.
+static lynx_value_t *s_set_draining(broker_core_t *core, const lynx_value_t *args, bool draining,
+                                    lynx_err_t *err)
+{
+    broker_runner_t *runner = s_find(core, args, err);
+    if (!runner)
+        return NULL;
+    if (broker_store_set_runner_drained(core->store, runner->id, draining)) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    if (draining)
+        zhashx_update(core->drained, runner->id, (void *)1);
+    else
+        zhashx_delete(core->drained, runner->id);
+    if (runner->draining != draining)
+        zsys_notice("broker: runner %s runner=%s active=%" PRId64, draining ? "drained" : "resumed",
+                    runner->id, runner->active_jobs);
+    runner->draining = draining;
+    if (!draining)
+        broker_sched_dispatch(core);
+    return s_view(core, runner);
+}
+
+lynx_value_t *broker_runners_op_drain(broker_core_t *core, const broker_request_t *request,
+                                      const lynx_value_t *args, lynx_err_t *err,
+                                      lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    return s_set_draining(core, args, true, err);
+}
+
+lynx_value_t *broker_runners_op_resume(broker_core_t *core, const broker_request_t *request,
+                                       const lynx_value_t *args, lynx_err_t *err,
+                                       lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    return s_set_draining(core, args, false, err);
+}
