@@ -85,6 +85,38 @@ static int s_make_dir(const char *path, lynx_err_t *err)
     }
 }
 
+//  Columns added after the first release of a table: a data dir written by an older broker
+//  gets them on open (CREATE TABLE IF NOT EXISTS leaves an existing table alone).
+static const struct {
+    const char *table;
+    const char *column;
+    const char *definition;
+} s_added_columns[] = {
+    {"jobs", "last_runner", "TEXT"},
+    {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+static int s_add_missing_columns(broker_store_t *self)
+{
+    for (size_t i = 0; i < sizeof s_added_columns / sizeof s_added_columns[0]; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
+                 s_added_columns[i].table, s_added_columns[i].column);
+        sqlite3_stmt *stmt = NULL;
+        if (s_prepare(self, &stmt, sql))
+            return -1;
+        bool present = sqlite3_step(stmt) == SQLITE_ROW;
+        sqlite3_finalize(stmt);
+        if (present)
+            continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", s_added_columns[i].table,
+                 s_added_columns[i].column, s_added_columns[i].definition);
+        if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            return s_fail(self, "upgrade schema of");
+    }
+    return 0;
+}
+
 broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
 {
     if (s_make_dir(data_dir, err))
@@ -104,6 +136,8 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
         s_fail(self, "open");
         goto failed;
     }
+    if (s_add_missing_columns(self))
+        goto failed;
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM jobs WHERE batch_id = ?1 AND status = ?2 AND run_id > ?3"
@@ -336,7 +370,14 @@ int broker_store_update_batch_status(broker_store_t *self, const char *batch_id,
     sqlite3_stmt *stmt = self->update_batch;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, lynx_batch_state_name(status), -1, SQLITE_STATIC);
-    return s_step_done(self, stmt, "update batch in");
+    if (s_step_done(self, stmt, "update batch in"))
+        return -1;
+    if (sqlite3_changes(self->db) != 1) {
+        snprintf(self->error, sizeof self->error, "update batch %.64s in %s: no such batch",
+                 batch_id, self->path);
+        return -1;
+    }
+    return 0;
 }
 
 int broker_store_put_result(broker_store_t *self, const char *job_id, const char *batch_id,
@@ -519,7 +560,8 @@ static int s_count_jobs(broker_store_t *self, sqlite3_stmt *count, const char *b
 int broker_store_foreach_batch(broker_store_t *self, broker_store_batch_fn *fn, void *arg)
 {
     sqlite3_stmt *list = NULL, *count = NULL;
-    if (s_prepare(self, &list, "SELECT " BATCH_COLUMNS " FROM batches ORDER BY created_at_ms") ||
+    if (s_prepare(self, &list,
+                  "SELECT " BATCH_COLUMNS " FROM batches ORDER BY created_at_ms, rowid") ||
         s_prepare(self, &count,
                   "SELECT status, count(*) FROM jobs WHERE batch_id = ?1 GROUP BY status")) {
         sqlite3_finalize(list);
@@ -608,6 +650,11 @@ int broker_store_set_batch_cancelled(broker_store_t *self, const char *batch_id)
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, "cancel batch in");
     sqlite3_finalize(stmt);
+    if (rc == 0 && sqlite3_changes(self->db) != 1) {
+        snprintf(self->error, sizeof self->error, "cancel batch %.64s in %s: no such batch",
+                 batch_id, self->path);
+        rc = -1;
+    }
     return rc;
 }
 

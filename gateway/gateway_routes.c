@@ -94,7 +94,7 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
             call->args = lynx_json_parse(body, body_len, err);
             if (!call->args) {
                 char reason[LYNX_ERR_MESSAGE_MAX];
-                snprintf(reason, sizeof reason, "%s", err->message);
+                snprintf(reason, sizeof reason, "%s", err ? err->message : "");
                 return lynx_err_set(err, LYNX_EINVALID, NULL, "invalid JSON body: %s", reason);
             }
             if (lynx_value_type(call->args) != LYNX_VALUE_MAP) {

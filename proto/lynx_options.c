@@ -1,5 +1,7 @@
 #include "lynx_options.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +48,11 @@ int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **ar
             if (strlen(options[i].flag) == name_len &&
                 strncmp(options[i].flag, word, name_len) == 0)
                 option = &options[i];
-        if (!option)
-            return lynx_err_set(err, LYNX_EINVALID, word, "%s: unknown option (see --help)", word);
+        if (!option) {
+            char flag[LYNX_ERR_FIELD_MAX];
+            snprintf(flag, sizeof flag, "%.*s", (int)name_len, word);
+            return lynx_err_set(err, LYNX_EINVALID, flag, "%s: unknown option (see --help)", flag);
+        }
         if (equals)
             option->value = equals + 1;
         else if (arg + 1 < argc)
@@ -65,7 +70,9 @@ int lynx_options_int(const lynx_option_t *option, long min, long max, long *valu
     char *end = NULL;
     errno = 0;
     long value = option->value ? strtol(option->value, &end, 10) : 0;
-    if (!option->value || errno || end == option->value || *end || value < min || value > max)
+    bool blank_first = option->value && isspace((unsigned char)option->value[0]);
+    if (!option->value || blank_first || errno || end == option->value || *end || value < min ||
+        value > max)
         return lynx_err_set(err, LYNX_EINVALID, option->flag,
                             "%s: must be an integer between %ld and %ld, got '%s'", option->flag,
                             min, max, option->value ? option->value : "");
