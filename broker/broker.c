@@ -8,6 +8,7 @@
 #include "lynx_time.h"
 
 #define BROKER_TICK_MS 250
+#define BROKER_TURN_MESSAGES 512 //  runner messages handled per group commit
 
 typedef struct {
     broker_options_t options;
@@ -64,16 +65,37 @@ static lynx_msg_t *s_recv(broker_core_t *core, zsock_t *socket, zframe_t **routi
     return msg;
 }
 
+//  A burst of runner messages is one turn: everything they change is committed together
+//  (group commit), then the ACKs and ASSIGNs they caused go out. Bounded so a flood cannot
+//  starve the API socket.
 static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
 {
     (void)loop;
     broker_core_t *core = (broker_core_t *)arg;
-    zframe_t *routing_id = NULL;
-    lynx_msg_t *msg = s_recv(core, socket, &routing_id, "runner");
-    if (msg)
-        broker_sched_handle(core, routing_id, msg);
-    lynx_msg_destroy(&msg);
-    zframe_destroy(&routing_id);
+    core->turn_open = broker_store_turn_begin(core->store) == 0;
+    for (int count = 0; count < BROKER_TURN_MESSAGES; count++) {
+        if (count > 0 && !(zsock_events(socket) & ZMQ_POLLIN))
+            break;
+        zframe_t *routing_id = NULL;
+        lynx_msg_t *msg = s_recv(core, socket, &routing_id, "runner");
+        if (msg)
+            broker_sched_handle(core, routing_id, msg);
+        lynx_msg_destroy(&msg);
+        zframe_destroy(&routing_id);
+    }
+    broker_sched_dispatch(core);
+    if (core->turn_open) {
+        core->turn_open = false;
+        if (broker_store_turn_commit(core->store)) {
+            //  Memory is now ahead of the disk. Nothing was promised yet (the outbox holds
+            //  every ACK and ASSIGN): stop, and let a restart recover the last durable state.
+            zsys_error("broker: cannot commit, stopping: %s", broker_store_error(core->store));
+            zlistx_purge(core->outbox);
+            core->fatal = true;
+            return -1;
+        }
+    }
+    broker_sched_flush(core);
     return 0;
 }
 
@@ -138,6 +160,7 @@ static void s_inflight_destroy(broker_inflight_t **inflight_p)
 static void s_core_destroy(broker_core_t *core)
 {
     broker_submit_teardown(core);
+    zlistx_destroy(&core->outbox);
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
     zhashx_destroy(&core->drained);
@@ -188,6 +211,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
     core->batch_order = zlistx_new();
     broker_submit_setup(core);
+    core->outbox = zlistx_new();
+    zlistx_set_destructor(core->outbox, broker_outgoing_destroy);
     core->runners = zhashx_new();
     zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
     core->drained = zhashx_new();
@@ -257,6 +282,12 @@ static void s_broker_actor(zsock_t *pipe, void *args)
         zstr_sendx(pipe, "OK", runner_ep, api_ep, NULL);
         zloop_reader(self->core.loop, pipe, s_on_pipe, NULL);
         zloop_start(self->core.loop);
+        if (self->core.fatal) {
+            //  Tell the owner, then wait for its $TERM as zactor expects.
+            zstr_sendx(pipe, "FATAL", "the store failed; see the log", NULL);
+            char *command = zstr_recv(pipe);
+            zstr_free(&command);
+        }
     }
     s_core_destroy(&self->core);
     free(self);

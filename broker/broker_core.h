@@ -81,6 +81,9 @@ typedef struct {
     int64_t id_ms;            //  time part of the last id issued
     int64_t id_sequence;      //  ids issued in that millisecond
     int events_port;          //  port of the SUB socket runners publish heartbeats to
+    zlistx_t *outbox;         //  messages held until the current turn commits
+    bool turn_open;           //  a group commit is open (see broker_store_turn_begin)
+    bool fatal;               //  the store failed: the actor stops
     zlistx_t *submissions;    //  big batches being written chunk by chunk
     int64_t started_mono_ms;  //  jobs recovered at startup wait from here for their runner
 } broker_core_t;
@@ -105,14 +108,20 @@ void broker_sched_dispatch(broker_core_t *core);
 //  *parameters_p.
 lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_job_rec_t *rec,
                                       lynx_value_t **parameters_p);
-//  Handle one decoded runner message from routing_id.
+//  Handle one decoded runner message from routing_id. The caller dispatches afterwards (once
+//  per burst of messages).
 void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
 //  End the current attempt of an in-flight job with outcome (a retryable Failed with retries
 //  left goes back to Pending). Durable before memory changes; -1 when the store failed.
 int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                              lynx_job_state_t outcome, const char *error_message,
                              const lynx_value_t *sent_result, bool retryable);
-//  Send a message to a runner (destroyed whatever happens). -1 when it could not be delivered.
+//  Send everything held in the outbox (after a turn committed).
+void broker_sched_flush(broker_core_t *core);
+//  zlistx destructor of outbox items.
+void broker_outgoing_destroy(void **item_p);
+//  Send a message to a runner, or hold it in the outbox while a turn is open (destroyed
+//  whatever happens). -1 when it could not be sent.
 int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p);
 //  Periodic duties: runners that stopped heartbeating go Offline, their jobs are requeued.
 void broker_sched_tick(broker_core_t *core);

@@ -126,18 +126,63 @@ static int s_transition(broker_batch_t *batch, broker_job_rec_t *rec, lynx_job_s
     return 0;
 }
 
-int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p)
+typedef struct {
+    zframe_t *routing_id;
+    lynx_msg_t *msg;
+} s_outgoing_t;
+
+void broker_outgoing_destroy(void **item_p)
+{
+    s_outgoing_t *outgoing = (s_outgoing_t *)*item_p;
+    if (outgoing) {
+        zframe_destroy(&outgoing->routing_id);
+        lynx_msg_destroy(&outgoing->msg);
+        free(outgoing);
+    }
+    *item_p = NULL;
+}
+
+static int s_send_now(broker_core_t *core, zframe_t *routing_id, lynx_msg_t **msg_p)
 {
     lynx_err_t err;
+    if (lynx_msg_send(msg_p, zsock_resolve(core->runner_socket), routing_id, &err)) {
+        zsys_warning("broker: send to runner failed: %s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+//  During a turn, messages that announce stored changes (ASSIGN, ACK) wait in the outbox
+//  until the turn commits: nothing is promised before it is durable.
+static int s_post(broker_core_t *core, zframe_t *routing_id, lynx_msg_t **msg_p)
+{
+    if (!core->turn_open)
+        return s_send_now(core, routing_id, msg_p);
+    s_outgoing_t *outgoing = (s_outgoing_t *)calloc(1, sizeof *outgoing);
+    outgoing->routing_id = zframe_dup(routing_id);
+    outgoing->msg = *msg_p;
+    *msg_p = NULL;
+    zlistx_add_end(core->outbox, outgoing);
+    return 0;
+}
+
+void broker_sched_flush(broker_core_t *core)
+{
+    s_outgoing_t *outgoing;
+    while ((outgoing = (s_outgoing_t *)zlistx_detach(core->outbox, NULL))) {
+        s_send_now(core, outgoing->routing_id, &outgoing->msg);
+        void *item = outgoing;
+        broker_outgoing_destroy(&item);
+    }
+}
+
+int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p)
+{
     if (!runner || !runner->online) {
         lynx_msg_destroy(msg_p);
         return -1;
     }
-    if (lynx_msg_send(msg_p, zsock_resolve(core->runner_socket), runner->routing_id, &err)) {
-        zsys_warning("broker: send to runner failed runner=%s: %s", runner->id, err.message);
-        return -1;
-    }
-    return 0;
+    return s_post(core, runner->routing_id, msg_p);
 }
 
 static void s_send_kill(broker_core_t *core, const broker_inflight_t *inflight, const char *reason)
@@ -155,9 +200,7 @@ static void s_send_ack(broker_core_t *core, zframe_t *routing_id, const char *jo
     lynx_msg_t *ack = lynx_msg_new(LYNX_MSG_ACK);
     lynx_value_set_string(lynx_msg_body(ack), "job_id", job_id);
     lynx_value_set_int(lynx_msg_body(ack), "attempt", attempt);
-    lynx_err_t err;
-    if (lynx_msg_send(&ack, zsock_resolve(core->runner_socket), routing_id, &err))
-        zsys_warning("broker: ack failed job=%s: %s", job_id, err.message);
+    s_post(core, routing_id, &ack);
 }
 
 //  A result as we store it: only documented fields, each of the documented type, whatever the
@@ -555,7 +598,6 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
     lynx_msg_id_t id = lynx_msg_id(msg);
     if (id == LYNX_MSG_REGISTER) {
         broker_runners_register(core, routing_id, body);
-        broker_sched_dispatch(core);
         return;
     }
     if (id == LYNX_MSG_HEARTBEAT) {
@@ -578,9 +620,7 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
         snprintf(message, sizeof message, "unexpected command %s from a runner",
                  lynx_msg_command(msg));
         broker_runners_send_error(core, routing_id, LYNX_EPROTOCOL, NULL, message);
-        return;
     }
-    broker_sched_dispatch(core);
 }
 
 // --------------------------------------------------------------------------------------------

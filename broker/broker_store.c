@@ -13,6 +13,7 @@ struct _broker_store_t {
     sqlite3 *db;
     char path[1024];
     char error[2048];
+    bool in_turn; //  a group commit is open: begin/commit nest as savepoints
     sqlite3_stmt *insert_batch;
     sqlite3_stmt *insert_job;
     sqlite3_stmt *update_job;
@@ -206,18 +207,35 @@ static int s_exec(broker_store_t *self, const char *sql)
 
 int broker_store_begin(broker_store_t *self)
 {
-    return s_exec(self, "BEGIN IMMEDIATE");
+    return s_exec(self, self->in_turn ? "SAVEPOINT step" : "BEGIN IMMEDIATE");
 }
 
 int broker_store_commit(broker_store_t *self)
 {
-    return s_exec(self, "COMMIT");
+    return s_exec(self, self->in_turn ? "RELEASE step" : "COMMIT");
 }
 
 void broker_store_rollback(broker_store_t *self)
 {
-    if (!sqlite3_get_autocommit(self->db))
+    if (self->in_turn) {
+        s_exec(self, "ROLLBACK TO step");
+        s_exec(self, "RELEASE step");
+    } else if (!sqlite3_get_autocommit(self->db))
         s_exec(self, "ROLLBACK");
+}
+
+int broker_store_turn_begin(broker_store_t *self)
+{
+    if (s_exec(self, "BEGIN IMMEDIATE"))
+        return -1;
+    self->in_turn = true;
+    return 0;
+}
+
+int broker_store_turn_commit(broker_store_t *self)
+{
+    self->in_turn = false;
+    return s_exec(self, "COMMIT");
 }
 
 //  Run a prepared write statement to completion and reset it.

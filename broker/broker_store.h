@@ -55,6 +55,12 @@ void broker_store_destroy(broker_store_t **self_p);
 //  The last error's text (like sqlite3_errmsg), with the operation that failed.
 const char *broker_store_error(const broker_store_t *self);
 
+//  A turn groups everything the broker does for a burst of messages into one commit (group
+//  commit): while it is open, begin/commit/rollback work on a savepoint inside it. Return 0 or
+//  -1; after a failed turn commit the broker's memory is ahead of the disk and it must stop.
+int broker_store_turn_begin(broker_store_t *self);
+int broker_store_turn_commit(broker_store_t *self);
+
 //  Transactions group many writes into one commit. Return 0 or -1.
 int broker_store_begin(broker_store_t *self);
 int broker_store_commit(broker_store_t *self);

@@ -59,11 +59,22 @@ int main(int argc, char **argv)
     printf("READY runner_endpoint=%s api_endpoint=%s\n", runner_endpoint, api_endpoint);
     fflush(stdout);
     //  The actor runs until a signal: czmq's handler sets zsys_interrupted and the wait ends.
+    int status = 0;
     while (!zsys_interrupted) {
-        char *message = zstr_recv(broker);
-        zstr_free(&message);
+        char *event = NULL, *reason = NULL;
+        if (zstr_recvx(broker, &event, &reason, NULL) < 0)
+            break;
+        bool fatal = event && streq(event, "FATAL");
+        if (fatal)
+            fprintf(stderr, "lynx-broker: stopping: %s\n", reason ? reason : "fatal error");
+        zstr_free(&event);
+        zstr_free(&reason);
+        if (fatal) {
+            status = 1;
+            break;
+        }
     }
     zactor_destroy(&broker);
     zsys_info("broker: stopped");
-    return 0;
+    return status;
 }
