@@ -91,6 +91,15 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                          {"corr", S_INT, O},
                          {"field", S_STR, O},
                          {"errors", S_ARRAY, O}}},
+    //  From a scenario only seq, timestamp_ns and values; the runner adds job_id and batch_id
+    //  (never trusted from the scenario) before forwarding.
+    [LYNX_MSG_TELEMETRY] = {"TELEMETRY",
+                            {{"seq", S_INT, R},
+                             {"timestamp_ns", S_INT, R},
+                             {"values", S_MAP, R},
+                             {"job_id", S_STR, O},
+                             {"batch_id", S_STR, O},
+                             {"dropped", S_INT, O}}},
 };
 
 #undef R

@@ -33,6 +33,7 @@ typedef enum {
     LYNX_MSG_REQUEST,      //  client -> broker: API operation with a correlation id
     LYNX_MSG_REPLY,        //  broker -> client: successful answer to a REQUEST
     LYNX_MSG_ERROR,        //  either way: a request or message was refused
+    LYNX_MSG_TELEMETRY,    //  scenario -> runner -> broker -> subscribers: one sample of values
     LYNX_MSG_COUNT
 } lynx_msg_id_t;
 
