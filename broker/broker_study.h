@@ -3,7 +3,9 @@
 //
 //  Validation collects every problem at once, each as {field, message} with a field path
 //  rooted at "config." (config.dispersions.mass_kg.distribution.std_dev: must be > 0).
-//  Sampling is reproducible bit for bit: our own seeded generator, never rand().
+//  Sampling is reproducible bit for bit: our own seeded generator, never rand(), and inverse
+//  CDFs built on exp, log and sqrt only (see broker_dist.h). docs/study-design.md describes
+//  the methods, distributions and correlations for users.
 #ifndef BROKER_STUDY_H_INCLUDED
 #define BROKER_STUDY_H_INCLUDED
 
@@ -43,11 +45,16 @@ const char *broker_study_engine(const broker_study_t *self);
 size_t broker_study_dimensions(const broker_study_t *self);
 const char *broker_study_dimension_name(const broker_study_t *self, size_t index);
 
-//  Draw the whole design (runs x dimensions) from the seed. Returns 0, or -1 on
-//  out-of-memory. Calling it again redraws the identical design.
+//  Draw the whole design (runs x dimensions) from the seed: unit values by the sampling method
+//  (quasi_monte_carlo unscrambled: run i is Sobol point i + 1, the origin skipped; scrambled:
+//  point i), reordered by Iman-Conover for config.correlations, then mapped through each
+//  dimension's inverse CDF. Returns 0, or -1 on out-of-memory. Calling it again redraws the
+//  identical design. Memory: 8 bytes per run and dimension.
 int broker_study_sample(broker_study_t *self);
 //  Parameters of run index (0 <= index < runs) as a new map name -> value, in dimension
-//  order. Only after broker_study_sample; NULL otherwise or on out-of-memory.
+//  order: a double, except for choice and constant dimensions, whose value is a copy of the
+//  config's (a string stays a string, an integer an integer). Only after broker_study_sample;
+//  NULL otherwise or on out-of-memory.
 lynx_value_t *broker_study_run_parameters(const broker_study_t *self, int64_t index);
 
 #endif

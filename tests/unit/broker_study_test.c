@@ -6,15 +6,19 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker_corr.h"
 #include "broker_dist.h"
+#include "broker_sobol.h"
 #include "broker_study.h"
+#include "lynx_json.h"
 
 //  ---------------------------------------------------------------------------------------
-//  Building configs. The tests have no JSON parser, so configs are built as value trees.
+//  Building configs: value trees for the documented examples, JSON text for the rest.
 
 //  A new empty object stored under key; borrowed.
 static lynx_value_t *s_object(lynx_value_t *parent, const char *key)
@@ -131,7 +135,7 @@ static lynx_value_t *s_spacecraft_config(void)
     return config;
 }
 
-//  Three dimensions whose unit values are easy to recover: u = a, (b + 3) / 15, Phi (c).
+//  Three small dimensions: two uniform, one normal.
 static lynx_value_t *s_unit_config(int64_t runs, const char *method, int64_t seed)
 {
     lynx_value_t *config = s_config_head("Strata", "0", 1, runs, method, seed);
@@ -140,15 +144,6 @@ static lynx_value_t *s_unit_config(int64_t runs, const char *method, int64_t see
     s_add_uniform(dispersions, "b", -3.0, 12.0, "");
     s_add_normal(dispersions, "c", 0.0, 1.0, "");
     return config;
-}
-
-static double s_unit_value(size_t dimension, double value)
-{
-    if (dimension == 0)
-        return value;
-    if (dimension == 1)
-        return (value + 3.0) / 15.0;
-    return 0.5 * erfc(-value / sqrt(2.0));
 }
 
 //  Validates a config that must be accepted, with no errors and no warnings.
@@ -337,55 +332,270 @@ static void test_compute_settings_are_read(void **state)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Sampling
-
-static void s_assert_one_point_per_stratum(int64_t runs)
+static int s_compare_doubles(const void *a, const void *b)
 {
-    lynx_value_t *config = s_unit_config(runs, "latin_hypercube", 7);
-    double *design = s_sampled_design(config, 0);
-    size_t n = (size_t)runs;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Every distribution type at once. The design read back through the public API, with each
+//  value mapped to its unit value u = F (x) so the sampling methods can be checked in
+//  u-space, where strata live.
+
+static lynx_value_t *s_json(const char *text)
+{
+    lynx_err_t err;
+    lynx_value_t *value = lynx_json_parse(text, strlen(text), &err);
+    if (!value)
+        fail_msg("bad test JSON: %s: %s", err.message, text);
+    return value;
+}
+
+static void s_set_json(lynx_value_t *parent, const char *key, const char *text)
+{
+    lynx_value_t *value = s_json(text);
+    assert_int_equal(lynx_value_set(parent, key, &value), 0);
+}
+
+#define ALL_DIMENSIONS 12
+#define CHOICE_DIMENSION 9
+
+static const char *const s_all_dispersions =
+    "{\"u\": {\"distribution\": {\"type\": \"uniform\", \"min\": -3, \"max\": 12}},"
+    " \"n\": {\"distribution\": {\"type\": \"normal\", \"mean\": 2500, \"std_dev\": 125}},"
+    " \"tn\": {\"distribution\": {\"type\": \"truncated_normal\", \"mean\": 1, \"std_dev\": 2,"
+    "                             \"min\": -1, \"max\": 5}},"
+    " \"tail\": {\"distribution\": {\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1,"
+    "                               \"min\": 30, \"max\": 31}},"
+    " \"ln\": {\"distribution\": {\"type\": \"lognormal\", \"mu\": 0.5, \"sigma\": 0.8}},"
+    " \"lm\": {\"distribution\": {\"type\": \"lognormal\", \"mean\": 2, \"std_dev\": 0.5}},"
+    " \"tri\": {\"distribution\": {\"type\": \"triangular\", \"min\": 1, \"mode\": 2, \"max\": 5}},"
+    " \"ex\": {\"distribution\": {\"type\": \"exponential\", \"rate\": 2}},"
+    " \"be\": {\"distribution\": {\"type\": \"beta\", \"alpha\": 2, \"beta\": 3, \"min\": 10,"
+    "                             \"max\": 20}},"
+    " \"ch\": {\"distribution\": {\"type\": \"choice\", \"values\": [\"red\", 7, 2.5, \"blue\"],"
+    "                             \"weights\": [1, 2, 3, 4]}},"
+    " \"k\": {\"distribution\": {\"type\": \"constant\", \"value\": \"v1.2\"}},"
+    " \"kn\": {\"distribution\": {\"type\": \"constant\", \"value\": 3}}}";
+
+static const double s_choice_weights[4] = {0.1, 0.2, 0.3, 0.4};
+
+//  The same distributions as broker_dist sees them (choice and constant are checked apart).
+static broker_dist_t *s_all_dist(size_t dimension)
+{
+    broker_dist_spec_t specs[ALL_DIMENSIONS] = {
+        {.type = BROKER_DIST_UNIFORM, .min = -3, .max = 12},
+        {.type = BROKER_DIST_NORMAL, .mean = 2500, .std_dev = 125},
+        {.type = BROKER_DIST_TRUNCATED_NORMAL, .mean = 1, .std_dev = 2, .min = -1, .max = 5},
+        {.type = BROKER_DIST_TRUNCATED_NORMAL, .mean = 0, .std_dev = 1, .min = 30, .max = 31},
+        {.type = BROKER_DIST_LOGNORMAL, .mu = 0.5, .sigma = 0.8},
+        {.type = BROKER_DIST_LOGNORMAL},
+        {.type = BROKER_DIST_TRIANGULAR, .min = 1, .mode = 2, .max = 5},
+        {.type = BROKER_DIST_EXPONENTIAL, .rate = 2},
+        {.type = BROKER_DIST_BETA, .alpha = 2, .beta = 3, .min = 10, .max = 20},
+        {.type = BROKER_DIST_CHOICE, .weights = s_choice_weights, .count = 4},
+        {.type = BROKER_DIST_CONSTANT},
+        {.type = BROKER_DIST_CONSTANT, .value = 3},
+    };
+    broker_dist_lognormal_from_moments(2, 0.5, &specs[5].mu, &specs[5].sigma);
+    broker_dist_t *dist = broker_dist_new(&specs[dimension]);
+    assert_non_null(dist);
+    return dist;
+}
+
+static lynx_value_t *s_all_config(int64_t runs, const char *method, int64_t seed)
+{
+    lynx_value_t *config = s_config_head("Every distribution", "1", 1, runs, method, seed);
+    s_set_json(config, "dispersions", s_all_dispersions);
+    return config;
+}
+
+//  The index of value among the choice's values.
+static size_t s_choice_index(const lynx_value_t *value)
+{
+    lynx_value_t *values = s_json("[\"red\", 7, 2.5, \"blue\"]");
+    size_t k = 0;
+    while (k < 4 && !lynx_value_equal(lynx_value_at(values, k), value))
+        k++;
+    assert_true(k < 4);
+    //  Not just equal: of the same type ("7" is not 7, 7 is not 7.0).
+    assert_int_equal(lynx_value_type(value), lynx_value_type(lynx_value_at(values, k)));
+    lynx_value_destroy(&values);
+    return k;
+}
+
+//  The design of an all-distribution study, as unit values (the choice as its index, the
+//  constants as 0.5 after checking them).
+static double *s_all_unit_design(broker_study_t *study)
+{
+    size_t runs = (size_t)broker_study_runs(study);
+    double *units = malloc(runs * ALL_DIMENSIONS * sizeof *units);
+    assert_non_null(units);
+    broker_dist_t *dists[ALL_DIMENSIONS];
+    for (size_t j = 0; j < ALL_DIMENSIONS; j++)
+        dists[j] = s_all_dist(j);
+    for (size_t i = 0; i < runs; i++) {
+        lynx_value_t *parameters = broker_study_run_parameters(study, (int64_t)i);
+        assert_non_null(parameters);
+        assert_int_equal(lynx_value_size(parameters), ALL_DIMENSIONS);
+        for (size_t j = 0; j < ALL_DIMENSIONS; j++) {
+            const lynx_value_t *value = lynx_value_at(parameters, j);
+            double u = 0.5;
+            if (j == CHOICE_DIMENSION)
+                u = (double)s_choice_index(value);
+            else if (j == 10)
+                assert_string_equal(lynx_value_as_string(value), "v1.2");
+            else if (j == 11) {
+                assert_int_equal(lynx_value_type(value), LYNX_VALUE_INT);
+                assert_int_equal(lynx_value_as_int(value), 3);
+            } else {
+                assert_int_equal(lynx_value_type(value), LYNX_VALUE_DOUBLE);
+                u = broker_dist_cdf(dists[j], lynx_value_as_double(value));
+            }
+            units[i * ALL_DIMENSIONS + j] = u;
+        }
+        lynx_value_destroy(&parameters);
+    }
+    for (size_t j = 0; j < ALL_DIMENSIONS; j++)
+        broker_dist_destroy(&dists[j]);
+    return units;
+}
+
+//  Every stratum [s / N, (s + 1) / N) of every continuous dimension holds one run, and each
+//  choice value is picked N w_k times give or take one stratum at each end of its interval.
+static void s_assert_stratified(const double *units, size_t n, const char *what)
+{
     int *hits = calloc(n, sizeof *hits);
     assert_non_null(hits);
-    for (size_t j = 0; j < 3; j++) {
+    for (size_t j = 0; j < CHOICE_DIMENSION; j++) {
         memset(hits, 0, n * sizeof *hits);
         for (size_t i = 0; i < n; i++) {
-            double u = s_unit_value(j, design[i * 3 + j]);
-            assert_true(u > 0.0 && u < 1.0);
+            double u = units[i * ALL_DIMENSIONS + j];
+            assert_true(u >= 0.0 && u <= 1.0);
             size_t stratum = (size_t)floor(u * (double)n);
-            assert_true(stratum < n);
-            hits[stratum]++;
+            hits[stratum < n ? stratum : n - 1]++;
         }
         for (size_t s = 0; s < n; s++)
-            assert_int_equal(hits[s], 1);
+            if (hits[s] != 1)
+                fail_msg("%s, N = %zu, dimension %zu: stratum %zu has %d runs", what, n, j, s,
+                         hits[s]);
     }
+    size_t counts[4] = {0};
+    for (size_t i = 0; i < n; i++)
+        counts[(size_t)units[i * ALL_DIMENSIONS + CHOICE_DIMENSION]]++;
+    for (size_t k = 0; k < 4; k++)
+        assert_true(fabs((double)counts[k] - (double)n * s_choice_weights[k]) < 2.0);
     free(hits);
-    free(design);
+}
+
+static void s_assert_one_point_per_stratum(int64_t runs, const char *correlations)
+{
+    lynx_value_t *config = s_all_config(runs, "latin_hypercube", 7);
+    if (correlations)
+        s_set_json(config, "correlations", correlations);
+    broker_study_t *study = s_study_new(config, 0);
+    assert_int_equal(broker_study_sample(study), 0);
+    double *units = s_all_unit_design(study);
+    s_assert_stratified(units, (size_t)runs, correlations ? "correlated" : "independent");
+    free(units);
+    broker_study_destroy(&study);
     lynx_value_destroy(&config);
 }
 
 static void test_latin_hypercube_fills_every_stratum_once(void **state)
 {
     (void)state;
-    s_assert_one_point_per_stratum(1);
-    s_assert_one_point_per_stratum(2);
-    s_assert_one_point_per_stratum(7);
-    s_assert_one_point_per_stratum(1000);
+    static const int64_t sizes[] = {1, 2, 7, 1000};
+    for (size_t i = 0; i < 4; i++)
+        s_assert_one_point_per_stratum(sizes[i], NULL);
+    //  Iman-Conover only reorders each column, so strata survive correlations.
+    s_assert_one_point_per_stratum(1000,
+                                   "[{\"a\": \"n\", \"b\": \"be\", \"rank_correlation\": 0.8},"
+                                   " {\"a\": \"u\", \"b\": \"ch\", \"rank_correlation\": -0.5}]");
+}
+
+static void test_every_method_samples_every_distribution(void **state)
+{
+    (void)state;
+    static const char *methods[] = {"monte_carlo", "latin_hypercube", "quasi_monte_carlo"};
+    for (size_t m = 0; m < 3; m++) {
+        lynx_value_t *config = s_all_config(4096, methods[m], 11);
+        broker_study_t *study = s_study_new(config, 0);
+        assert_int_equal(broker_study_sample(study), 0);
+        double *units = s_all_unit_design(study);
+        //  Each continuous dimension's unit values average 1/2 and fill [0, 1).
+        for (size_t j = 0; j < CHOICE_DIMENSION; j++) {
+            double sum = 0, low = 1, high = 0;
+            for (size_t i = 0; i < 4096; i++) {
+                double u = units[i * ALL_DIMENSIONS + j];
+                sum += u;
+                low = fmin(low, u);
+                high = fmax(high, u);
+            }
+            if (!(fabs(sum / 4096 - 0.5) < 0.02 && low < 0.01 && high > 0.99))
+                fail_msg("%s, dimension %zu: mean u %.4f, range [%.4f, %.4f]", methods[m], j,
+                         sum / 4096, low, high);
+        }
+        free(units);
+        broker_study_destroy(&study);
+        lynx_value_destroy(&config);
+    }
+}
+
+static void test_choice_and_constant_values_keep_their_type(void **state)
+{
+    (void)state;
+    lynx_value_t *config = s_all_config(200, "monte_carlo", 3);
+    broker_study_t *study = s_study_new(config, 0);
+    assert_int_equal(broker_study_sample(study), 0);
+    bool seen[4] = {false};
+    for (int64_t run = 0; run < 200; run++) {
+        lynx_value_t *parameters = broker_study_run_parameters(study, run);
+        seen[s_choice_index(lynx_value_get(parameters, "ch"))] = true;
+        assert_string_equal(lynx_value_get_string(parameters, "k", ""), "v1.2");
+        assert_int_equal(lynx_value_type(lynx_value_get(parameters, "kn")), LYNX_VALUE_INT);
+        lynx_value_destroy(&parameters);
+    }
+    assert_true(seen[0] && seen[1] && seen[2] && seen[3]);
+    broker_study_destroy(&study);
+    lynx_value_destroy(&config);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Reproducibility
+
+static const char *const s_methods[] = {"monte_carlo", "latin_hypercube", "quasi_monte_carlo",
+                                        "scrambled"};
+
+//  An all-distribution config for one of s_methods ("scrambled" is scrambled Sobol).
+static lynx_value_t *s_method_config(int64_t runs, const char *method, int64_t seed)
+{
+    bool scrambled = strcmp(method, "scrambled") == 0;
+    lynx_value_t *config = s_all_config(runs, scrambled ? "quasi_monte_carlo" : method, seed);
+    if (scrambled)
+        lynx_value_set_bool(lynx_value_get(config, "monte_carlo"), "scramble", true);
+    return config;
 }
 
 static void test_same_seed_same_design(void **state)
 {
     (void)state;
-    static const char *methods[] = {"monte_carlo", "latin_hypercube"};
-    for (int m = 0; m < 2; m++) {
-        lynx_value_t *config = s_unit_config(200, methods[m], 42);
+    for (int m = 0; m < 4; m++) {
+        lynx_value_t *config = s_method_config(200, s_methods[m], 42);
         double *first = s_sampled_design(config, 0);
         double *again = s_sampled_design(config, 0);
-        assert_memory_equal(first, again, 200 * 3 * sizeof *first);
+        assert_memory_equal(first, again, 200 * ALL_DIMENSIONS * sizeof *first);
 
+        //  A different seed moves every continuous value, except for plain Sobol points,
+        //  which have no seed.
         lynx_value_set_int(lynx_value_get(config, "monte_carlo"), "seed", 43);
         double *other = s_sampled_design(config, 0);
-        for (size_t i = 0; i < 200 * 3; i++)
-            assert_true(other[i] != first[i]);
+        bool seeded = strcmp(s_methods[m], "quasi_monte_carlo") != 0;
+        for (size_t i = 0; i < 200; i++)
+            for (size_t j = 0; j < CHOICE_DIMENSION; j++)
+                assert_true((other[i * ALL_DIMENSIONS + j] != first[i * ALL_DIMENSIONS + j]) ==
+                            seeded);
         free(first);
         free(again);
         free(other);
@@ -396,43 +606,51 @@ static void test_same_seed_same_design(void **state)
 static void test_sampling_again_redraws_the_same_design(void **state)
 {
     (void)state;
-    lynx_value_t *config = s_spacecraft_config();
-    broker_study_t *study = s_study_new(config, 0);
-    assert_int_equal(broker_study_sample(study), 0);
-    double *first = s_design(study);
-    assert_int_equal(broker_study_sample(study), 0);
-    double *again = s_design(study);
-    assert_memory_equal(first, again, 500 * 2 * sizeof *first);
-    free(first);
-    free(again);
-    broker_study_destroy(&study);
-    lynx_value_destroy(&config);
+    for (int m = 0; m < 4; m++) {
+        lynx_value_t *config = s_method_config(300, s_methods[m], 8);
+        s_set_json(config, "correlations",
+                   "[{\"a\": \"u\", \"b\": \"ex\", \"rank_correlation\": 0.5}]");
+        broker_study_t *study = s_study_new(config, 0);
+        assert_int_equal(broker_study_sample(study), 0);
+        double *first = s_design(study);
+        assert_int_equal(broker_study_sample(study), 0);
+        double *again = s_design(study);
+        assert_memory_equal(first, again, 300 * ALL_DIMENSIONS * sizeof *first);
+        free(first);
+        free(again);
+        broker_study_destroy(&study);
+        lynx_value_destroy(&config);
+    }
 }
 
 static void test_methods_differ(void **state)
 {
     (void)state;
-    lynx_value_t *config = s_unit_config(50, "monte_carlo", 42);
-    double *independent = s_sampled_design(config, 0);
-    lynx_value_set_string(lynx_value_get(config, "monte_carlo"), "sampling_method",
-                          "latin_hypercube");
-    double *stratified = s_sampled_design(config, 0);
-    assert_memory_not_equal(independent, stratified, 50 * 3 * sizeof *independent);
-    free(independent);
-    free(stratified);
-    lynx_value_destroy(&config);
+    double *designs[4];
+    for (int m = 0; m < 4; m++) {
+        lynx_value_t *config = s_method_config(50, s_methods[m], 42);
+        designs[m] = s_sampled_design(config, 0);
+        lynx_value_destroy(&config);
+    }
+    for (int a = 0; a < 4; a++)
+        for (int b = a + 1; b < 4; b++)
+            assert_memory_not_equal(designs[a], designs[b], 50 * ALL_DIMENSIONS * sizeof(double));
+    for (int m = 0; m < 4; m++)
+        free(designs[m]);
 }
 
 static void test_monte_carlo_runs_do_not_depend_on_the_total(void **state)
 {
     (void)state;
-    lynx_value_t *config = s_unit_config(10, "monte_carlo", 5);
-    double *ten = s_sampled_design(config, 0);
-    double *twenty = s_sampled_design(config, 20);
-    assert_memory_equal(ten, twenty, 10 * 3 * sizeof *ten);
-    free(ten);
-    free(twenty);
-    lynx_value_destroy(&config);
+    for (int m = 0; m < 4; m += 2) { //  monte_carlo and plain Sobol
+        lynx_value_t *config = s_method_config(10, s_methods[m], 5);
+        double *ten = s_sampled_design(config, 0);
+        double *twenty = s_sampled_design(config, 20);
+        assert_memory_equal(ten, twenty, 10 * ALL_DIMENSIONS * sizeof *ten);
+        free(ten);
+        free(twenty);
+        lynx_value_destroy(&config);
+    }
 }
 
 static void test_runs_override_resizes_the_design(void **state)
@@ -479,58 +697,263 @@ static void test_drawn_seed_reproduces_the_design(void **state)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Distributions
+//  Golden designs: 10 runs of every distribution for a fixed seed, per method, written with
+//  %.17g (which round-trips a double) and compared as text, so any change in any bit of any
+//  parameter fails. After a deliberate change of the sampling, regenerate with
+//
+//      LYNX_REGENERATE_GOLDEN=1 build/tests/broker_study_test
+//
+//  and review the diff of tests/data/study/golden_10runs.json like code.
 
-static void test_normal_quantile_is_accurate(void **state)
+#define GOLDEN_PATH LYNX_TEST_DATA_DIR "/study/golden_10runs.json"
+#define GOLDEN_SEED 20240601
+#define GOLDEN_CORRELATIONS                                                                        \
+    "[{\"a\": \"n\", \"b\": \"be\", \"rank_correlation\": 0.6},"                                   \
+    " {\"a\": \"u\", \"b\": \"ex\", \"rank_correlation\": -0.3}]"
+
+typedef struct {
+    char *text;
+    size_t length, size;
+} text_t;
+
+static void s_append(text_t *out, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void s_append(text_t *out, const char *format, ...)
 {
-    (void)state;
-    //  Reference values from mpmath at 40 digits.
-    static const struct {
-        double p, z;
-    } table[] = {
-        {0.975, 1.959963984540054},   {0.025, -1.959963984540054},
-        {0.3, -0.5244005127080408},   {0.02, -2.053748910631823},
-        {1e-5, -4.264890793922825},   {1e-10, -6.361340902404056},
-        {1e-300, -37.04709629936120}, {1.0 - 0x1p-53, 8.209536151601387},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        double z = broker_dist_normal_quantile(table[i].p);
-        assert_true(fabs(z - table[i].z) <= 1e-12 * fabs(table[i].z));
+    va_list args;
+    va_start(args, format);
+    int needed = vsnprintf(NULL, 0, format, args);
+    va_end(args);
+    assert_true(needed >= 0);
+    if (out->length + (size_t)needed + 1 > out->size) {
+        out->size = 2 * (out->length + (size_t)needed + 1);
+        out->text = realloc(out->text, out->size);
+        assert_non_null(out->text);
     }
-    assert_true(broker_dist_normal_quantile(0.5) == 0.0);
+    va_start(args, format);
+    vsnprintf(out->text + out->length, out->size - out->length, format, args);
+    va_end(args);
+    out->length += (size_t)needed;
 }
 
-static void test_normal_quantile_is_symmetric_and_finite(void **state)
+static void s_append_design(text_t *out, const char *name, lynx_value_t *config, bool last)
 {
-    (void)state;
-    //  k / 1024 and 1 - k / 1024 are both exact, so symmetry can be exact too.
-    for (int k = 1; k < 512; k++) {
-        double p = k / 1024.0;
-        assert_true(broker_dist_normal_quantile(p) == -broker_dist_normal_quantile(1.0 - p));
-        assert_true(broker_dist_normal_quantile(p) < broker_dist_normal_quantile(p + 0x1p-11));
+    broker_study_t *study = s_study_new(config, 0);
+    assert_int_equal(broker_study_sample(study), 0);
+    s_append(out, "    \"%s\": [\n", name);
+    for (int64_t run = 0; run < 10; run++) {
+        lynx_value_t *parameters = broker_study_run_parameters(study, run);
+        s_append(out, "      {");
+        for (size_t j = 0; j < lynx_value_size(parameters); j++) {
+            const lynx_value_t *value = lynx_value_at(parameters, j);
+            s_append(out, "%s\"%s\": ", j ? ", " : "", lynx_value_key_at(parameters, j));
+            if (lynx_value_type(value) == LYNX_VALUE_STRING)
+                s_append(out, "\"%s\"", lynx_value_as_string(value));
+            else if (lynx_value_type(value) == LYNX_VALUE_INT)
+                s_append(out, "%lld", (long long)lynx_value_as_int(value));
+            else
+                s_append(out, "%.17g", lynx_value_as_double(value));
+        }
+        s_append(out, "}%s\n", run < 9 ? "," : "");
+        lynx_value_destroy(&parameters);
     }
-    assert_true(isfinite(broker_dist_normal_quantile(1e-300)));
-    assert_true(isfinite(broker_dist_normal_quantile(1.0 - 1e-16)));
-    assert_true(isfinite(broker_dist_normal_quantile(0x1p-1074)));
-    assert_true(broker_dist_normal_quantile(0.0) == -INFINITY);
-    assert_true(broker_dist_normal_quantile(1.0) == INFINITY);
-    assert_true(isnan(broker_dist_normal_quantile(NAN)));
+    s_append(out, "    ]%s\n", last ? "" : ",");
+    broker_study_destroy(&study);
 }
 
-static void test_quantile_maps_unit_values(void **state)
+static char *s_golden_text(void)
+{
+    text_t out = {NULL, 0, 0};
+    s_append(&out, "{\n  \"seed\": %d,\n  \"runs\": 10,\n  \"correlations\": %s,\n", GOLDEN_SEED,
+             GOLDEN_CORRELATIONS);
+    s_append(&out, "  \"designs\": {\n");
+    for (int m = 0; m < 4; m++) {
+        lynx_value_t *config = s_method_config(10, s_methods[m], GOLDEN_SEED);
+        s_append_design(&out, s_methods[m], config, false);
+        lynx_value_destroy(&config);
+    }
+    lynx_value_t *config = s_method_config(10, "latin_hypercube", GOLDEN_SEED);
+    s_set_json(config, "correlations", GOLDEN_CORRELATIONS);
+    s_append_design(&out, "latin_hypercube_correlated", config, true);
+    lynx_value_destroy(&config);
+    s_append(&out, "  }\n}\n");
+    return out.text;
+}
+
+static char *s_read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    text_t in = {NULL, 0, 0};
+    char buffer[4096];
+    size_t got;
+    while ((got = fread(buffer, 1, sizeof buffer, file)) > 0)
+        s_append(&in, "%.*s", (int)got, buffer);
+    fclose(file);
+    return in.text ? in.text : strdup("");
+}
+
+static void test_designs_match_the_golden_file(void **state)
 {
     (void)state;
-    broker_dist_t uniform = {.type = BROKER_DIST_UNIFORM, .min = 2.0, .max = 4.0};
-    assert_true(broker_dist_quantile(&uniform, 0.25) == 2.5);
-    broker_dist_t normal = {.type = BROKER_DIST_NORMAL, .mean = 2500.0, .std_dev = 125.0};
-    assert_true(broker_dist_quantile(&normal, 0.5) == 2500.0);
-    double upper = broker_dist_quantile(&normal, 0.975);
-    assert_true(fabs(upper - (2500.0 + 125.0 * 1.959963984540054)) < 1e-9);
+    char *actual = s_golden_text();
+    const char *regenerate = getenv("LYNX_REGENERATE_GOLDEN");
+    if (regenerate && strcmp(regenerate, "1") == 0) {
+        FILE *file = fopen(GOLDEN_PATH, "wb");
+        assert_non_null(file);
+        assert_int_equal(fputs(actual, file) >= 0, 1);
+        assert_int_equal(fclose(file), 0);
+        print_message("regenerated %s\n", GOLDEN_PATH);
+    }
+    char *expected = s_read_file(GOLDEN_PATH);
+    char difference[512] = "";
+    if (!expected)
+        snprintf(difference, sizeof difference,
+                 "cannot read it (LYNX_REGENERATE_GOLDEN=1 writes it)");
+    else if (strcmp(actual, expected) != 0) {
+        //  Name the first line that differs.
+        size_t line = 1, i = 0;
+        while (actual[i] && actual[i] == expected[i])
+            line += actual[i++] == '\n';
+        size_t start = i;
+        while (start > 0 && actual[start - 1] != '\n')
+            start--;
+        snprintf(difference, sizeof difference, "differs at line %zu; sampled:\n%.200s", line,
+                 actual + start);
+    }
+    free(actual);
+    free(expected);
+    if (difference[0])
+        fail_msg("%s %s", GOLDEN_PATH, difference);
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Rejected configs: each row patches the spacecraft config and lists every error expected,
-//  in order.
+//  Quasi Monte Carlo
+
+//  Three uniform (0, 1) dimensions, whose values are the unit values themselves.
+static lynx_value_t *s_cube_config(int64_t runs, bool scramble, int64_t seed)
+{
+    lynx_value_t *config = s_config_head("Cube", "0", 1, runs, "quasi_monte_carlo", seed);
+    lynx_value_t *dispersions = lynx_value_get(config, "dispersions");
+    s_add_uniform(dispersions, "x", 0.0, 1.0, "");
+    s_add_uniform(dispersions, "y", 0.0, 1.0, "");
+    s_add_uniform(dispersions, "z", 0.0, 1.0, "");
+    if (scramble)
+        lynx_value_set_bool(lynx_value_get(config, "monte_carlo"), "scramble", true);
+    return config;
+}
+
+static void test_plain_sobol_run_i_is_point_i_plus_1(void **state)
+{
+    (void)state;
+    lynx_value_t *config = s_cube_config(16, false, 1);
+    double *design = s_sampled_design(config, 0);
+    broker_sobol_t *sobol = broker_sobol_new(3, false, 0);
+    double points[17 * 3];
+    broker_sobol_fill(sobol, 17, points);
+    assert_memory_equal(design, points + 3, 16 * 3 * sizeof *design);
+    //  Point 0, the origin, is skipped: run 0 is the centre of the cube.
+    assert_true(design[0] == 0.5 && design[1] == 0.5 && design[2] == 0.5);
+    assert_true(design[3] == 0.75 && design[4] == 0.25);
+    broker_sobol_destroy(&sobol);
+    free(design);
+    lynx_value_destroy(&config);
+}
+
+static void test_scrambled_sobol_run_i_is_point_i(void **state)
+{
+    (void)state;
+    lynx_value_t *config = s_cube_config(1024, true, 77);
+    double *design = s_sampled_design(config, 0);
+    broker_sobol_t *sobol = broker_sobol_new(3, true, 77);
+    double *points = malloc(1024 * 3 * sizeof *points);
+    assert_non_null(points);
+    broker_sobol_fill(sobol, 1024, points);
+    assert_memory_equal(design, points, 1024 * 3 * sizeof *design);
+    //  2^10 scrambled points are still a (0, 10, s)-net: one per stratum in each dimension.
+    int hits[3][1024] = {{0}};
+    for (size_t i = 0; i < 1024; i++)
+        for (size_t d = 0; d < 3; d++) {
+            assert_true(design[i * 3 + d] > 0.0 && design[i * 3 + d] < 1.0);
+            hits[d][(size_t)(design[i * 3 + d] * 1024)]++;
+        }
+    for (size_t d = 0; d < 3; d++)
+        for (size_t s = 0; s < 1024; s++)
+            assert_int_equal(hits[d][s], 1);
+    broker_sobol_destroy(&sobol);
+    free(points);
+    free(design);
+    lynx_value_destroy(&config);
+}
+
+static void test_scramble_applies_to_sobol_only(void **state)
+{
+    (void)state;
+    lynx_value_t *config = s_unit_config(4, "latin_hypercube", 1);
+    lynx_value_set_bool(lynx_value_get(config, "monte_carlo"), "scramble", true);
+    lynx_value_t *warnings = lynx_value_array();
+    broker_study_t *study = broker_study_new(config, 0, NULL, warnings);
+    assert_non_null(study);
+    assert_int_equal(lynx_value_size(warnings), 1);
+    assert_string_equal(lynx_value_get_string(lynx_value_at(warnings, 0), "field", ""),
+                        "config.monte_carlo.scramble");
+    broker_study_destroy(&study);
+    lynx_value_destroy(&warnings);
+    lynx_value_destroy(&config);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Correlations
+
+static void test_correlations_reach_their_targets(void **state)
+{
+    (void)state;
+    for (int m = 0; m < 4; m++) {
+        lynx_value_t *config = s_method_config(2000, s_methods[m], 31);
+        double *independent = s_sampled_design(config, 0);
+        s_set_json(config, "correlations",
+                   "[{\"a\": \"n\", \"b\": \"be\", \"rank_correlation\": 0.7},"
+                   " {\"a\": \"n\", \"b\": \"ex\", \"rank_correlation\": -0.4},"
+                   " {\"a\": \"tri\", \"b\": \"lm\", \"rank_correlation\": 0.9},"
+                   " {\"a\": \"k\", \"b\": \"u\", \"rank_correlation\": 0.3}]");
+        double *correlated = s_sampled_design(config, 0);
+        //  Columns of the all-distribution design: u 0, n 1, lm 5, tri 6, ex 7, be 8.
+        static const struct {
+            size_t a, b;
+            double r;
+        } targets[] = {{1, 8, 0.7}, {1, 7, -0.4}, {6, 5, 0.9}, {8, 7, 0.0}, {1, 0, 0.0}};
+        for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+            double r =
+                broker_corr_spearman(correlated, 2000, ALL_DIMENSIONS, targets[t].a, targets[t].b);
+            if (!(fabs(r - targets[t].r) < 0.05))
+                fail_msg("%s: Spearman (%zu, %zu) = %.3f, target %.2f", s_methods[m], targets[t].a,
+                         targets[t].b, r, targets[t].r);
+        }
+        //  Reordering keeps every column's values, and leaves unnamed columns alone.
+        for (size_t j = 0; j < ALL_DIMENSIONS; j++) {
+            double *before = malloc(2000 * sizeof *before), *after = malloc(2000 * sizeof *after);
+            for (size_t i = 0; i < 2000; i++) {
+                before[i] = independent[i * ALL_DIMENSIONS + j];
+                after[i] = correlated[i * ALL_DIMENSIONS + j];
+            }
+            bool named = j == 0 || j == 1 || j == 5 || j == 6 || j == 7 || j == 8 || j == 10;
+            if (!named)
+                assert_memory_equal(before, after, 2000 * sizeof *before);
+            qsort(before, 2000, sizeof *before, s_compare_doubles);
+            qsort(after, 2000, sizeof *after, s_compare_doubles);
+            assert_memory_equal(before, after, 2000 * sizeof *before);
+            free(before);
+            free(after);
+        }
+        free(independent);
+        free(correlated);
+        lynx_value_destroy(&config);
+    }
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Rejected configs: each row patches the spacecraft config (mass_kg normal, drag_coefficient
+//  uniform) and lists every error expected, in order.
 
 typedef enum {
     OP_REMOVE,
@@ -540,6 +963,7 @@ typedef enum {
     OP_SET_BOOL,
     OP_SET_OBJECT,
     OP_SET_ARRAY,
+    OP_SET_JSON,
     OP_COPY,
 } op_t;
 
@@ -548,7 +972,7 @@ typedef struct {
     op_t op;
     int64_t i;
     double d;
-    const char *s; //  OP_SET_STRING: the string; OP_COPY: the path to copy from
+    const char *s; //  OP_SET_STRING: the string; OP_SET_JSON: JSON text; OP_COPY: a path
 } patch_t;
 
 //  The members of one patch, to write in braces: {SET_INT("monte_carlo.runs", 0)}.
@@ -559,14 +983,19 @@ typedef struct {
 #define SET_BOOL(p, v) .path = (p), .op = OP_SET_BOOL, .i = (v)
 #define SET_OBJECT(p) .path = (p), .op = OP_SET_OBJECT
 #define SET_ARRAY(p) .path = (p), .op = OP_SET_ARRAY
+#define SET_JSON(p, v) .path = (p), .op = OP_SET_JSON, .s = (v)
 #define COPY(p, from) .path = (p), .op = OP_COPY, .s = (from)
+
+//  The distribution of mass_kg, replaced: {DIST("{\"type\": \"beta\"}")}.
+#define DIST(json) SET_JSON("dispersions.mass_kg.distribution", json)
+#define CORRELATIONS(json) SET_JSON("correlations", json)
 
 typedef struct {
     const char *field;
     const char *message;
 } expected_t;
 
-#define MAX_ERRORS 5
+#define MAX_ERRORS 6
 
 typedef struct {
     const char *name;
@@ -576,6 +1005,8 @@ typedef struct {
 } bad_config_t;
 
 #define DISP "config.dispersions."
+#define MASS DISP "mass_kg.distribution"
+#define CORR "config.correlations"
 
 static const bad_config_t s_bad_configs[] = {
     {"no simulation", {{REMOVE("simulation")}}, 0, {{"config.simulation", "required"}}},
@@ -604,6 +1035,8 @@ static const bad_config_t s_bad_configs[] = {
      {{SET_STRING("simulation.duration_minutes", "120")}},
      0,
      {{"config.simulation.duration_minutes", "must be a number"}}},
+
+    //  monte_carlo
     {"no monte_carlo", {{REMOVE("monte_carlo")}}, 0, {{"config.monte_carlo", "required"}}},
     {"no runs", {{REMOVE("monte_carlo.runs")}}, 0, {{"config.monte_carlo.runs", "required"}}},
     {"zero runs",
@@ -646,20 +1079,23 @@ static const bad_config_t s_bad_configs[] = {
      {{SET_DOUBLE("monte_carlo.seed", 1.5)}},
      0,
      {{"config.monte_carlo.seed", "must be an integer"}}},
-    {"quasi Monte Carlo",
-     {{SET_STRING("monte_carlo.sampling_method", "quasi_monte_carlo")}},
-     0,
-     {{"config.monte_carlo.sampling_method",
-       "quasi_monte_carlo is not supported yet (use monte_carlo or latin_hypercube)"}}},
     {"unknown method",
      {{SET_STRING("monte_carlo.sampling_method", "sobol")}},
      0,
      {{"config.monte_carlo.sampling_method",
-       "unknown sampling method 'sobol' (supported: monte_carlo, latin_hypercube)"}}},
+       "unknown sampling method 'sobol' (supported: monte_carlo, latin_hypercube, "
+       "quasi_monte_carlo)"}}},
     {"numeric method",
      {{SET_INT("monte_carlo.sampling_method", 1)}},
      0,
      {{"config.monte_carlo.sampling_method", "must be a string"}}},
+    {"scramble as text",
+     {{SET_STRING("monte_carlo.sampling_method", "quasi_monte_carlo")},
+      {SET_STRING("monte_carlo.scramble", "yes")}},
+     0,
+     {{"config.monte_carlo.scramble", "must be a boolean"}}},
+
+    //  dispersions
     {"no dispersions", {{REMOVE("dispersions")}}, 0, {{"config.dispersions", "required"}}},
     {"empty dispersions",
      {{SET_OBJECT("dispersions")}},
@@ -685,19 +1121,19 @@ static const bad_config_t s_bad_configs[] = {
      {{SET_INT("dispersions.mass_kg.units", 1)}},
      0,
      {{DISP "mass_kg.units", "must be a string"}}},
-    {"no distribution",
-     {{REMOVE("dispersions.mass_kg.distribution")}},
-     0,
-     {{DISP "mass_kg.distribution", "required"}}},
+    {"no distribution", {{REMOVE("dispersions.mass_kg.distribution")}}, 0, {{MASS, "required"}}},
     {"no type",
      {{REMOVE("dispersions.mass_kg.distribution.type")}},
      0,
-     {{DISP "mass_kg.distribution.type", "required"}}},
+     {{MASS ".type", "required"}}},
     {"unknown type",
-     {{SET_STRING("dispersions.mass_kg.distribution.type", "lognormal")}},
+     {{SET_STRING("dispersions.mass_kg.distribution.type", "gaussian")}},
      0,
-     {{DISP "mass_kg.distribution.type",
-       "unknown distribution type 'lognormal' (supported: uniform, normal)"}}},
+     {{MASS ".type", "unknown distribution type 'gaussian' (supported: uniform, normal, "
+                     "truncated_normal, lognormal, triangular, exponential, beta, choice, "
+                     "constant)"}}},
+
+    //  uniform
     {"empty range",
      {{SET_DOUBLE("dispersions.drag_coefficient.distribution.max", 0.28)}},
      0,
@@ -729,14 +1165,225 @@ static const bad_config_t s_bad_configs[] = {
       {SET_DOUBLE("dispersions.drag_coefficient.distribution.max", 1e308)}},
      0,
      {{DISP "drag_coefficient.distribution.max", "max - min must be a finite number"}}},
+
+    //  normal
     {"zero std_dev",
      {{SET_INT("dispersions.mass_kg.distribution.std_dev", 0)}},
      0,
-     {{DISP "mass_kg.distribution.std_dev", "must be > 0"}}},
+     {{MASS ".std_dev", "must be > 0"}}},
     {"no mean",
      {{REMOVE("dispersions.mass_kg.distribution.mean")}},
      0,
-     {{DISP "mass_kg.distribution.mean", "required"}}},
+     {{MASS ".mean", "required"}}},
+
+    //  truncated_normal
+    {"truncated: zero std_dev",
+     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 0, \"min\": -1, "
+            "\"max\": 1}")}},
+     0,
+     {{MASS ".std_dev", "must be > 0"}}},
+    {"truncated: min = max",
+     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1, \"min\": 1, "
+            "\"max\": 1}")}},
+     0,
+     {{MASS ".min", "must be less than max"}}},
+    {"truncated: no bounds",
+     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1}")}},
+     0,
+     {{MASS ".min", "required"}, {MASS ".max", "required"}}},
+    {"truncated: mass underflows above",
+     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1, \"min\": 38.5, "
+            "\"max\": 40}")}},
+     0,
+     {{MASS, "[min, max] lies wholly more than 38 standard deviations above the mean: its "
+             "probability underflows"}}},
+    {"truncated: mass underflows below",
+     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 100, \"std_dev\": 1, \"min\": 0, "
+            "\"max\": 61}")}},
+     0,
+     {{MASS, "[min, max] lies wholly more than 38 standard deviations below the mean: its "
+             "probability underflows"}}},
+
+    //  lognormal
+    {"lognormal: both parameter pairs",
+     {{DIST("{\"type\": \"lognormal\", \"mu\": 0, \"sigma\": 1, \"mean\": 1}")}},
+     0,
+     {{MASS, "give either mu and sigma or mean and std_dev, not both"}}},
+    {"lognormal: no parameters",
+     {{DIST("{\"type\": \"lognormal\"}")}},
+     0,
+     {{MASS ".mu", "required"}, {MASS ".sigma", "required"}}},
+    {"lognormal: negative sigma",
+     {{DIST("{\"type\": \"lognormal\", \"mu\": 0, \"sigma\": -1}")}},
+     0,
+     {{MASS ".sigma", "must be > 0"}}},
+    {"lognormal: negative mean",
+     {{DIST("{\"type\": \"lognormal\", \"mean\": -2, \"std_dev\": 1}")}},
+     0,
+     {{MASS ".mean", "must be > 0"}}},
+    {"lognormal: zero std_dev",
+     {{DIST("{\"type\": \"lognormal\", \"mean\": 2, \"std_dev\": 0}")}},
+     0,
+     {{MASS ".std_dev", "must be > 0"}}},
+    {"lognormal: mean without std_dev",
+     {{DIST("{\"type\": \"lognormal\", \"mean\": 2}")}},
+     0,
+     {{MASS ".std_dev", "required"}}},
+    {"lognormal: std_dev / mean overflows",
+     {{DIST("{\"type\": \"lognormal\", \"mean\": 1e-200, \"std_dev\": 1e200}")}},
+     0,
+     {{MASS ".std_dev", "std_dev / mean must be between 1e-150 and 1e150"}}},
+
+    //  triangular
+    {"triangular: mode above max",
+     {{DIST("{\"type\": \"triangular\", \"min\": 0, \"mode\": 5, \"max\": 4}")}},
+     0,
+     {{MASS ".mode", "must be between min and max"}}},
+    {"triangular: mode below min",
+     {{DIST("{\"type\": \"triangular\", \"min\": 0, \"mode\": -1, \"max\": 4}")}},
+     0,
+     {{MASS ".mode", "must be between min and max"}}},
+    {"triangular: min = max",
+     {{DIST("{\"type\": \"triangular\", \"min\": 4, \"mode\": 4, \"max\": 4}")}},
+     0,
+     {{MASS ".min", "must be less than max"}}},
+    {"triangular: no mode",
+     {{DIST("{\"type\": \"triangular\", \"min\": 0, \"max\": 4}")}},
+     0,
+     {{MASS ".mode", "required"}}},
+
+    //  exponential
+    {"exponential: zero rate",
+     {{DIST("{\"type\": \"exponential\", \"rate\": 0}")}},
+     0,
+     {{MASS ".rate", "must be > 0"}}},
+    {"exponential: no rate",
+     {{DIST("{\"type\": \"exponential\"}")}},
+     0,
+     {{MASS ".rate", "required"}}},
+
+    //  beta
+    {"beta: zero alpha, negative beta",
+     {{DIST("{\"type\": \"beta\", \"alpha\": 0, \"beta\": -1}")}},
+     0,
+     {{MASS ".alpha", "must be > 0"}, {MASS ".beta", "must be > 0"}}},
+    {"beta: min above the default max",
+     {{DIST("{\"type\": \"beta\", \"alpha\": 2, \"beta\": 3, \"min\": 2}")}},
+     0,
+     {{MASS ".min", "must be less than max"}}},
+    {"beta: no shapes",
+     {{DIST("{\"type\": \"beta\"}")}},
+     0,
+     {{MASS ".alpha", "required"}, {MASS ".beta", "required"}}},
+
+    //  choice
+    {"choice: no values", {{DIST("{\"type\": \"choice\"}")}}, 0, {{MASS ".values", "required"}}},
+    {"choice: empty values",
+     {{DIST("{\"type\": \"choice\", \"values\": []}")}},
+     0,
+     {{MASS ".values", "must not be empty"}}},
+    {"choice: values as text",
+     {{DIST("{\"type\": \"choice\", \"values\": \"abc\"}")}},
+     0,
+     {{MASS ".values", "must be an array"}}},
+    {"choice: values that are neither numbers nor strings",
+     {{DIST("{\"type\": \"choice\", \"values\": [1, true, {\"x\": 1}, \"ok\", null]}")}},
+     0,
+     {{MASS ".values[1]", "must be a number or a string"},
+      {MASS ".values[2]", "must be a number or a string"},
+      {MASS ".values[4]", "must be a number or a string"}}},
+    {"choice: one weight too few",
+     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [1]}")}},
+     0,
+     {{MASS ".weights", "must have one entry per value (2)"}}},
+    {"choice: negative weight",
+     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [1, -1]}")}},
+     0,
+     {{MASS ".weights[1]", "must be >= 0"}}},
+    {"choice: every bad weight",
+     {{DIST("{\"type\": \"choice\", \"values\": [1, 2, 3], \"weights\": [-1, 1, \"x\"]}")}},
+     0,
+     {{MASS ".weights[0]", "must be >= 0"}, {MASS ".weights[2]", "must be a number"}}},
+    {"choice: weights all zero",
+     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [0, 0]}")}},
+     0,
+     {{MASS ".weights", "must not all be zero"}}},
+    {"choice: weight as text",
+     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [\"1\", 1]}")}},
+     0,
+     {{MASS ".weights[0]", "must be a number"}}},
+    {"choice: weights as an object",
+     {{DIST("{\"type\": \"choice\", \"values\": [\"a\"], \"weights\": {\"a\": 1}}")}},
+     0,
+     {{MASS ".weights", "must be an array"}}},
+    {"choice: weights past a double",
+     {{DIST("{\"type\": \"choice\", \"values\": [1, 2], \"weights\": [1e308, 1e308]}")}},
+     0,
+     {{MASS ".weights", "must have a finite sum"}}},
+
+    //  constant
+    {"constant: no value", {{DIST("{\"type\": \"constant\"}")}}, 0, {{MASS ".value", "required"}}},
+    {"constant: value is a list",
+     {{DIST("{\"type\": \"constant\", \"value\": [1]}")}},
+     0,
+     {{MASS ".value", "must be a number or a string"}}},
+
+    //  correlations
+    {"correlations as an object",
+     {{CORRELATIONS("{\"a\": \"mass_kg\"}")}},
+     0,
+     {{CORR, "must be an array"}}},
+    {"correlation that is a number",
+     {{CORRELATIONS("[5]")}},
+     0,
+     {{CORR "[0]", "must be an object"}}},
+    {"correlation of an unknown dispersion",
+     {{CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.1},"
+                    " {\"a\": \"nope\", \"b\": \"mass_kg\", \"rank_correlation\": 0.5}]")}},
+     0,
+     {{CORR "[1].a", "unknown dispersion 'nope'"}}},
+    {"correlation of a dispersion with itself",
+     {{CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"mass_kg\", \"rank_correlation\": 0.5}]")}},
+     0,
+     {{CORR "[0].b", "must name a different dispersion than a"}}},
+    {"correlation above 1",
+     {{CORRELATIONS(
+         "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 1.5}]")}},
+     0,
+     {{CORR "[0].rank_correlation", "must be between -1 and 1"}}},
+    {"correlation with nothing given",
+     {{CORRELATIONS("[{}]")}},
+     0,
+     {{CORR "[0].a", "required"},
+      {CORR "[0].b", "required"},
+      {CORR "[0].rank_correlation", "required"}}},
+    {"duplicate correlation, reversed",
+     {{CORRELATIONS(
+         "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.5},"
+         " {\"a\": \"drag_coefficient\", \"b\": \"mass_kg\", \"rank_correlation\": 0.4}]")}},
+     0,
+     {{CORR "[1]", "duplicate pair ('drag_coefficient', 'mass_kg'), also at "
+                   "config.correlations[0]"}}},
+    {"correlations without dispersions",
+     {{REMOVE("dispersions")},
+      {CORRELATIONS(
+          "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.5}]")}},
+     0,
+     {{"config.dispersions", "required"}}},
+    {"perfect correlation",
+     {{CORRELATIONS(
+         "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 1}]")}},
+     0,
+     {{CORR, "correlation matrix is not positive definite"}}},
+    {"three correlations that contradict each other",
+     {{COPY("dispersions.x3", "dispersions.mass_kg")},
+      {CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.9},"
+                    " {\"a\": \"drag_coefficient\", \"b\": \"x3\", \"rank_correlation\": 0.9},"
+                    " {\"a\": \"x3\", \"b\": \"mass_kg\", \"rank_correlation\": -0.9}]")}},
+     0,
+     {{CORR, "correlation matrix is not positive definite"}}},
+
+    //  compute, and the sections only checked for shape
     {"compute is a string",
      {{SET_STRING("compute", "fast")}},
      0,
@@ -777,6 +1424,8 @@ static const bad_config_t s_bad_configs[] = {
      {{SET_ARRAY("telemetry")}},
      0,
      {{"config.telemetry", "must be an object"}}},
+
+    //  Everything is reported, in config order.
     {"four mistakes at once",
      {{REMOVE("simulation.name")},
       {SET_INT("monte_carlo.runs", 0)},
@@ -785,9 +1434,43 @@ static const bad_config_t s_bad_configs[] = {
      0,
      {{"config.simulation.name", "required"},
       {"config.monte_carlo.runs", "must be between 1 and 10000000"},
-      {DISP "mass_kg.distribution.std_dev", "must be > 0"},
+      {MASS ".std_dev", "must be > 0"},
       {"config.compute.engine", "must be a string"}}},
+    {"mistakes in new distributions and correlations at once",
+     {{SET_STRING("monte_carlo.sampling_method", "latin_hypercube_v2")},
+      {DIST("{\"type\": \"beta\", \"alpha\": -2, \"beta\": 3, \"min\": 5, \"max\": 1}")},
+      {SET_JSON("dispersions.drag_coefficient.distribution",
+                "{\"type\": \"choice\", \"values\": [\"a\"], \"weights\": [-1]}")},
+      {CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"nope\", \"rank_correlation\": 2}]")}},
+     0,
+     {{"config.monte_carlo.sampling_method",
+       "unknown sampling method 'latin_hypercube_v2' (supported: monte_carlo, latin_hypercube, "
+       "quasi_monte_carlo)"},
+      {MASS ".alpha", "must be > 0"},
+      {MASS ".min", "must be less than max"},
+      {DISP "drag_coefficient.distribution.weights[0]", "must be >= 0"},
+      {CORR "[0].b", "unknown dispersion 'nope'"},
+      {CORR "[0].rank_correlation", "must be between -1 and 1"}}},
 };
+
+static void s_assert_errors(const char *name, const lynx_value_t *errors,
+                            const expected_t expected[MAX_ERRORS])
+{
+    size_t count = 0;
+    while (count < MAX_ERRORS && expected[count].field)
+        count++;
+    size_t actual = lynx_value_size(errors);
+    for (size_t i = 0; i < count || i < actual; i++) {
+        const lynx_value_t *error = lynx_value_at(errors, i);
+        const char *field = lynx_value_get_string(error, "field", "(none)");
+        const char *message = lynx_value_get_string(error, "message", "(none)");
+        const char *want_field = i < count ? expected[i].field : "(none)";
+        const char *want_message = i < count ? expected[i].message : "(none)";
+        if (strcmp(field, want_field) != 0 || strcmp(message, want_message) != 0)
+            fail_msg("%s: error %zu is \"%s: %s\", expected \"%s: %s\"", name, i, field, message,
+                     want_field, want_message);
+    }
+}
 
 static void s_apply(lynx_value_t *config, const patch_t *patch)
 {
@@ -824,30 +1507,14 @@ static void s_apply(lynx_value_t *config, const patch_t *patch)
     case OP_SET_ARRAY:
         value = lynx_value_array();
         break;
+    case OP_SET_JSON:
+        value = s_json(patch->s);
+        break;
     case OP_COPY:
         value = lynx_value_dup(lynx_value_get_path(config, patch->s));
         break;
     }
     assert_int_equal(lynx_value_set(parent, key, &value), 0);
-}
-
-static void s_assert_errors(const char *name, const lynx_value_t *errors,
-                            const expected_t expected[MAX_ERRORS])
-{
-    size_t count = 0;
-    while (count < MAX_ERRORS && expected[count].field)
-        count++;
-    size_t actual = lynx_value_size(errors);
-    for (size_t i = 0; i < count || i < actual; i++) {
-        const lynx_value_t *error = lynx_value_at(errors, i);
-        const char *field = lynx_value_get_string(error, "field", "(none)");
-        const char *message = lynx_value_get_string(error, "message", "(none)");
-        const char *want_field = i < count ? expected[i].field : "(none)";
-        const char *want_message = i < count ? expected[i].message : "(none)";
-        if (strcmp(field, want_field) != 0 || strcmp(message, want_message) != 0)
-            fail_msg("%s: error %zu is \"%s: %s\", expected \"%s: %s\"", name, i, field, message,
-                     want_field, want_message);
-    }
 }
 
 static void test_bad_configs_report_every_field(void **state)
@@ -867,6 +1534,69 @@ static void test_bad_configs_report_every_field(void **state)
         lynx_value_destroy(&errors);
         lynx_value_destroy(&config);
     }
+}
+
+//  Every parameter set that the table rejects for one reason is accepted once that reason is
+//  gone: the rows test what they claim to.
+static void test_every_distribution_type_accepts_good_parameters(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1, \"min\": 37.5, \"max\": 40}",
+        "{\"type\": \"lognormal\", \"mu\": 0, \"sigma\": 1}",
+        "{\"type\": \"lognormal\", \"mean\": 2, \"std_dev\": 0.5}",
+        "{\"type\": \"triangular\", \"min\": 0, \"mode\": 4, \"max\": 4}",
+        "{\"type\": \"exponential\", \"rate\": 0.001}",
+        "{\"type\": \"beta\", \"alpha\": 2, \"beta\": 3}",
+        "{\"type\": \"beta\", \"alpha\": 2, \"beta\": 3, \"min\": -5, \"max\": 5}",
+        "{\"type\": \"choice\", \"values\": [\"a\", 1, 2.5]}",
+        "{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [0, 1]}",
+        "{\"type\": \"constant\", \"value\": \"x\"}",
+        "{\"type\": \"constant\", \"value\": -1.5}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        lynx_value_t *config = s_spacecraft_config();
+        s_set_json(lynx_value_get_path(config, "dispersions.mass_kg"), "distribution", good[i]);
+        s_set_json(config, "correlations",
+                   "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", "
+                   "\"rank_correlation\": -0.99}]");
+        broker_study_t *study = s_study_new(config, 0);
+        assert_int_equal(broker_study_sample(study), 0);
+        broker_study_destroy(&study);
+        lynx_value_destroy(&config);
+    }
+}
+
+static void test_quasi_monte_carlo_dimension_limit(void **state)
+{
+    (void)state;
+    lynx_value_t *config = s_config_head("Wide", "0", 1, 4, "quasi_monte_carlo", 1);
+    lynx_value_t *dispersions = lynx_value_get(config, "dispersions");
+    char name[32];
+    for (int d = 0; d < BROKER_SOBOL_MAX_DIMENSIONS; d++) {
+        snprintf(name, sizeof name, "x%d", d);
+        s_add_uniform(dispersions, name, 0.0, 1.0, "");
+    }
+    broker_study_t *study = s_study_new(config, 0);
+    assert_int_equal(broker_study_sample(study), 0);
+    broker_study_destroy(&study);
+
+    s_add_uniform(dispersions, "one_too_many", 0.0, 1.0, "");
+    lynx_value_t *errors = lynx_value_array();
+    assert_null(broker_study_new(config, 0, errors, NULL));
+    char message[128];
+    snprintf(message, sizeof message, "quasi_monte_carlo supports at most %d dispersions (got %d)",
+             BROKER_SOBOL_MAX_DIMENSIONS, BROKER_SOBOL_MAX_DIMENSIONS + 1);
+    const expected_t expected[MAX_ERRORS] = {{"config.dispersions", message}};
+    s_assert_errors("1025 Sobol dimensions", errors, expected);
+    lynx_value_destroy(&errors);
+
+    //  The other methods have no such limit.
+    lynx_value_set_string(lynx_value_get(config, "monte_carlo"), "sampling_method",
+                          "latin_hypercube");
+    study = s_study_new(config, 0);
+    broker_study_destroy(&study);
+    lynx_value_destroy(&config);
 }
 
 static void test_config_must_be_an_object(void **state)
@@ -911,9 +1641,14 @@ static void test_unknown_fields_warn_but_pass(void **state)
     lynx_value_set_bool(lynx_value_get(config, "monte_carlo"), "antithetic", true);
     lynx_value_set_int(lynx_value_get(config, "compute"), "gpus", 1);
     lynx_value_set_string(lynx_value_get_path(config, "dispersions.mass_kg"), "unit", "kg");
-    //  min means nothing to a normal distribution.
+    //  min means nothing to a normal distribution, mode nothing to a beta.
     lynx_value_set_double(lynx_value_get_path(config, "dispersions.mass_kg.distribution"), "min",
                           0.0);
+    s_set_json(lynx_value_get_path(config, "dispersions.drag_coefficient"), "distribution",
+               "{\"type\": \"beta\", \"alpha\": 2, \"beta\": 5, \"mode\": 0.2}");
+    s_set_json(config, "correlations",
+               "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.2,"
+               " \"method\": \"spearman\"}]");
 
     lynx_value_t *errors = lynx_value_array();
     lynx_value_t *warnings = lynx_value_array();
@@ -921,11 +1656,18 @@ static void test_unknown_fields_warn_but_pass(void **state)
     assert_non_null(study);
     assert_int_equal(lynx_value_size(errors), 0);
     static const char *fields[] = {
-        "config.notes",      "config.simulation.author",      "config.monte_carlo.antithetic",
-        DISP "mass_kg.unit", DISP "mass_kg.distribution.min", "config.compute.gpus",
+        "config.notes",
+        "config.simulation.author",
+        "config.monte_carlo.antithetic",
+        DISP "mass_kg.unit",
+        DISP "mass_kg.distribution.min",
+        DISP "drag_coefficient.distribution.mode",
+        "config.correlations[0].method",
+        "config.compute.gpus",
     };
-    assert_int_equal(lynx_value_size(warnings), 6);
-    for (size_t i = 0; i < 6; i++) {
+    size_t count = sizeof fields / sizeof fields[0];
+    assert_int_equal(lynx_value_size(warnings), count);
+    for (size_t i = 0; i < count; i++) {
         const lynx_value_t *warning = lynx_value_at(warnings, i);
         assert_string_equal(lynx_value_get_string(warning, "field", ""), fields[i]);
         assert_string_equal(lynx_value_get_string(warning, "message", ""),
@@ -951,16 +1693,22 @@ int main(void)
         cmocka_unit_test(test_seed_takes_the_full_63_bit_range),
         cmocka_unit_test(test_compute_settings_are_read),
         cmocka_unit_test(test_latin_hypercube_fills_every_stratum_once),
+        cmocka_unit_test(test_every_method_samples_every_distribution),
+        cmocka_unit_test(test_choice_and_constant_values_keep_their_type),
         cmocka_unit_test(test_same_seed_same_design),
         cmocka_unit_test(test_sampling_again_redraws_the_same_design),
         cmocka_unit_test(test_methods_differ),
         cmocka_unit_test(test_monte_carlo_runs_do_not_depend_on_the_total),
         cmocka_unit_test(test_runs_override_resizes_the_design),
         cmocka_unit_test(test_drawn_seed_reproduces_the_design),
-        cmocka_unit_test(test_normal_quantile_is_accurate),
-        cmocka_unit_test(test_normal_quantile_is_symmetric_and_finite),
-        cmocka_unit_test(test_quantile_maps_unit_values),
+        cmocka_unit_test(test_designs_match_the_golden_file),
+        cmocka_unit_test(test_plain_sobol_run_i_is_point_i_plus_1),
+        cmocka_unit_test(test_scrambled_sobol_run_i_is_point_i),
+        cmocka_unit_test(test_scramble_applies_to_sobol_only),
+        cmocka_unit_test(test_correlations_reach_their_targets),
         cmocka_unit_test(test_bad_configs_report_every_field),
+        cmocka_unit_test(test_every_distribution_type_accepts_good_parameters),
+        cmocka_unit_test(test_quasi_monte_carlo_dimension_limit),
         cmocka_unit_test(test_config_must_be_an_object),
         cmocka_unit_test(test_errors_are_appended_to_what_the_caller_has),
         cmocka_unit_test(test_unknown_fields_warn_but_pass),
