@@ -9,6 +9,7 @@
 #include "broker_store.h"
 #include "lynx_msg.h"
 #include "lynx_state.h"
+#include "lynx_time.h"
 
 #define BROKER_THROUGHPUT_WINDOW_MS 60000
 #define BROKER_RECENT_MAX 4096
@@ -27,6 +28,7 @@ typedef struct {
     int64_t max_parallel_jobs; //  0: no limit
     uint64_t seed;
     char config_hash[48];
+    char generated_at[LYNX_TIME_RFC3339_SIZE]; //  created_at as the run config shows it
     int64_t counts[LYNX_JOB_STATE_COUNT];
     lynx_batch_state_t status;
     bool cancelled;   //  an operator cancelled it: it ends Cancelled

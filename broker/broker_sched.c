@@ -304,8 +304,8 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                     rec.id, next.retries, next.max_retries, error_message ? error_message : "");
     } else {
         s_note_job_end(batch, now_ms);
-        zsys_info("broker: job %s job=%s run=%" PRId64 " runner=%s", lynx_job_state_name(target),
-                  rec.id, rec.run_id, rec.assigned_runner);
+        zsys_debug("broker: job %s job=%s run=%" PRId64 " runner=%s", lynx_job_state_name(target),
+                   rec.id, rec.run_id, rec.assigned_runner);
     }
     zhashx_delete(core->inflight, rec.id);
     broker_sched_refresh_batch(core, batch);
@@ -384,7 +384,7 @@ static bool s_other_runner_free(broker_core_t *core, const broker_batch_t *batch
 lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_job_rec_t *rec,
                                       lynx_value_t **parameters_p)
 {
-    char generated_at[LYNX_TIME_RFC3339_SIZE];
+
     lynx_value_t *config = lynx_value_map();
     lynx_value_set_int(config, "run_id", rec->run_id);
     if (lynx_value_set(config, "parameters", parameters_p))
@@ -394,8 +394,7 @@ lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_
     lynx_value_set_string(metadata, "simulation_version", batch->simulation_version);
     lynx_value_set_double(metadata, "duration_minutes", batch->duration_minutes);
     lynx_value_set_string(metadata, "sampling_method", batch->sampling_method);
-    lynx_value_set_string(metadata, "generated_at",
-                          lynx_time_rfc3339(batch->created_at_ms, generated_at));
+    lynx_value_set_string(metadata, "generated_at", batch->generated_at);
     if (lynx_value_set(config, "metadata", &metadata))
         lynx_value_destroy(&metadata);
     return config;
@@ -550,6 +549,7 @@ static void s_on_started(broker_core_t *core, broker_runner_t *runner, lynx_valu
     broker_inflight_t *inflight = s_current_attempt(core, runner, body, "STARTED");
     if (!inflight || inflight->rec.status != LYNX_JOB_CLAIMED)
         return;
+    //  Written (within the turn's commit) so the counters always equal a recount of the table.
     broker_job_rec_t next = inflight->rec;
     next.status = LYNX_JOB_RUNNING;
     next.started_at_ms = lynx_time_now_ms();

@@ -9,11 +9,19 @@
 
 #include "lynx_msg.h"
 
+#define S_CACHE_SIZE 16
+
 struct _broker_store_t {
     sqlite3 *db;
     char path[1024];
     char error[2048];
     bool in_turn; //  a group commit is open: begin/commit nest as savepoints
+    //  Statements for queries on hot paths, prepared on first use (keyed by the SQL text's
+    //  address: the callers pass string literals).
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } cache[S_CACHE_SIZE];
     sqlite3_stmt *insert_batch;
     sqlite3_stmt *insert_job;
     sqlite3_stmt *update_job;
@@ -62,6 +70,26 @@ static int s_fail(broker_store_t *self, const char *operation)
     snprintf(self->error, sizeof self->error, "%s %s: %s", operation, self->path,
              sqlite3_errmsg(self->db));
     return -1;
+}
+
+static int s_prepare(broker_store_t *self, sqlite3_stmt **stmt, const char *sql);
+
+//  A prepared statement for sql, kept for the store's lifetime; reset it after use, never
+//  finalize it. NULL (error recorded) when it cannot be prepared or the cache is full.
+static sqlite3_stmt *s_cached(broker_store_t *self, const char *sql)
+{
+    size_t slot = 0;
+    for (; slot < S_CACHE_SIZE && self->cache[slot].sql; slot++)
+        if (self->cache[slot].sql == sql)
+            return self->cache[slot].stmt;
+    if (slot == S_CACHE_SIZE) {
+        snprintf(self->error, sizeof self->error, "statement cache of %s is full", self->path);
+        return NULL;
+    }
+    if (s_prepare(self, &self->cache[slot].stmt, sql))
+        return NULL;
+    self->cache[slot].sql = sql;
+    return self->cache[slot].stmt;
 }
 
 static int s_prepare(broker_store_t *self, sqlite3_stmt **stmt, const char *sql)
@@ -188,6 +216,8 @@ void broker_store_destroy(broker_store_t **self_p)
                                   self->pending_jobs, self->all_jobs};
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         sqlite3_finalize(statements[i]);
+    for (size_t slot = 0; slot < S_CACHE_SIZE; slot++)
+        sqlite3_finalize(self->cache[slot].stmt);
     sqlite3_close_v2(self->db);
     free(self);
     *self_p = NULL;
@@ -205,14 +235,25 @@ static int s_exec(broker_store_t *self, const char *sql)
     return 0;
 }
 
+//  Run a cached statement that returns no rows.
+static int s_run_cached(broker_store_t *self, const char *sql)
+{
+    sqlite3_stmt *stmt = s_cached(self, sql);
+    if (!stmt)
+        return -1;
+    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, sql);
+    sqlite3_reset(stmt);
+    return rc;
+}
+
 int broker_store_begin(broker_store_t *self)
 {
-    return s_exec(self, self->in_turn ? "SAVEPOINT step" : "BEGIN IMMEDIATE");
+    return self->in_turn ? s_run_cached(self, "SAVEPOINT step") : s_exec(self, "BEGIN IMMEDIATE");
 }
 
 int broker_store_commit(broker_store_t *self)
 {
-    return s_exec(self, self->in_turn ? "RELEASE step" : "COMMIT");
+    return self->in_turn ? s_run_cached(self, "RELEASE step") : s_exec(self, "COMMIT");
 }
 
 void broker_store_rollback(broker_store_t *self)
@@ -457,8 +498,8 @@ int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_re
 //  row. NULL when there is no row.
 static lynx_value_t *s_query_blob(broker_store_t *self, const char *sql, const char *key)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt, sql))
+    sqlite3_stmt *stmt = s_cached(self, sql);
+    if (!stmt)
         return NULL;
     sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
     lynx_value_t *value = NULL;
@@ -468,7 +509,7 @@ static lynx_value_t *s_query_blob(broker_store_t *self, const char *sql, const c
                                     (size_t)sqlite3_column_bytes(stmt, 0), NULL);
     else if (rc != SQLITE_DONE)
         s_fail(self, "query");
-    sqlite3_finalize(stmt);
+    sqlite3_reset(stmt);
     return value;
 }
 
@@ -484,14 +525,14 @@ lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id)
 
 char *broker_store_job_error(broker_store_t *self, const char *job_id)
 {
-    sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt, "SELECT error_message FROM jobs WHERE id = ?1"))
+    sqlite3_stmt *stmt = s_cached(self, "SELECT error_message FROM jobs WHERE id = ?1");
+    if (!stmt)
         return NULL;
     sqlite3_bind_text(stmt, 1, job_id, -1, SQLITE_STATIC);
     char *message = NULL;
     if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
         message = strdup((const char *)sqlite3_column_text(stmt, 0));
-    sqlite3_finalize(stmt);
+    sqlite3_reset(stmt);
     return message;
 }
 

@@ -144,20 +144,21 @@ static bool s_kind_accepts(s_kind_t kind, const lynx_value_t *value)
 //  Check a body against its command's row. Extra fields are fine (forward compatibility).
 static int s_check_body(lynx_msg_id_t id, const lynx_value_t *body, lynx_err_t *err)
 {
-    char path[LYNX_ERR_FIELD_MAX];
     if (lynx_value_type(body) != LYNX_VALUE_MAP)
         return lynx_err_set(err, LYNX_EPROTOCOL, "body", "expected object, got %s",
                             lynx_value_type_name(lynx_value_type(body)));
     const s_field_t *fields = s_commands[id].fields;
     for (const s_field_t *field = fields; field < fields + S_MAX_FIELDS && field->name; field++) {
         const lynx_value_t *value = lynx_value_get(body, field->name);
+        bool missing = !value && field->required;
+        if (!missing && (!value || s_kind_accepts(field->kind, value)))
+            continue;
+        char path[LYNX_ERR_FIELD_MAX];
         snprintf(path, sizeof path, "body.%s", field->name);
-        if (!value && field->required)
+        if (missing)
             return lynx_err_set(err, LYNX_EPROTOCOL, path, "required field missing");
-        if (value && !s_kind_accepts(field->kind, value))
-            return lynx_err_set(err, LYNX_EPROTOCOL, path, "expected %s, got %s",
-                                s_kind_name(field->kind),
-                                lynx_value_type_name(lynx_value_type(value)));
+        return lynx_err_set(err, LYNX_EPROTOCOL, path, "expected %s, got %s",
+                            s_kind_name(field->kind), lynx_value_type_name(lynx_value_type(value)));
     }
     return 0;
 }
@@ -333,43 +334,61 @@ static int s_scan(const unsigned char *data, size_t size, size_t *offset_p, int 
 //  --------------------------------------------------------------------------
 //  Pass 2: msgpack objects -> lynx_value, with a field path for error messages.
 
+//  Where the conversion is, as a stack of keys and indices: cheap to keep on the happy path,
+//  formatted into "body.runs[3].name" only when there is an error to report.
 typedef struct {
+    const char *key; //  NULL for an array index
+    size_t key_len;
+    uint32_t index;
+} s_step_t;
+
+typedef struct {
+    const char *root;
+    s_step_t steps[LYNX_MSG_MAX_DEPTH + 2];
+    size_t depth;
     char path[LYNX_ERR_FIELD_MAX];
-    size_t path_len;
     lynx_err_t *err;
 } s_convert_t;
 
-//  Extend the path with ".key" (or "key" at the top) or "[index]"; each returns the previous
-//  length for s_path_pop. A path that outgrows the buffer is cut short.
-static size_t s_path_extend(s_convert_t *self, int written)
+static void s_path_push_key(s_convert_t *self, const char *key, size_t len)
 {
-    size_t saved = self->path_len;
-    size_t room = sizeof self->path - saved;
-    if (written > 0)
-        self->path_len += (size_t)written < room ? (size_t)written : room - 1;
-    return saved;
+    if (self->depth < sizeof self->steps / sizeof self->steps[0])
+        self->steps[self->depth] = (s_step_t){key, len, 0};
+    self->depth++;
 }
 
-static size_t s_path_push_key(s_convert_t *self, const char *key, size_t len)
+static void s_path_push_index(s_convert_t *self, uint32_t index)
 {
-    char label[64];
-    s_printable(label, sizeof label, key, len);
-    return s_path_extend(self,
-                         snprintf(self->path + self->path_len, sizeof self->path - self->path_len,
-                                  "%s%s", self->path_len ? "." : "", label));
+    if (self->depth < sizeof self->steps / sizeof self->steps[0])
+        self->steps[self->depth] = (s_step_t){NULL, 0, index};
+    self->depth++;
 }
 
-static size_t s_path_push_index(s_convert_t *self, uint32_t index)
+static void s_path_pop(s_convert_t *self)
 {
-    return s_path_extend(self,
-                         snprintf(self->path + self->path_len, sizeof self->path - self->path_len,
-                                  "[%" PRIu32 "]", index));
+    self->depth--;
 }
 
-static void s_path_pop(s_convert_t *self, size_t saved)
+//  The current position as text, for an error message. A path that outgrows the buffer is
+//  cut short.
+static const char *s_path(s_convert_t *self)
 {
-    self->path_len = saved;
-    self->path[saved] = '\0';
+    size_t used = (size_t)snprintf(self->path, sizeof self->path, "%s", self->root);
+    size_t depth = self->depth < sizeof self->steps / sizeof self->steps[0]
+                       ? self->depth
+                       : sizeof self->steps / sizeof self->steps[0];
+    for (size_t i = 0; i < depth && used < sizeof self->path; i++) {
+        const s_step_t *step = &self->steps[i];
+        char label[64];
+        if (step->key)
+            used += (size_t)snprintf(self->path + used, sizeof self->path - used, "%s%s",
+                                     used ? "." : "",
+                                     s_printable(label, sizeof label, step->key, step->key_len));
+        else
+            used += (size_t)snprintf(self->path + used, sizeof self->path - used, "[%" PRIu32 "]",
+                                     step->index);
+    }
+    return self->path;
 }
 
 static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object);
@@ -378,9 +397,9 @@ static lynx_value_t *s_convert_array(s_convert_t *self, const msgpack_object_arr
 {
     lynx_value_t *value = lynx_value_array();
     for (uint32_t i = 0; value && i < array->size; i++) {
-        size_t saved = s_path_push_index(self, i);
+        s_path_push_index(self, i);
         lynx_value_t *item = s_convert(self, &array->ptr[i]);
-        s_path_pop(self, saved);
+        s_path_pop(self);
         if (!item || lynx_value_append(value, &item)) {
             lynx_value_destroy(&item);
             lynx_value_destroy(&value);
@@ -396,7 +415,7 @@ static lynx_value_t *s_convert_map(s_convert_t *self, const msgpack_object_map *
     for (uint32_t i = 0; value && i < map->size; i++) {
         const msgpack_object *key = &map->ptr[i].key;
         if (key->type != MSGPACK_OBJECT_STR) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "map key must be a string");
+            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "map key must be a string");
             lynx_value_destroy(&value);
             break;
         }
@@ -404,14 +423,14 @@ static lynx_value_t *s_convert_map(s_convert_t *self, const msgpack_object_map *
         const char *text = key->via.str.size ? key->via.str.ptr : "";
         size_t len = key->via.str.size;
         if (memchr(text, '\0', len)) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "map key contains a NUL byte");
+            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "map key contains a NUL byte");
             lynx_value_destroy(&value);
             break;
         }
         char *name = strndup(text, len);
-        size_t saved = s_path_push_key(self, text, len);
+        s_path_push_key(self, text, len);
         lynx_value_t *item = name ? s_convert(self, &map->ptr[i].val) : NULL;
-        s_path_pop(self, saved);
+        s_path_pop(self);
         size_t size_before = lynx_value_size(value);
         if (!item || lynx_value_set(value, name, &item)) {
             lynx_value_destroy(&item);
@@ -419,7 +438,7 @@ static lynx_value_t *s_convert_map(s_convert_t *self, const msgpack_object_map *
         }
         //  lynx_value_set replaces an existing key, so a size that did not grow is a duplicate.
         else if (lynx_value_size(value) == size_before) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "duplicate key '%s'",
+            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "duplicate key '%s'",
                          s_printable(label, sizeof label, name, strlen(name)));
             lynx_value_destroy(&value);
         }
@@ -438,7 +457,7 @@ static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object)
         return lynx_value_bool(object->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (object->via.u64 > INT64_MAX) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, self->path,
+            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self),
                          "integer %" PRIu64 " does not fit in a signed 64-bit integer",
                          object->via.u64);
             return NULL;
@@ -456,14 +475,14 @@ static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object)
     case MSGPACK_OBJECT_MAP:
         return s_convert_map(self, &object->via.map);
     case MSGPACK_OBJECT_BIN:
-        lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "binary data is not supported");
+        lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "binary data is not supported");
         return NULL;
     case MSGPACK_OBJECT_EXT:
-        lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "extension type %d is not supported",
+        lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "extension type %d is not supported",
                      object->via.ext.type);
         return NULL;
     }
-    lynx_err_set(self->err, LYNX_EPROTOCOL, self->path, "unknown msgpack object type %d",
+    lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "unknown msgpack object type %d",
                  (int)object->type);
     return NULL;
 }
@@ -484,9 +503,7 @@ static lynx_value_t *s_unpack_one(const unsigned char *data, size_t size, size_t
     msgpack_unpack_return rc = msgpack_unpack_next(&unpacked, (const char *)data, end, &offset);
     lynx_value_t *value = NULL;
     if (rc == MSGPACK_UNPACK_SUCCESS && offset == end) {
-        s_convert_t convert = {.err = err};
-        snprintf(convert.path, sizeof convert.path, "%s", path);
-        convert.path_len = strlen(convert.path);
+        s_convert_t convert = {.err = err, .root = path};
         lynx_err_clear(err);
         value = s_convert(&convert, &unpacked.data);
         if (!value && (!err || err->code == LYNX_OK))
