@@ -31,7 +31,14 @@ typedef struct {
     char generated_at[LYNX_TIME_RFC3339_SIZE]; //  created_at as the run config shows it
     int64_t counts[LYNX_JOB_STATE_COUNT];
     lynx_batch_state_t status;
-    bool cancelled;   //  an operator cancelled it: it ends Cancelled
+    bool cancelled;  //  an operator cancelled it: it ends Cancelled
+    char **required; //  compute.required_capabilities
+    size_t required_count;
+    bool gpu;                //  compute.gpu
+    int64_t priority;        //  compute.priority (>= 1)
+    double pass;             //  stride scheduling: the lowest pass is served next
+    uint64_t declined_round; //  s_claim found nothing for declined_by in this dispatch round
+    const void *declined_by;
     bool queue_empty; //  no Pending rows left to fetch (until a retry requeues one)
     int64_t recent_ms[BROKER_RECENT_MAX]; //  ring of recent job end times, for throughput
     size_t recent_next;
@@ -86,8 +93,9 @@ typedef struct {
     zlistx_t *outbox;         //  messages held until the current turn commits
     bool turn_open;           //  a group commit is open (see broker_store_turn_begin)
     bool fatal;               //  the store failed: the actor stops
-    zlistx_t *submissions;    //  big batches being written chunk by chunk
-    int64_t started_mono_ms;  //  jobs recovered at startup wait from here for their runner
+    uint64_t dispatch_round;
+    zlistx_t *submissions;   //  big batches being written chunk by chunk
+    int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
 } broker_core_t;
 
 //  --- broker_sched.c: batches, runners and the job lifecycle ---

@@ -17,12 +17,28 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     free(batch->simulation_name);
     free(batch->simulation_version);
     free(batch->sampling_method);
+    for (size_t i = 0; i < batch->required_count; i++)
+        free(batch->required[i]);
+    free(batch->required);
     free(batch);
     *batch_p = NULL;
 }
 
+//  The smallest pass among batches still waiting for runners: a new batch starts there, so it
+//  neither jumps the queue with a backlog of credit nor waits behind the old ones' history.
+static double s_min_pass(broker_core_t *core)
+{
+    double pass = -1;
+    for (broker_batch_t *batch = (broker_batch_t *)zlistx_first(core->batch_order); batch;
+         batch = (broker_batch_t *)zlistx_next(core->batch_order))
+        if (batch->counts[LYNX_JOB_PENDING] > 0 && (pass < 0 || batch->pass < pass))
+            pass = batch->pass;
+    return pass < 0 ? 0 : pass;
+}
+
 void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch)
 {
+    batch->pass = s_min_pass(core);
     zhashx_insert(core->batches, batch->id, batch);
     zlistx_add_end(core->batch_order, batch);
 }
@@ -325,27 +341,51 @@ static bool s_runner_has_engine(const broker_runner_t *runner, const char *engin
     return false;
 }
 
-static bool s_batch_can_start(const broker_batch_t *batch, const broker_runner_t *runner)
+//  True when the runner offers what the batch requires: its engine, every required tag among
+//  its supported_simulation_types, and a GPU when asked.
+static bool s_runner_fits(const broker_runner_t *runner, const broker_batch_t *batch)
 {
-    if (batch->queue_empty || batch->counts[LYNX_JOB_PENDING] == 0)
+    if (!s_runner_has_engine(runner, batch->engine))
+        return false;
+    if (batch->gpu && !lynx_value_get_bool(runner->capabilities, "gpu_available", false))
+        return false;
+    const lynx_value_t *types = lynx_value_get(runner->capabilities, "supported_simulation_types");
+    for (size_t i = 0; i < batch->required_count; i++) {
+        bool offered = false;
+        for (size_t j = 0; !offered && j < lynx_value_size(types); j++) {
+            const char *type = lynx_value_as_string(lynx_value_at(types, j));
+            offered = type && strcmp(type, batch->required[i]) == 0;
+        }
+        if (!offered)
+            return false;
+    }
+    return true;
+}
+
+static bool s_batch_can_start(const broker_core_t *core, const broker_batch_t *batch,
+                              const broker_runner_t *runner)
+{
+    if (batch->queue_empty || batch->counts[LYNX_JOB_PENDING] == 0 || batch->cancelled)
+        return false;
+    if (batch->declined_round == core->dispatch_round && batch->declined_by == runner)
         return false;
     int64_t active = batch->counts[LYNX_JOB_CLAIMED] + batch->counts[LYNX_JOB_RUNNING];
     if (batch->max_parallel_jobs > 0 && active >= batch->max_parallel_jobs)
         return false;
-    return s_runner_has_engine(runner, batch->engine);
+    return s_runner_fits(runner, batch);
 }
 
-//  The next batch in round-robin order that this runner can serve; it moves to the back.
+//  Stride scheduling: of the batches this runner can serve, the one with the smallest pass;
+//  each dispatch advances a batch's pass by 1 / priority. Equal priorities take turns, so a
+//  million-run batch does not starve a five-run one submitted after it.
 static broker_batch_t *s_next_batch(broker_core_t *core, const broker_runner_t *runner)
 {
-    size_t size = zlistx_size(core->batch_order);
-    for (size_t i = 0; i < size; i++) {
-        broker_batch_t *batch = (broker_batch_t *)zlistx_first(core->batch_order);
-        zlistx_move_end(core->batch_order, zlistx_cursor(core->batch_order));
-        if (s_batch_can_start(batch, runner))
-            return batch;
-    }
-    return NULL;
+    broker_batch_t *best = NULL;
+    for (broker_batch_t *batch = (broker_batch_t *)zlistx_first(core->batch_order); batch;
+         batch = (broker_batch_t *)zlistx_next(core->batch_order))
+        if ((!best || batch->pass < best->pass) && s_batch_can_start(core, batch, runner))
+            best = batch;
+    return best;
 }
 
 //  Choosing among the first Pending jobs: the first one whose last failed attempt was not on
@@ -482,6 +522,7 @@ void broker_sched_dispatch(broker_core_t *core)
     bool began = false;
     //  A snapshot of the runners: choosing a job may look at the other runners, and a zhashx
     //  has a single cursor.
+    core->dispatch_round++;
     zlistx_t *runners = zhashx_values(core->runners);
     zlistx_set_destructor(runners, NULL); //  zhashx_values hands over the table's destructor
     size_t batches = zlistx_size(core->batch_order);
@@ -504,9 +545,13 @@ void broker_sched_dispatch(broker_core_t *core)
             lynx_msg_t *assign = s_claim(core, batch, runner);
             if (assign) {
                 zlistx_add_end(outbox, assign);
+                batch->pass += 1.0 / (double)batch->priority;
                 misses = 0;
-            } else
+            } else {
+                batch->declined_round = core->dispatch_round;
+                batch->declined_by = runner;
                 misses++;
+            }
         }
     }
     zlistx_destroy(&runners);
@@ -842,7 +887,7 @@ const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *b
         if (!runner->online)
             continue;
         online++;
-        if (!s_runner_has_engine(runner, batch->engine))
+        if (!s_runner_fits(runner, batch))
             continue;
         capable++;
         serving += !runner->draining;
@@ -850,10 +895,12 @@ const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *b
     if (online == 0)
         snprintf(reason, size, "no runner is online");
     else if (capable == 0)
-        snprintf(reason, size, "no online runner offers engine '%.64s'", batch->engine);
+        snprintf(reason, size, "no online runner offers engine '%.64s'%s%s", batch->engine,
+                 batch->required_count ? " with every required capability" : "",
+                 batch->gpu ? " and a GPU" : "");
     else if (serving == 0)
         snprintf(reason, size,
-                 "every online runner offering engine '%.64s' is drained (Maintenance)",
+                 "every online runner that can run engine '%.64s' is drained (Maintenance)",
                  batch->engine);
     else
         return NULL;

@@ -127,6 +127,25 @@ int64_t broker_study_max_retries(const broker_study_t *self)
     return self->config->max_retries;
 }
 
+const char *const *broker_study_required_capabilities(const broker_study_t *self, size_t *count_p)
+{
+    assert(self);
+    *count_p = self->config->required_capability_count;
+    return (const char *const *)self->config->required_capabilities;
+}
+
+bool broker_study_gpu(const broker_study_t *self)
+{
+    assert(self);
+    return self->config->gpu;
+}
+
+int64_t broker_study_priority(const broker_study_t *self)
+{
+    assert(self);
+    return self->config->priority;
+}
+
 const char *broker_study_engine(const broker_study_t *self)
 {
     assert(self);

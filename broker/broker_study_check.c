@@ -5,6 +5,8 @@
 //  reads what it can and leaves defaults where a value is missing or wrong; a config with any
 //  error is thrown away at the end, so nothing half-checked is ever sampled.
 #include "broker_study_check.h"
+
+#include "lynx_rules.h"
 #include "broker_sobol.h"
 #include "lynx_err.h"
 
@@ -20,6 +22,7 @@
 #define S_RUNS_MAX 10000000
 #define S_TIMEOUT_SECS_MAX 2592000 //  30 days
 #define S_RETRIES_MAX 100
+#define S_PRIORITY_MAX 1000
 //  Phi (-38) = 2.9e-316 is nearly the smallest double: an interval wholly past 38 standard
 //  deviations on one side has a probability no double tells apart from 0.
 #define S_TRUNCATION_SIGMAS_MAX 38.0
@@ -54,8 +57,15 @@ static const char *const s_monte_carlo_fields[] = {"runs", "seed", "sampling_met
                                                    NULL};
 static const char *const s_dispersion_fields[] = {"distribution", "units", NULL};
 static const char *const s_correlation_fields[] = {"a", "b", "rank_correlation", NULL};
-static const char *const s_compute_fields[] = {
-    "max_parallel_jobs", "job_timeout_seconds", "max_retries", "engine", "container", NULL};
+static const char *const s_compute_fields[] = {"max_parallel_jobs",
+                                               "job_timeout_seconds",
+                                               "max_retries",
+                                               "engine",
+                                               "container",
+                                               "required_capabilities",
+                                               "gpu",
+                                               "priority",
+                                               NULL};
 
 const char *broker_study_method_name(broker_method_t method)
 {
@@ -796,6 +806,31 @@ static void s_check_correlations(broker_study_config_t *self, s_check_t *check,
 //  ---------------------------------------------------------------------------------------
 //  compute, seed, and the whole config
 
+//  compute.required_capabilities: tags every runner of this batch must offer.
+static void s_check_capabilities(broker_study_config_t *self, s_check_t *check,
+                                 const lynx_value_t *compute, const char *path)
+{
+    const lynx_value_t *tags = NULL;
+    if (s_get_array(check, compute, path, "required_capabilities", S_OPTIONAL, &tags) != 1)
+        return;
+    size_t count = lynx_value_size(tags);
+    self->required_capabilities = calloc(count + 1, sizeof *self->required_capabilities);
+    if (!self->required_capabilities) {
+        s_error(check, path, "required_capabilities", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const lynx_value_t *tag = lynx_value_at(tags, i);
+        char key[64];
+        snprintf(key, sizeof key, "required_capabilities[%zu]", i);
+        if (lynx_value_type(tag) != LYNX_VALUE_STRING || lynx_value_string_len(tag) == 0)
+            s_error(check, path, key, "must be a non-empty string");
+        else
+            self->required_capabilities[self->required_capability_count++] =
+                s_strdup(check, lynx_value_as_string(tag));
+    }
+}
+
 static void s_check_compute(broker_study_config_t *self, s_check_t *check,
                             const lynx_value_t *config)
 {
@@ -817,6 +852,9 @@ static void s_check_compute(broker_study_config_t *self, s_check_t *check,
     //  The container spec belongs to runners that launch containers; we only check its shape.
     const lynx_value_t *container = NULL;
     s_get_object(check, compute, path, "container", S_OPTIONAL, &container);
+    s_get_bool(check, compute, path, "gpu", &self->gpu);
+    s_get_integer(check, compute, path, "priority", S_OPTIONAL, 1, S_PRIORITY_MAX, &self->priority);
+    s_check_capabilities(self, check, compute, path);
 }
 
 //  A seed for a study that gave none, masked to 63 bits so it can be submitted back as
@@ -853,6 +891,7 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
     self->method = BROKER_METHOD_MONTE_CARLO;
     self->timeout_secs = 3600;
     self->max_retries = 3;
+    self->priority = 1;
 
     bool seed_given = false;
     s_warn_unknown(&check, config, "config", s_config_fields);
@@ -861,9 +900,16 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
     s_check_dispersions(self, &check, config);
     s_check_correlations(self, &check, config);
     s_check_compute(self, &check, config);
-    //  Checked in depth by the modules that use them.
     const lynx_value_t *section = NULL;
-    s_get_object(&check, config, "config", "early_termination", S_OPTIONAL, &section);
+    if (s_get_object(&check, config, "config", "early_termination", S_OPTIONAL, &section) == 1) {
+        //  The runner evaluates these rules; refuse at submit what it could not parse.
+        lynx_rules_t *rules =
+            lynx_rules_new(section, "config.early_termination", check.errors, check.warnings);
+        if (!rules)
+            check.error_count++; //  its errors are already in check.errors
+        lynx_rules_destroy(&rules);
+    }
+    //  Checked in depth by the module that uses it.
     s_get_object(&check, config, "config", "telemetry", S_OPTIONAL, &section);
 
     //  runs_override sits beside config in the request, hence its path.
@@ -901,6 +947,9 @@ void broker_study_config_destroy(broker_study_config_t **self_p)
     free(self->simulation_name);
     free(self->simulation_version);
     free(self->engine);
+    for (size_t i = 0; i < self->required_capability_count; i++)
+        free(self->required_capabilities[i]);
+    free(self->required_capabilities);
     free(self);
     *self_p = NULL;
 }

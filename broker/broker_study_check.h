@@ -44,6 +44,10 @@ typedef struct {
     int64_t timeout_secs;
     int64_t max_retries;
     char *engine;
+    char **required_capabilities; //  compute.required_capabilities
+    size_t required_capability_count;
+    bool gpu;         //  compute.gpu: only runners with gpu_available
+    int64_t priority; //  compute.priority, 1..1000: share of the pool relative to others
     broker_study_dimension_t *dimensions;
     size_t dimension_count;
     //  config.correlations: the dimensions named in at least one pair (ascending indices) and

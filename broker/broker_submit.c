@@ -122,6 +122,13 @@ broker_batch_t *broker_batch_from_study(const char *id, const char *name,
     lynx_time_rfc3339(created_at_ms, batch->generated_at);
     batch->total_jobs = broker_study_runs(study);
     batch->max_parallel_jobs = broker_study_max_parallel_jobs(study);
+    batch->gpu = broker_study_gpu(study);
+    batch->priority = broker_study_priority(study);
+    size_t count = 0;
+    const char *const *tags = broker_study_required_capabilities(study, &count);
+    batch->required = (char **)calloc(count + 1, sizeof *batch->required);
+    for (size_t i = 0; i < count; i++)
+        batch->required[batch->required_count++] = strdup(tags[i]);
     batch->status = LYNX_BATCH_PENDING;
     return batch;
 }
