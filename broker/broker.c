@@ -202,6 +202,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     broker_core_t *core = &self->core;
     core->heartbeat_interval_ms = self->options.heartbeat_interval_ms;
     core->heartbeat_misses = self->options.heartbeat_misses;
+    int grace_secs = self->options.timeout_grace_secs > 0 ? self->options.timeout_grace_secs : 30;
+    core->timeout_grace_ms = (int64_t)grace_secs * 1000;
     core->started_mono_ms = lynx_time_mono_ms();
     uint64_t id_seed = 0;
     if (getrandom(&id_seed, sizeof id_seed, 0) != (ssize_t)sizeof id_seed)

@@ -15,6 +15,8 @@ typedef struct {
                                  //  endpoint's interface, any free port
     int heartbeat_interval_ms;   //  told to runners at registration
     int heartbeat_misses;        //  runner is Offline after this many silent intervals
+    int timeout_grace_secs;      //  a job with no result this long after its timeout ends
+                                 //  Timeout on the broker's own authority (0: 30 s)
 } broker_options_t;
 
 //  Start the broker actor: opens the store, binds both endpoints, loads surviving batches.

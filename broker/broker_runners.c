@@ -132,7 +132,13 @@ void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_val
         return;
     }
     broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
-    if (runner && s_still_connected(core, runner, routing_id)) {
+    //  The same process (host and pid) reconnecting is not a duplicate, whatever its old
+    //  connection still looks like.
+    bool same_process =
+        runner && runner->hostname &&
+        strcmp(runner->hostname, lynx_value_get_string(body, "hostname", "")) == 0 &&
+        runner->pid == lynx_value_get_int(body, "pid", -1);
+    if (runner && !same_process && s_still_connected(core, runner, routing_id)) {
         char message[512];
         snprintf(
             message, sizeof message,

@@ -22,6 +22,10 @@ int main(int argc, char **argv)
          "heartbeat interval assumed for runners that do not declare one", NULL},
         {"--heartbeat-misses", "LYNX_BROKER_HEARTBEAT_MISSES", "3",
          "silent heartbeat intervals before a runner is Offline and its jobs are retried", NULL},
+        {"--timeout-grace-secs", "LYNX_BROKER_TIMEOUT_GRACE_SECS", "30",
+         "a job without a result this long past its timeout ends Timeout (backstop for a "
+         "runner that cannot enforce it)",
+         NULL},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;
@@ -35,6 +39,9 @@ int main(int argc, char **argv)
         rc = lynx_options_int(&options[4], 100, 600000, &interval_ms, &err);
     if (rc == 0)
         rc = lynx_options_int(&options[5], 1, 100, &misses, &err);
+    long grace_secs = 0;
+    if (rc == 0)
+        rc = lynx_options_int(&options[6], 5, 86400, &grace_secs, &err);
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 2;
@@ -49,6 +56,7 @@ int main(int argc, char **argv)
         .events_endpoint = options[3].value,
         .heartbeat_interval_ms = (int)interval_ms,
         .heartbeat_misses = (int)misses,
+        .timeout_grace_secs = (int)grace_secs,
     };
     char runner_endpoint[256], api_endpoint[256];
     zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
