@@ -1,7 +1,9 @@
-//  runner: the actor behind lynx-runner. One zloop owns the DEALER to the broker, a pidfd
-//  poller and a timeout timer per job, and the heartbeat timer.
+//  runner: the actor behind lynx-runner. One zloop owns the DEALER to the broker (with a
+//  monitor on it that notices reconnections), the PUB that heartbeats go out on, a pidfd poller
+//  and a timeout timer per job, and the heartbeat timer.
 #include "runner.h"
 
+#include <ctype.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,7 +16,13 @@
 
 #define RUNNER_KILL_GRACE_MS 5000
 #define RUNNER_STDERR_TAIL_LINES 10
-#define RUNNER_RESEND_MS 5000
+//  While unregistered, REGISTER is repeated no more often than this (reconnections and ERROR
+//  not_found send it at once; this only covers a lost answer).
+#define RUNNER_REGISTER_RETRY_MS 5000
+//  The DEALER's ZMTP pings: a broker link silent for this many heartbeat intervals (and at
+//  least RUNNER_LINK_TIMEOUT_MIN_MS) is dropped and reconnected, on both sides.
+#define RUNNER_LINK_MISSES 3
+#define RUNNER_LINK_TIMEOUT_MIN_MS 2000
 
 typedef struct {
     char *job_id;
@@ -29,15 +37,26 @@ typedef struct {
     char entrypoint[4096];
 } s_job_t;
 
+//  A FINISHED body the broker has not acknowledged yet.
+typedef struct {
+    lynx_value_t *body;
+    int64_t sent_ms; //  monotonic time of the last send
+} s_pending_t;
+
 typedef struct {
     runner_config_t *config;
     zsock_t *pipe;
     zsock_t *broker;
+    zsock_t *monitor; //  PAIR: the DEALER's connect/disconnect events
+    zsock_t *events;  //  PUB heartbeats go out on; NULL: they go on the DEALER (older broker)
+    char events_endpoint[512]; //  what events is connected to, or ""
     zloop_t *loop;
     zhashx_t *jobs;    //  job_id -> s_job_t, running now
-    zlistx_t *unacked; //  FINISHED bodies (lynx_value_t) the broker has not acknowledged
+    zlistx_t *unacked; //  s_pending_t, oldest first
     bool registered;
-    bool announced; //  READY sent to the owner
+    bool announced;     //  READY sent to the owner
+    bool was_connected; //  the DEALER has been connected before: a new connection is a return
+    int64_t heartbeat_ms;
     int64_t last_register_ms;
     char hostname[256];
 } s_runner_t;
@@ -54,16 +73,31 @@ static void s_job_destroy(s_job_t **job_p)
     *job_p = NULL;
 }
 
-static void s_value_destroy(lynx_value_t **value_p)
+static void s_pending_destroy(s_pending_t **pending_p)
 {
-    lynx_value_destroy(value_p);
+    if (!pending_p || !*pending_p)
+        return;
+    lynx_value_destroy(&(*pending_p)->body);
+    free(*pending_p);
+    *pending_p = NULL;
 }
 
+//  Sends never block the loop (the DEALER's send timeout is 0): a full queue drops the message
+//  with a warning, and what matters (REGISTER, FINISHED) is sent again later.
 static void s_send(s_runner_t *self, lynx_msg_t **msg_p)
 {
     lynx_err_t err;
     if (lynx_msg_send(msg_p, zsock_resolve(self->broker), NULL, &err))
         zsys_warning("runner: send to broker failed: %s", err.message);
+}
+
+static void s_send_copy(s_runner_t *self, lynx_msg_id_t id, const lynx_value_t *body)
+{
+    lynx_msg_t *msg = lynx_msg_new(id);
+    lynx_value_t *copy = lynx_value_dup(body);
+    if (lynx_msg_set_body(msg, &copy))
+        lynx_value_destroy(&copy);
+    s_send(self, &msg);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -129,10 +163,10 @@ static void s_register(s_runner_t *self)
         s_append_owned(active, s_attempt_entry(job->job_id, job->attempt));
     s_set_owned(body, "active_jobs", active);
     lynx_value_t *finished = lynx_value_array();
-    for (lynx_value_t *result = (lynx_value_t *)zlistx_first(self->unacked); result;
-         result = (lynx_value_t *)zlistx_next(self->unacked))
-        s_append_owned(finished, s_attempt_entry(lynx_value_get_string(result, "job_id", ""),
-                                                 lynx_value_get_int(result, "attempt", 0)));
+    for (s_pending_t *held = (s_pending_t *)zlistx_first(self->unacked); held;
+         held = (s_pending_t *)zlistx_next(self->unacked))
+        s_append_owned(finished, s_attempt_entry(lynx_value_get_string(held->body, "job_id", ""),
+                                                 lynx_value_get_int(held->body, "attempt", 0)));
     s_set_owned(body, "finished_jobs", finished);
     lynx_value_set_string(body, "hostname", self->hostname);
     lynx_value_set_int(body, "pid", (int64_t)getpid());
@@ -142,39 +176,112 @@ static void s_register(s_runner_t *self)
     s_send(self, &msg);
 }
 
-static void s_resend_unacked(s_runner_t *self)
+//  Send again every FINISHED not acknowledged and last sent at least min_age_ms ago.
+static void s_resend_unacked(s_runner_t *self, int64_t min_age_ms)
 {
-    for (lynx_value_t *body = (lynx_value_t *)zlistx_first(self->unacked); body;
-         body = (lynx_value_t *)zlistx_next(self->unacked)) {
-        lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_FINISHED);
-        lynx_value_t *copy = lynx_value_dup(body);
-        if (lynx_msg_set_body(msg, &copy))
-            lynx_value_destroy(&copy);
-        s_send(self, &msg);
-    }
+    int64_t now_ms = lynx_time_mono_ms();
+    for (s_pending_t *held = (s_pending_t *)zlistx_first(self->unacked); held;
+         held = (s_pending_t *)zlistx_next(self->unacked))
+        if (now_ms - held->sent_ms >= min_age_ms) {
+            s_send_copy(self, LYNX_MSG_FINISHED, held->body);
+            held->sent_ms = now_ms;
+        }
 }
 
+//  Every interval: a HEARTBEAT (on the PUB when the broker has an events socket), FINISHED
+//  results still waiting for their ACK, or, while unregistered, REGISTER again.
 static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
     s_runner_t *self = (s_runner_t *)arg;
     if (!self->registered) {
-        s_register(self);
+        if (lynx_time_mono_ms() - self->last_register_ms >= RUNNER_REGISTER_RETRY_MS)
+            s_register(self);
         return 0;
     }
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_HEARTBEAT);
     lynx_value_set_string(lynx_msg_body(msg), "runner_id", self->config->runner_id);
     lynx_value_set_int(lynx_msg_body(msg), "active_jobs", (int64_t)zhashx_size(self->jobs));
-    s_send(self, &msg);
+    lynx_err_t err;
+    if (!self->events)
+        s_send(self, &msg);
+    else if (lynx_msg_send(&msg, zsock_resolve(self->events), NULL, &err))
+        zsys_warning("runner: publish heartbeat failed: %s", err.message);
+    s_resend_unacked(self, self->heartbeat_ms);
     return 0;
 }
 
-static int s_on_resend(zloop_t *loop, int timer_id, void *arg)
+//  tcp://ws-host:5555 and port 41003 give tcp://ws-host:41003. -1 when broker has no port to
+//  replace (ipc://, inproc://, a malformed endpoint).
+static int s_derive_endpoint(const char *broker, int64_t port, char *out, size_t size)
 {
-    (void)loop, (void)timer_id;
+    const char *scheme = strstr(broker, "://");
+    const char *colon = strrchr(broker, ':');
+    if (!scheme || colon == scheme || strchr(colon, ']') || port < 1 || port > 65535)
+        return -1;
+    snprintf(out, size, "%.*s:%" PRId64, (int)(colon - broker), broker, port);
+    return 0;
+}
+
+//  Follow the REGISTERED answer: publish heartbeats to the events endpoint when the broker
+//  names an events_port, else (an older broker) send them on the DEALER. A restarted broker
+//  may bind a new port, so the PUB is rebuilt whenever the endpoint changes.
+static void s_use_events(s_runner_t *self, const lynx_value_t *registered)
+{
+    const char *configured = self->config->events_endpoint;
+    const lynx_value_t *port_value = lynx_value_get(registered, "events_port");
+    int64_t port = lynx_value_as_int(port_value);
+    char endpoint[sizeof self->events_endpoint] = "";
+    if (port_value && (port < 1 || port > 65535))
+        zsys_warning("runner: ignoring events_port=%" PRId64 " from broker", port);
+    else if (port_value && configured)
+        snprintf(endpoint, sizeof endpoint, "%s", configured);
+    else if (port_value &&
+             s_derive_endpoint(self->config->broker_endpoint, port, endpoint, sizeof endpoint))
+        zsys_warning("runner: cannot derive events endpoint from broker=%s; set events_endpoint",
+                     self->config->broker_endpoint);
+    if (strcmp(endpoint, self->events_endpoint) == 0)
+        return;
+    zsock_destroy(&self->events);
+    self->events_endpoint[0] = '\0';
+    if (*endpoint) {
+        self->events = zsock_new(ZMQ_PUB);
+        zsock_set_linger(self->events, 0); //  a heartbeat is worthless once late
+        zsock_set_sndhwm(self->events, 100);
+        if (self->events && zsock_connect(self->events, "%s", endpoint) == 0)
+            snprintf(self->events_endpoint, sizeof self->events_endpoint, "%s", endpoint);
+        else {
+            zsys_warning("runner: connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
+            zsock_destroy(&self->events);
+        }
+    }
+    zsys_info("runner: heartbeats go to %s", self->events ? self->events_endpoint : "the broker");
+}
+
+//  The DEALER's socket monitor. libzmq reconnects by itself after a broker restart, but the
+//  new broker does not know us, and with heartbeats on the PUB nothing would tell us: a
+//  connection that follows an earlier one is a cue to register again.
+static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
     s_runner_t *self = (s_runner_t *)arg;
-    if (self->registered)
-        s_resend_unacked(self);
+    zmsg_t *msg = zmsg_recv(socket);
+    zframe_t *frame = zmsg_first(msg);
+    uint16_t event = 0;
+    if (frame && zframe_size(frame) >= sizeof event)
+        memcpy(&event, zframe_data(frame), sizeof event);
+    zmsg_destroy(&msg);
+    if (event == ZMQ_EVENT_DISCONNECTED)
+        zsys_warning("runner: broker connection lost broker=%s", self->config->broker_endpoint);
+    else if (event == ZMQ_EVENT_CONNECTED) {
+        if (self->was_connected) {
+            zsys_notice("runner: broker connection back, registering again broker=%s",
+                        self->config->broker_endpoint);
+            self->registered = false;
+            s_register(self);
+        }
+        self->was_connected = true;
+    }
     return 0;
 }
 
@@ -220,12 +327,16 @@ static void s_report(s_runner_t *self, s_job_t *job, const char *status, bool su
     s_set_owned(body, "result", s_result(self, job, success, error_message));
     zsys_info("runner: job %s job=%s attempt=%" PRId64 "%s%s", status, job->job_id, job->attempt,
               error_message ? " reason=" : "", error_message ? error_message : "");
-    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_FINISHED);
-    lynx_value_t *copy = lynx_value_dup(body);
-    if (lynx_msg_set_body(msg, &copy))
-        lynx_value_destroy(&copy);
-    zlistx_add_end(self->unacked, body);
-    s_send(self, &msg);
+    s_send_copy(self, LYNX_MSG_FINISHED, body);
+    s_pending_t *held = (s_pending_t *)calloc(1, sizeof *held);
+    if (!held) {
+        zsys_error("runner: out of memory holding the result of job=%s", job->job_id);
+        lynx_value_destroy(&body);
+        return;
+    }
+    held->body = body;
+    held->sent_ms = lynx_time_mono_ms();
+    zlistx_add_end(self->unacked, held);
 }
 
 static void s_forget_job(s_runner_t *self, s_job_t *job)
@@ -260,6 +371,9 @@ static void s_on_exit(s_runner_t *self, s_job_t *job)
         char stderr_path[4200];
         snprintf(stderr_path, sizeof stderr_path, "%s/stderr.log", job->output_dir);
         char *tail = runner_proc_file_tail(stderr_path, RUNNER_STDERR_TAIL_LINES, 2048);
+        for (size_t len = tail ? strlen(tail) : 0;
+             len > 0 && isspace((unsigned char)tail[len - 1]);)
+            tail[--len] = '\0';
         snprintf(message, sizeof message, "scenario failed: %s%s%s",
                  runner_proc_exit_description(job->proc), tail && *tail ? "; stderr: " : "",
                  tail ? tail : "");
@@ -477,10 +591,10 @@ static void s_on_ack(s_runner_t *self, lynx_value_t *body)
 {
     const char *job_id = lynx_value_get_string(body, "job_id", "");
     int64_t attempt = lynx_value_get_int(body, "attempt", -1);
-    for (lynx_value_t *held = (lynx_value_t *)zlistx_first(self->unacked); held;
-         held = (lynx_value_t *)zlistx_next(self->unacked))
-        if (strcmp(lynx_value_get_string(held, "job_id", ""), job_id) == 0 &&
-            lynx_value_get_int(held, "attempt", -2) == attempt) {
+    for (s_pending_t *held = (s_pending_t *)zlistx_first(self->unacked); held;
+         held = (s_pending_t *)zlistx_next(self->unacked))
+        if (strcmp(lynx_value_get_string(held->body, "job_id", ""), job_id) == 0 &&
+            lynx_value_get_int(held->body, "attempt", -2) == attempt) {
             zlistx_delete(self->unacked, zlistx_cursor(self->unacked));
             return;
         }
@@ -490,16 +604,38 @@ static void s_on_error(s_runner_t *self, lynx_value_t *body)
 {
     const char *code = lynx_value_get_string(body, "code", "");
     const char *message = lynx_value_get_string(body, "message", "");
-    if (lynx_code_from_name(code) == LYNX_ENOTFOUND) {
-        //  The broker restarted or wrote us off: register again, reporting what we hold.
+    lynx_code_t parsed = lynx_code_from_name(code);
+    if (parsed == LYNX_ENOTFOUND) {
+        //  The broker restarted or wrote us off: register again, reporting what we hold. After
+        //  a restart every message queued meanwhile earns a not_found; one REGISTER will do.
+        if (!self->registered &&
+            lynx_time_mono_ms() - self->last_register_ms < RUNNER_REGISTER_RETRY_MS)
+            return;
         zsys_notice("runner: broker does not know us, registering again: %s", message);
         self->registered = false;
         s_register(self);
-    } else if (!self->registered) {
+    } else if (!self->registered && (parsed == LYNX_EINVALID || parsed == LYNX_ECONFLICT)) {
+        //  Refusals that asking again cannot change (a bad capability, a duplicate runner id).
         zsys_error("runner: registration refused: %s: %s", code, message);
         zstr_sendx(self->pipe, "FATAL", message, NULL);
     } else
         zsys_warning("runner: broker error %s: %s", code, message);
+}
+
+//  Only the answer to our REGISTER counts: a REGISTERED while registered is a repeat (or the
+//  broker probing whether we are still connected) and changes nothing.
+static void s_on_registered(s_runner_t *self, lynx_value_t *body)
+{
+    if (self->registered)
+        return;
+    self->registered = true;
+    zsys_info("runner: registered runner=%s", self->config->runner_id);
+    s_use_events(self, body);
+    if (!self->announced) {
+        self->announced = true;
+        zstr_send(self->pipe, "READY");
+    }
+    s_resend_unacked(self, 0);
 }
 
 static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
@@ -515,13 +651,7 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
     lynx_value_t *body = lynx_msg_body(msg);
     switch (lynx_msg_id(msg)) {
     case LYNX_MSG_REGISTERED:
-        self->registered = true;
-        zsys_info("runner: registered runner=%s", self->config->runner_id);
-        if (!self->announced) {
-            self->announced = true;
-            zstr_send(self->pipe, "READY");
-        }
-        s_resend_unacked(self);
+        s_on_registered(self, body);
         break;
     case LYNX_MSG_ASSIGN:
         s_on_assign(self, body);
@@ -551,36 +681,82 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
     return terminate ? -1 : 0;
 }
 
+//  The DEALER to the broker: sends never block, oversized frames are dropped by libzmq, and
+//  ZMTP pings find a dead link even while no Lynx traffic flows on it (heartbeats go on the
+//  PUB). The monitor is attached before connecting so the first connection is seen too.
+static int s_connect_broker(s_runner_t *self, char *reason, size_t size)
+{
+    const char *endpoint = self->config->broker_endpoint;
+    int64_t link_timeout_ms = self->heartbeat_ms * RUNNER_LINK_MISSES;
+    if (link_timeout_ms < RUNNER_LINK_TIMEOUT_MIN_MS)
+        link_timeout_ms = RUNNER_LINK_TIMEOUT_MIN_MS;
+    if (link_timeout_ms > 6000000)
+        link_timeout_ms = 6000000; //  ZMQ_HEARTBEAT_TTL's ceiling is 6553.5 s
+    self->broker = zsock_new(ZMQ_DEALER);
+    if (!self->broker) {
+        snprintf(reason, size, "create socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    zsock_set_linger(self->broker, 1000);
+    zsock_set_sndtimeo(self->broker, 0);
+    zsock_set_maxmsgsize(self->broker, (int)LYNX_MSG_MAX_BYTES);
+    zsock_set_heartbeat_ivl(self->broker, (int)(link_timeout_ms / RUNNER_LINK_MISSES));
+    zsock_set_heartbeat_timeout(self->broker, (int)link_timeout_ms);
+    zsock_set_heartbeat_ttl(self->broker, (int)link_timeout_ms);
+
+    char monitor_endpoint[64];
+    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://lynx-runner-monitor-%p",
+             (void *)self);
+    if (zmq_socket_monitor(zsock_resolve(self->broker), monitor_endpoint,
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0)
+        self->monitor = zsock_new_pair(monitor_endpoint); //  connects
+    if (!self->monitor)
+        zsys_warning("runner: cannot monitor the broker connection (%s); after a broker restart "
+                     "only an ERROR not_found makes us register again",
+                     zmq_strerror(zmq_errno()));
+
+    if (zsock_connect(self->broker, "%s", endpoint) != 0) {
+        snprintf(reason, size, "connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
 static void s_runner_actor(zsock_t *pipe, void *args)
 {
     s_runner_t self = {.config = (runner_config_t *)args, .pipe = pipe};
     zsock_signal(pipe, 0);
     gethostname(self.hostname, sizeof self.hostname - 1);
+    self.heartbeat_ms = (int64_t)(self.config->heartbeat_interval_secs * 1000.0);
+    if (self.heartbeat_ms < 1)
+        self.heartbeat_ms = 1;
     self.jobs = zhashx_new();
     zhashx_set_destructor(self.jobs, (zhashx_destructor_fn *)s_job_destroy);
     self.unacked = zlistx_new();
-    zlistx_set_destructor(self.unacked, (zlistx_destructor_fn *)s_value_destroy);
-    self.broker = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(self.broker, 1000);
-    if (zsock_connect(self.broker, "%s", self.config->broker_endpoint) < 0) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "connect %s: %s", self.config->broker_endpoint,
-                 zmq_strerror(errno));
-        zstr_sendx(pipe, "FATAL", reason, NULL);
-    }
+    zlistx_set_destructor(self.unacked, (zlistx_destructor_fn *)s_pending_destroy);
     self.loop = zloop_new();
     zloop_reader(self.loop, pipe, s_on_pipe, &self);
-    zloop_reader(self.loop, self.broker, s_on_broker, &self);
-    size_t heartbeat_ms = (size_t)(self.config->heartbeat_interval_secs * 1000.0);
-    zloop_timer(self.loop, heartbeat_ms > 0 ? heartbeat_ms : 1000, 0, s_on_heartbeat, &self);
-    zloop_timer(self.loop, RUNNER_RESEND_MS, 0, s_on_resend, &self);
-    zloop_timer(self.loop, 100, 0, s_on_reap_timer, &self);
-    s_register(&self);
-    zloop_start(self.loop);
+    char reason[600];
+    if (s_connect_broker(&self, reason, sizeof reason) == 0) {
+        zloop_reader(self.loop, self.broker, s_on_broker, &self);
+        if (self.monitor)
+            zloop_reader(self.loop, self.monitor, s_on_monitor, &self);
+        zloop_timer(self.loop, (size_t)self.heartbeat_ms, 0, s_on_heartbeat, &self);
+        zloop_timer(self.loop, 100, 0, s_on_reap_timer, &self);
+        s_register(&self);
+    } else {
+        zsys_error("runner: %s", reason);
+        zstr_sendx(pipe, "FATAL", reason, NULL);
+    }
+    zloop_start(self.loop); //  until $TERM
 
     zloop_destroy(&self.loop);
     zhashx_destroy(&self.jobs); //  kills what still runs
     zlistx_destroy(&self.unacked);
+    if (self.monitor)
+        zmq_socket_monitor(zsock_resolve(self.broker), NULL, 0);
+    zsock_destroy(&self.monitor);
+    zsock_destroy(&self.events);
     zsock_destroy(&self.broker);
 }
 

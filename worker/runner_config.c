@@ -21,6 +21,7 @@ typedef enum {
     S_KIND_STRING, //  non-empty string, kept as given
     S_KIND_PATH,   //  non-empty string, made absolute against the current directory
     S_KIND_LIST,   //  YAML list of strings, or a comma-separated string
+    S_KIND_ARGS,   //  argument list: as S_KIND_LIST, but items are kept verbatim (see usage)
     S_KIND_INT,    //  integer in [min, max]
     S_KIND_DOUBLE, //  finite number > 0
     S_KIND_BOOL,   //  true or false
@@ -44,6 +45,8 @@ static const s_field_t s_fields[] = {
     {"name", "LYNX_RUNNER_NAME", "--name", S_KIND_STRING, S_AT(name), 0, 0, 0},
     {"broker_endpoint", "LYNX_RUNNER_BROKER_ENDPOINT", "--broker", S_KIND_STRING,
      S_AT(broker_endpoint), 0, 0, 0},
+    {"events_endpoint", "LYNX_RUNNER_EVENTS_ENDPOINT", "--events-endpoint", S_KIND_STRING,
+     S_AT(events_endpoint), 0, 0, 0},
     {"engines", "LYNX_RUNNER_ENGINES", "--engines", S_KIND_LIST, S_AT(engines), S_AT(engine_count),
      0, 0},
     {"capabilities", "LYNX_RUNNER_CAPABILITIES", "--capabilities", S_KIND_LIST, S_AT(capabilities),
@@ -56,6 +59,10 @@ static const s_field_t s_fields[] = {
      S_AT(python_executable), 0, 0, 0},
     {"basilisk_entrypoint", "LYNX_RUNNER_BASILISK_ENTRYPOINT", "--basilisk-entrypoint",
      S_KIND_STRING, S_AT(basilisk_entrypoint), 0, 0, 0},
+    {"command_executable", "LYNX_RUNNER_COMMAND_EXECUTABLE", "--command-executable", S_KIND_STRING,
+     S_AT(command_executable), 0, 0, 0},
+    {"command_args", "LYNX_RUNNER_COMMAND_ARGS", "--command-args", S_KIND_ARGS, S_AT(command_args),
+     S_AT(command_arg_count), 0, 0},
     {"max_concurrent_jobs", "LYNX_RUNNER_MAX_CONCURRENT_JOBS", "--max-concurrent-jobs", S_KIND_INT,
      S_AT(max_concurrent_jobs), 0, 1, 1024},
     {"heartbeat_interval_secs", "LYNX_RUNNER_HEARTBEAT_INTERVAL_SECS", "--heartbeat-interval-secs",
@@ -104,6 +111,10 @@ static const char s_usage[] =
     "        Display name. Default: the runner id.\n"
     "  --broker ENDPOINT                LYNX_RUNNER_BROKER_ENDPOINT           [broker_endpoint]\n"
     "        Broker to connect to. Default: tcp://127.0.0.1:5555.\n"
+    "  --events-endpoint ENDPOINT       LYNX_RUNNER_EVENTS_ENDPOINT           [events_endpoint]\n"
+    "        Broker socket heartbeats are published to. Default: the broker endpoint with its\n"
+    "        port replaced by the events port the broker announces at registration. Brokers\n"
+    "        that announce none get heartbeats on the broker connection.\n"
     "  --engines LIST                   LYNX_RUNNER_ENGINES                   [engines]\n"
     "        Simulation engines this runner executes. Default: basilisk.\n"
     "  --capabilities LIST              LYNX_RUNNER_CAPABILITIES              [capabilities]\n"
@@ -123,6 +134,15 @@ static const char s_usage[] =
     "[basilisk_entrypoint]\n"
     "        Basilisk scenario script; a relative path is relative to the working directory.\n"
     "        Required when the engines include basilisk. Default: none.\n"
+    "  --command-executable PROGRAM     LYNX_RUNNER_COMMAND_EXECUTABLE        "
+    "[command_executable]\n"
+    "        Program the command engine runs, kept as given: PATH is searched for a bare\n"
+    "        name, a relative path is relative to the working directory.\n"
+    "        Required when the engines include command. Default: none.\n"
+    "  --command-args LIST              LYNX_RUNNER_COMMAND_ARGS              [command_args]\n"
+    "        Arguments passed to the command engine's program, at most 63. Split at every\n"
+    "        comma with each item kept exactly (spaces and empty items included); use a YAML\n"
+    "        list for arguments that contain commas. Default: none.\n"
     "  --max-concurrent-jobs N          LYNX_RUNNER_MAX_CONCURRENT_JOBS       "
     "[max_concurrent_jobs]\n"
     "        Jobs run in parallel, 1 to 1024. Default: 1.\n"
@@ -161,6 +181,12 @@ static bool s_is_string(const s_field_t *field)
     return field->kind == S_KIND_STRING || field->kind == S_KIND_PATH;
 }
 
+//  Fields held as a char ** and a count.
+static bool s_is_list(const s_field_t *field)
+{
+    return field->kind == S_KIND_LIST || field->kind == S_KIND_ARGS;
+}
+
 static char **s_string_slot(runner_config_t *config, const s_field_t *field)
 {
     return (char **)((char *)config + field->offset);
@@ -192,6 +218,7 @@ static int s_fail_value(lynx_err_t *err, const s_origin_t *origin, const s_field
         snprintf(reason, sizeof reason, "must be a non-empty string");
         break;
     case S_KIND_LIST:
+    case S_KIND_ARGS:
         snprintf(reason, sizeof reason, "must be a list of strings or a comma-separated string");
         break;
     case S_KIND_INT:
@@ -324,6 +351,36 @@ static char **s_split_list(const char *text, size_t *count_p)
     return items;
 }
 
+//  Split "-c,echo hi, x" into ["-c", "echo hi", " x"]: an argument list is split at every comma
+//  and nothing else is touched, since a program may care about spaces or empty arguments. ""
+//  is the empty list. Returns an owned array, or NULL on out-of-memory.
+static char **s_split_args(const char *text, size_t *count_p)
+{
+    size_t capacity = 2;
+    for (const char *cursor = text; *cursor; cursor++)
+        capacity += *cursor == ',';
+    char **items = calloc(capacity, sizeof *items);
+    if (!items)
+        return NULL;
+    size_t count = 0;
+    const char *cursor = text;
+    while (*text) {
+        const char *end = strchr(cursor, ',');
+        size_t len = end ? (size_t)(end - cursor) : strlen(cursor);
+        items[count] = strndup(cursor, len);
+        if (!items[count]) {
+            s_strings_free(items, count);
+            return NULL;
+        }
+        count++;
+        if (!end)
+            break;
+        cursor = end + 1;
+    }
+    *count_p = count;
+    return items;
+}
+
 //  Whole-string integer, so "4x", "" and "2.5" are refused.
 static bool s_parse_int(const char *text, long long *value_p)
 {
@@ -385,9 +442,11 @@ static int s_apply_text(runner_config_t *config, const s_field_t *field, const c
         *slot = absolute;
         return 0;
     }
-    case S_KIND_LIST: {
-        size_t count;
-        char **items = s_split_list(text, &count);
+    case S_KIND_LIST:
+    case S_KIND_ARGS: {
+        size_t count = 0;
+        char **items =
+            field->kind == S_KIND_ARGS ? s_split_args(text, &count) : s_split_list(text, &count);
         if (!items)
             return s_out_of_memory(err);
         return s_set_list(config, field, items, count);
@@ -414,24 +473,26 @@ static int s_apply_text(runner_config_t *config, const s_field_t *field, const c
 }
 
 //  Apply a YAML value. Types are strict (max_concurrent_jobs: "4" is refused) except that a
-//  list may be a comma-separated string; null leaves the field as it was.
+//  list may be a comma-separated string; null leaves the field as it was. Argument lists may
+//  hold empty strings; other lists may not.
 static int s_apply_yaml(runner_config_t *config, const s_field_t *field, const lynx_value_t *value,
                         const s_origin_t *origin, lynx_err_t *err)
 {
     lynx_value_type_t type = lynx_value_type(value);
     if (type == LYNX_VALUE_NULL)
         return 0;
-    if ((s_is_string(field) || field->kind == S_KIND_LIST) && type == LYNX_VALUE_STRING)
+    if ((s_is_string(field) || s_is_list(field)) && type == LYNX_VALUE_STRING)
         return s_apply_text(config, field, lynx_value_as_string(value), origin, err);
 
     switch (field->kind) {
-    case S_KIND_LIST: {
+    case S_KIND_LIST:
+    case S_KIND_ARGS: {
         if (type != LYNX_VALUE_ARRAY)
             break;
         size_t count = lynx_value_size(value);
         for (size_t index = 0; index < count; index++) {
             const char *item = lynx_value_as_string(lynx_value_at(value, index));
-            if (!item || !*item)
+            if (!item || (!*item && field->kind == S_KIND_LIST))
                 return s_fail_value(err, origin, field);
         }
         char **items = calloc(count + 1, sizeof *items);
@@ -506,6 +567,7 @@ static int s_apply_defaults(runner_config_t *config, lynx_err_t *err)
         config->engine_count = config->engines[0] ? 1 : 0;
     }
     config->capabilities = calloc(1, sizeof *config->capabilities);
+    config->command_args = calloc(1, sizeof *config->command_args);
     config->working_directory = s_absolute_path(".", err);
     if (!config->working_directory)
         return -1;
@@ -524,7 +586,8 @@ static int s_apply_defaults(runner_config_t *config, lynx_err_t *err)
         config->memory_gb = 0.1;
 
     if (!config->runner_id || !config->broker_endpoint || config->engine_count != 1 ||
-        !config->capabilities || !config->output_root || !config->python_executable)
+        !config->capabilities || !config->command_args || !config->output_root ||
+        !config->python_executable)
         return s_out_of_memory(err);
     return 0;
 }
@@ -619,12 +682,21 @@ static int s_check(runner_config_t *config, lynx_err_t *err)
 {
     if (!config->name && !(config->name = strdup(config->runner_id)))
         return s_out_of_memory(err);
-    bool basilisk = false;
-    for (size_t index = 0; index < config->engine_count; index++)
+    bool basilisk = false, command = false;
+    for (size_t index = 0; index < config->engine_count; index++) {
         basilisk = basilisk || strcmp(config->engines[index], "basilisk") == 0;
+        command = command || strcmp(config->engines[index], "command") == 0;
+    }
     if (basilisk && !config->basilisk_entrypoint)
         return lynx_err_set(err, LYNX_EINVALID, "basilisk_entrypoint",
                             "basilisk_entrypoint: required when engines include basilisk");
+    if (command && !config->command_executable)
+        return lynx_err_set(err, LYNX_EINVALID, "command_executable",
+                            "command_executable: required when engines include command");
+    if (config->command_arg_count > RUNNER_CONFIG_MAX_COMMAND_ARGS)
+        return lynx_err_set(err, LYNX_EINVALID, "command_args",
+                            "command_args: %zu arguments, at most %d are allowed",
+                            config->command_arg_count, RUNNER_CONFIG_MAX_COMMAND_ARGS);
     return 0;
 }
 
@@ -708,7 +780,7 @@ void runner_config_destroy(runner_config_t **self_p)
         const s_field_t *field = &s_fields[index];
         if (s_is_string(field))
             free(*s_string_slot(config, field));
-        else if (field->kind == S_KIND_LIST) {
+        else if (s_is_list(field)) {
             size_t *count_p;
             char ***slot = s_list_slot(config, field, &count_p);
             s_strings_free(*slot, *count_p);

@@ -26,11 +26,33 @@ static int s_build_basilisk(const runner_config_t *config, runner_command_t *com
     return 0;
 }
 
+//  command: any program with the arguments of the runner config, for scenarios that are not
+//  Python scripts. The program is kept as configured; runner_proc searches PATH for a bare
+//  name, and the child's cwd (working_directory) anchors a relative path.
+static int s_build_command(const runner_config_t *config, runner_command_t *command,
+                           lynx_err_t *err)
+{
+    if (!config->command_executable || !*config->command_executable)
+        return lynx_err_set(err, LYNX_EINVALID, "command_executable",
+                            "engine command needs command_executable in the runner config");
+    if (config->command_arg_count + 1 > RUNNER_ENGINE_MAX_ARGS)
+        return lynx_err_set(err, LYNX_EINVALID, "command_args",
+                            "engine command takes at most %d arguments, command_args has %zu",
+                            RUNNER_ENGINE_MAX_ARGS - 1, config->command_arg_count);
+    snprintf(command->entrypoint, sizeof command->entrypoint, "%s", config->command_executable);
+    command->argv[0] = config->command_executable;
+    for (size_t i = 0; i < config->command_arg_count; i++)
+        command->argv[i + 1] = config->command_args[i];
+    command->argv[config->command_arg_count + 1] = NULL;
+    return 0;
+}
+
 static const struct {
     const char *name;
     s_build_fn *build;
 } s_engines[] = {
     {"basilisk", s_build_basilisk},
+    {"command", s_build_command},
 };
 
 static s_build_fn *s_find(const char *engine)

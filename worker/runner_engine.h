@@ -6,7 +6,8 @@
 #include "lynx_err.h"
 #include "runner_config.h"
 
-#define RUNNER_ENGINE_MAX_ARGS 64
+//  argv slots: the program and its arguments.
+#define RUNNER_ENGINE_MAX_ARGS (RUNNER_CONFIG_MAX_COMMAND_ARGS + 1)
 
 typedef struct {
     const char *argv[RUNNER_ENGINE_MAX_ARGS + 1]; //  NULL-ended, borrowed from the config
@@ -16,8 +17,11 @@ typedef struct {
 
 //  True when the engine is known to this runner build.
 bool runner_engine_known(const char *engine);
-//  Build the command for engine from config. -1 with err when the engine is unknown or not
-//  configured on this runner.
+//  Build the command for engine from config:
+//    basilisk  <python_executable> <basilisk_entrypoint resolved against working_directory>
+//    command   <command_executable> <command_args...>, the executable as configured
+//  -1 with err (field names the config field) when the engine is unknown, not enabled on this
+//  runner, or missing its settings.
 int runner_engine_command(const char *engine, const runner_config_t *config,
                           runner_command_t *command, lynx_err_t *err);
 

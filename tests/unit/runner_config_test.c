@@ -128,6 +128,10 @@ static void test_defaults(void **state)
     assert_true(config->memory_gb > 0);
     assert_true(fabs(config->memory_gb * 10 - round(config->memory_gb * 10)) < 1e-6);
     assert_false(config->gpu_available);
+    assert_null(config->events_endpoint); //  derived from the broker's REGISTERED
+    assert_null(config->command_executable);
+    assert_int_equal(config->command_arg_count, 0);
+    assert_non_null(config->command_args);
     runner_config_destroy(&config);
     assert_null(config);
     runner_config_destroy(&config);
@@ -149,6 +153,26 @@ static void test_basilisk_needs_an_entrypoint(void **state)
     runner_config_t *config = runner_config_load(S_ARGC(px4_argv), px4_argv, envp, &err);
     assert_non_null(config);
     assert_null(config->basilisk_entrypoint);
+    runner_config_destroy(&config);
+}
+
+//  The command engine runs any program; it needs to be told which.
+static void test_command_needs_an_executable(void **state)
+{
+    (void)state;
+    char *argv[] = {"lynx-runner", "--engines", "command", "--command-args", "-c,true", NULL};
+    char *envp[] = {NULL};
+    lynx_err_t err;
+    assert_null(runner_config_load(S_ARGC(argv), argv, envp, &err));
+    assert_int_equal(err.code, LYNX_EINVALID);
+    assert_string_equal(err.field, "command_executable");
+    assert_string_equal(err.message, "command_executable: required when engines include command");
+
+    char *ok_argv[] = {"lynx-runner", "--engines", "command", "--command-executable", "sim", NULL};
+    runner_config_t *config = runner_config_load(S_ARGC(ok_argv), ok_argv, envp, &err);
+    assert_non_null(config);
+    assert_string_equal(config->command_executable, "sim"); //  kept as given: PATH is searched
+    assert_int_equal(config->command_arg_count, 0);
     runner_config_destroy(&config);
 }
 
@@ -239,6 +263,48 @@ static void test_file_scalars_lists_and_nulls(void **state)
     char *empty_argv[] = {"lynx-runner", "--config", (char *)path, "--engines=px4_sitl", NULL};
     config = runner_config_load(S_ARGC(empty_argv), empty_argv, envp, &err);
     assert_non_null(config);
+    runner_config_destroy(&config);
+}
+
+//  In the file, command_args is best a YAML list: any string goes, commas, spaces and empty
+//  strings included, exactly as written.
+static void test_file_command_engine(void **state)
+{
+    s_fixture_t *fixture = *state;
+    const char *path = s_write_config(fixture, "runner.yaml",
+                                      "engines: [command]\n"
+                                      "events_endpoint: tcp://broker:41003\n"
+                                      "command_executable: ./bin/simulate\n"
+                                      "command_args:\n"
+                                      "  - --seeds\n"
+                                      "  - \"1,2,3\"\n"
+                                      "  - \"\"\n"
+                                      "  - \" spaced \"\n");
+    char *argv[] = {"lynx-runner", "--config", (char *)path, NULL};
+    char *envp[] = {NULL};
+    lynx_err_t err;
+    runner_config_t *config = runner_config_load(S_ARGC(argv), argv, envp, &err);
+    assert_non_null(config);
+    assert_string_equal(config->events_endpoint, "tcp://broker:41003");
+    assert_string_equal(config->command_executable, "./bin/simulate");
+    s_assert_list(config->command_args, config->command_arg_count,
+                  (const char *[]){"--seeds", "1,2,3", "", " spaced ", NULL});
+    runner_config_destroy(&config);
+
+    //  A string in the file splits like the environment does; [] clears the list.
+    path = s_write_config(fixture, "runner.yaml",
+                          "engines: [command]\n"
+                          "command_executable: sh\n"
+                          "command_args: \"-c,echo hi\"\n");
+    config = runner_config_load(S_ARGC(argv), argv, envp, &err);
+    assert_non_null(config);
+    s_assert_list(config->command_args, config->command_arg_count,
+                  (const char *[]){"-c", "echo hi", NULL});
+    runner_config_destroy(&config);
+    char *cleared_argv[] = {"lynx-runner", "--config", (char *)path, "--command-args=", NULL};
+    config = runner_config_load(S_ARGC(cleared_argv), cleared_argv, envp, &err);
+    assert_non_null(config);
+    assert_int_equal(config->command_arg_count, 0);
     runner_config_destroy(&config);
 }
 
@@ -378,6 +444,78 @@ static void test_comma_lists(void **state)
     runner_config_destroy(&config);
 }
 
+//  Argument lists split at every comma and nowhere else: an argument's spaces and empty
+//  arguments reach the program as written (unlike engines and capabilities, which are trimmed).
+static void test_command_args_are_verbatim(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *expected[6];
+    } cases[] = {
+        {"-c,echo hi > \"$TETRYX_OUTPUT_DIR/out.txt\"",
+         {"-c", "echo hi > \"$TETRYX_OUTPUT_DIR/out.txt\"", NULL}},
+        {" a,,b ", {" a", "", "b ", NULL}},
+        {"single", {"single", NULL}},
+        {",", {"", "", NULL}},
+        {"", {NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char variable[256];
+        snprintf(variable, sizeof variable, "LYNX_RUNNER_COMMAND_ARGS=%s", cases[i].text);
+        char *argv[] = {"lynx-runner", "--engines=command", "--command-executable=/bin/sh", NULL};
+        char *envp[] = {variable, NULL};
+        lynx_err_t err;
+        runner_config_t *config = runner_config_load(S_ARGC(argv), argv, envp, &err);
+        assert_non_null(config);
+        s_assert_list(config->command_args, config->command_arg_count, cases[i].expected);
+        runner_config_destroy(&config);
+    }
+
+    //  The flag beats the variable, for the executable and the arguments alike.
+    char *argv[] = {"lynx-runner",
+                    "--engines=command",
+                    "--command-executable",
+                    "/usr/bin/env",
+                    "--command-args",
+                    "python3,-u,run.py",
+                    NULL};
+    char *envp[] = {"LYNX_RUNNER_COMMAND_EXECUTABLE=/bin/sh", "LYNX_RUNNER_COMMAND_ARGS=-c,true",
+                    "LYNX_RUNNER_EVENTS_ENDPOINT=tcp://env:1", NULL};
+    lynx_err_t err;
+    runner_config_t *config = runner_config_load(S_ARGC(argv), argv, envp, &err);
+    assert_non_null(config);
+    assert_string_equal(config->command_executable, "/usr/bin/env");
+    s_assert_list(config->command_args, config->command_arg_count,
+                  (const char *[]){"python3", "-u", "run.py", NULL});
+    assert_string_equal(config->events_endpoint, "tcp://env:1");
+    runner_config_destroy(&config);
+}
+
+//  At most RUNNER_CONFIG_MAX_COMMAND_ARGS arguments, so the engine's argv always has room.
+static void test_command_args_limit(void **state)
+{
+    (void)state;
+    char text[4 * (RUNNER_CONFIG_MAX_COMMAND_ARGS + 1) + 1] = "";
+    for (int i = 0; i < RUNNER_CONFIG_MAX_COMMAND_ARGS; i++)
+        strcat(text, i ? ",a" : "a");
+    char flag[sizeof text + 32];
+    snprintf(flag, sizeof flag, "--command-args=%s", text);
+    char *argv[] = {"lynx-runner", "--engines=command", "--command-executable=x", flag, NULL};
+    char *envp[] = {NULL};
+    lynx_err_t err;
+    runner_config_t *config = runner_config_load(S_ARGC(argv), argv, envp, &err);
+    assert_non_null(config);
+    assert_int_equal(config->command_arg_count, RUNNER_CONFIG_MAX_COMMAND_ARGS);
+    runner_config_destroy(&config);
+
+    strcat(flag, ",one-too-many");
+    assert_null(runner_config_load(S_ARGC(argv), argv, envp, &err));
+    assert_int_equal(err.code, LYNX_EINVALID);
+    assert_string_equal(err.field, "command_args");
+    assert_string_equal(err.message, "command_args: 64 arguments, at most 63 are allowed");
+}
+
 static void test_simulation_types_merge_without_duplicates(void **state)
 {
     (void)state;
@@ -438,6 +576,16 @@ static const s_bad_case_t s_bad_cases[] = {
     {"max_concurent_jobs: 2\n", NULL, NULL, "max_concurent_jobs",
      "%s: max_concurent_jobs: unknown field"},
     {"- engines\n", NULL, NULL, "--config", "%s: must be a mapping of runner fields, not array"},
+    {"command_args: 5\n", NULL, NULL, "command_args",
+     "%s: command_args: must be a list of strings or a comma-separated string"},
+    {"command_args: [-c, 3]\n", NULL, NULL, "command_args",
+     "%s: command_args: must be a list of strings or a comma-separated string"},
+    {"command_args: [[-c]]\n", NULL, NULL, "command_args",
+     "%s: command_args: must be a list of strings or a comma-separated string"},
+    {"command_executable: \"\"\n", NULL, NULL, "command_executable",
+     "%s: command_executable: must be a non-empty string"},
+    {"events_endpoint: 41003\n", NULL, NULL, "events_endpoint",
+     "%s: events_endpoint: must be a non-empty string"},
     //  In the environment: field and message name the variable.
     {NULL, "LYNX_RUNNER_MAX_CONCURRENT_JOBS=abc", NULL, "LYNX_RUNNER_MAX_CONCURRENT_JOBS",
      "LYNX_RUNNER_MAX_CONCURRENT_JOBS: must be an integer between 1 and 1024"},
@@ -451,6 +599,10 @@ static const s_bad_case_t s_bad_cases[] = {
      "LYNX_RUNNER_RUNNER_ID: must be a non-empty string"},
     {NULL, "LYNX_RUNNER_CONFIG=", NULL, "LYNX_RUNNER_CONFIG",
      "LYNX_RUNNER_CONFIG: must name a file"},
+    {NULL, "LYNX_RUNNER_COMMAND_EXECUTABLE=", NULL, "LYNX_RUNNER_COMMAND_EXECUTABLE",
+     "LYNX_RUNNER_COMMAND_EXECUTABLE: must be a non-empty string"},
+    {NULL, "LYNX_RUNNER_EVENTS_ENDPOINT=", NULL, "LYNX_RUNNER_EVENTS_ENDPOINT",
+     "LYNX_RUNNER_EVENTS_ENDPOINT: must be a non-empty string"},
     //  On the command line: field and message name the flag.
     {NULL, NULL, "--max-concurrent-jobs=1.5", "--max-concurrent-jobs",
      "--max-concurrent-jobs: must be an integer between 1 and 1024"},
@@ -464,6 +616,9 @@ static const s_bad_case_t s_bad_cases[] = {
     {NULL, NULL, "--runner", "--runner", "--runner: unknown flag (see --help)"}, //  no prefixes
     {NULL, NULL, "extra", "extra", "extra: unexpected argument (see --help)"},
     {NULL, NULL, "--name", "--name", "--name: requires a value"},
+    {NULL, NULL, "--command-executable=", "--command-executable",
+     "--command-executable: must be a non-empty string"},
+    {NULL, NULL, "--command-args", "--command-args", "--command-args: requires a value"},
 };
 
 static void test_bad_values_name_field_and_source(void **state)
@@ -559,6 +714,9 @@ static void test_help(void **state)
         {"--output-root", "LYNX_RUNNER_OUTPUT_ROOT", "[output_root]"},
         {"--python-executable", "LYNX_RUNNER_PYTHON_EXECUTABLE", "[python_executable]"},
         {"--basilisk-entrypoint", "LYNX_RUNNER_BASILISK_ENTRYPOINT", "[basilisk_entrypoint]"},
+        {"--events-endpoint", "LYNX_RUNNER_EVENTS_ENDPOINT", "[events_endpoint]"},
+        {"--command-executable", "LYNX_RUNNER_COMMAND_EXECUTABLE", "[command_executable]"},
+        {"--command-args", "LYNX_RUNNER_COMMAND_ARGS", "[command_args]"},
         {"--max-concurrent-jobs", "LYNX_RUNNER_MAX_CONCURRENT_JOBS", "[max_concurrent_jobs]"},
         {"--heartbeat-interval-secs", "LYNX_RUNNER_HEARTBEAT_INTERVAL_SECS",
          "[heartbeat_interval_secs]"},
@@ -577,13 +735,17 @@ int main(void)
 #define S_TEST(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
         S_TEST(test_defaults),
         S_TEST(test_basilisk_needs_an_entrypoint),
+        S_TEST(test_command_needs_an_executable),
         S_TEST(test_tutorial_file),
         S_TEST(test_file_scalars_lists_and_nulls),
+        S_TEST(test_file_command_engine),
         S_TEST(test_relative_paths_follow_the_current_directory),
         S_TEST(test_env_overrides_file),
         S_TEST(test_flag_overrides_env),
         S_TEST(test_flag_config_beats_env_config),
         S_TEST(test_comma_lists),
+        S_TEST(test_command_args_are_verbatim),
+        S_TEST(test_command_args_limit),
         S_TEST(test_simulation_types_merge_without_duplicates),
         S_TEST(test_bad_values_name_field_and_source),
         S_TEST(test_unknown_file_field_names_the_file),

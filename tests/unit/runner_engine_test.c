@@ -40,7 +40,8 @@ static void test_known_engines(void **state)
 {
     (void)state;
     assert_true(runner_engine_known("basilisk"));
-    static const char *unknown[] = {"", "Basilisk", "basilisk ", "px4_sitl", "command"};
+    assert_true(runner_engine_known("command"));
+    static const char *unknown[] = {"", "Basilisk", "basilisk ", "px4_sitl", "Command"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
         assert_false(runner_engine_known(unknown[i]));
     assert_false(runner_engine_known(NULL));
@@ -150,6 +151,116 @@ static void test_basilisk_missing_entrypoint(void **state)
     runner_config_destroy(&config);
 }
 
+//  command runs <command_executable> <command_args...>: the program as configured (a bare name
+//  is searched in PATH, a relative path is relative to the job's working directory, which the
+//  child is already in), the arguments verbatim, the program named in the result's metadata.
+static void test_command_engine(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *executable;
+        const char *args; //  --command-args, or NULL for none
+        const char *const expected[6];
+    } cases[] = {
+        {"/bin/sh",
+         "-c,echo hi > \"$TETRYX_OUTPUT_DIR/out.txt\"",
+         {"/bin/sh", "-c", "echo hi > \"$TETRYX_OUTPUT_DIR/out.txt\"", NULL}},
+        {"simulate", NULL, {"simulate", NULL}},
+        {"./bin/simulate", "--runs, 3,", {"./bin/simulate", "--runs", " 3", "", NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {"lynx-runner",
+                        "--engines",
+                        "basilisk,command",
+                        "--basilisk-entrypoint",
+                        "orbit.py",
+                        "--working-directory",
+                        "/srv/lynx",
+                        "--command-executable",
+                        (char *)cases[i].executable,
+                        cases[i].args ? "--command-args" : NULL,
+                        (char *)cases[i].args,
+                        NULL};
+        int argc = cases[i].args ? S_ARGC(argv) : S_ARGC(argv) - 2;
+        char *envp[] = {NULL};
+        runner_config_t *config = s_load(argc, argv, envp);
+        runner_command_t command;
+        lynx_err_t err;
+        assert_int_equal(runner_engine_command("command", config, &command, &err), 0);
+        s_assert_argv(&command, cases[i].expected);
+        assert_string_equal(command.entrypoint, cases[i].executable);
+        //  The other engine of the same runner is unaffected.
+        assert_int_equal(runner_engine_command("basilisk", config, &command, &err), 0);
+        s_assert_argv(&command, (const char *[]){"/usr/bin/python3", "/srv/lynx/orbit.py", NULL});
+        runner_config_destroy(&config);
+    }
+}
+
+//  The same settings from the environment, with a YAML-sized argument list: the longest one
+//  the config accepts fills the argv exactly.
+static void test_command_engine_from_environment(void **state)
+{
+    (void)state;
+    char variable[64 + 2 * RUNNER_CONFIG_MAX_COMMAND_ARGS] = "LYNX_RUNNER_COMMAND_ARGS=";
+    for (int i = 0; i < RUNNER_CONFIG_MAX_COMMAND_ARGS; i++)
+        strcat(variable, i ? ",x" : "x");
+    char *argv[] = {"lynx-runner", NULL};
+    char *envp[] = {"LYNX_RUNNER_ENGINES=command", "LYNX_RUNNER_COMMAND_EXECUTABLE=/bin/echo",
+                    variable, NULL};
+    runner_config_t *config = s_load(S_ARGC(argv), argv, envp);
+    runner_command_t command;
+    lynx_err_t err;
+    assert_int_equal(runner_engine_command("command", config, &command, &err), 0);
+    assert_string_equal(command.argv[0], "/bin/echo");
+    for (int i = 1; i <= RUNNER_CONFIG_MAX_COMMAND_ARGS; i++)
+        assert_string_equal(command.argv[i], "x");
+    assert_null(command.argv[RUNNER_ENGINE_MAX_ARGS]);
+    runner_config_destroy(&config);
+}
+
+//  runner_config refuses command without an executable and overlong argument lists; the engine
+//  checks again for a config built or changed by other means.
+static void test_command_engine_refuses_bad_config(void **state)
+{
+    (void)state;
+    char *argv[] = {"lynx-runner", "--engines", "command", "--command-executable", "/bin/sh", NULL};
+    char *envp[] = {NULL};
+    runner_config_t *config = s_load(S_ARGC(argv), argv, envp);
+    static const char *const missing[] = {NULL, ""};
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+        free(config->command_executable);
+        config->command_executable = missing[i] ? strdup(missing[i]) : NULL;
+        runner_command_t command;
+        lynx_err_t err;
+        assert_int_equal(runner_engine_command("command", config, &command, &err), -1);
+        assert_int_equal(err.code, LYNX_EINVALID);
+        assert_string_equal(err.field, "command_executable");
+        assert_string_equal(err.message,
+                            "engine command needs command_executable in the runner config");
+        assert_null(command.argv[0]);
+    }
+    free(config->command_executable);
+    config->command_executable = strdup("/bin/sh");
+
+    //  One argument more than the argv holds.
+    size_t count = RUNNER_CONFIG_MAX_COMMAND_ARGS + 1;
+    char **args = realloc(config->command_args, (count + 1) * sizeof *args);
+    assert_non_null(args);
+    config->command_args = args;
+    for (size_t i = config->command_arg_count; i < count; i++)
+        args[i] = strdup("x");
+    args[count] = NULL;
+    config->command_arg_count = count;
+    runner_command_t command;
+    lynx_err_t err;
+    assert_int_equal(runner_engine_command("command", config, &command, &err), -1);
+    assert_string_equal(err.field, "command_args");
+    assert_string_equal(err.message,
+                        "engine command takes at most 63 arguments, command_args has 64");
+    assert_null(command.argv[0]);
+    runner_config_destroy(&config);
+}
+
 //  A known engine this runner does not run, and an engine nobody knows, are refused with the
 //  engine named; the command is left empty.
 static void test_engine_refused(void **state)
@@ -165,10 +276,18 @@ static void test_engine_refused(void **state)
         {"basilisk,px4_sitl", "px4_sitl", "engine 'px4_sitl' is not known on this runner"},
         {"basilisk", "Basilisk", "engine 'Basilisk' is not known on this runner"},
         {"basilisk", "", "engine '' is not known on this runner"},
+        {"basilisk", "command", "engine 'command' is not enabled on this runner"},
+        {"command", "basilisk", "engine 'basilisk' is not enabled on this runner"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *argv[] = {"lynx-runner",           "--engines",     (char *)cases[i].engines,
-                        "--basilisk-entrypoint", "/opt/orbit.py", NULL};
+        char *argv[] = {"lynx-runner",
+                        "--engines",
+                        (char *)cases[i].engines,
+                        "--basilisk-entrypoint",
+                        "/opt/orbit.py",
+                        "--command-executable",
+                        "/bin/true",
+                        NULL};
         char *envp[] = {NULL};
         runner_config_t *config = s_load(S_ARGC(argv), argv, envp);
         runner_command_t command;
@@ -192,6 +311,9 @@ int main(void)
         cmocka_unit_test(test_basilisk_relative_entrypoint),
         cmocka_unit_test(test_basilisk_from_environment),
         cmocka_unit_test(test_basilisk_missing_entrypoint),
+        cmocka_unit_test(test_command_engine),
+        cmocka_unit_test(test_command_engine_from_environment),
+        cmocka_unit_test(test_command_engine_refuses_bad_config),
         cmocka_unit_test(test_engine_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
