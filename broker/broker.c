@@ -36,6 +36,7 @@ static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void 
         broker_batch_from_study(id, lynx_value_get_string(stored, "name", ""), study,
                                 lynx_value_get_int(stored, "created_at_ms", 0));
     broker_study_destroy(&study);
+    broker_batch_keep_sections(batch, lynx_value_get(stored, "config"));
     batch->total_jobs = total;
     memcpy(batch->counts, counts, sizeof batch->counts);
     int status = lynx_batch_state_parse(lynx_value_get_string(stored, "status", ""));

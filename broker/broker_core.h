@@ -34,9 +34,11 @@ typedef struct {
     bool cancelled;  //  an operator cancelled it: it ends Cancelled
     char **required; //  compute.required_capabilities
     size_t required_count;
-    bool gpu;                //  compute.gpu
-    int64_t priority;        //  compute.priority (>= 1)
-    double pass;             //  stride scheduling: the lowest pass is served next
+    bool gpu;                        //  compute.gpu
+    int64_t priority;                //  compute.priority (>= 1)
+    double pass;                     //  stride scheduling: the lowest pass is served next
+    lynx_value_t *early_termination; //  config sections runners need with every job, or NULL
+    lynx_value_t *telemetry;
     uint64_t declined_round; //  s_claim found nothing for declined_by in this dispatch round
     const void *declined_by;
     bool queue_empty; //  no Pending rows left to fetch (until a retry requeues one)
@@ -180,6 +182,8 @@ typedef struct _broker_study_t broker_study_t;
 //  A batch's in-memory record from its validated study; counters start at zero.
 broker_batch_t *broker_batch_from_study(const char *id, const char *name,
                                         const broker_study_t *study, int64_t created_at_ms);
+//  Keep the config sections every ASSIGN carries (early_termination, telemetry).
+void broker_batch_keep_sections(broker_batch_t *batch, const lynx_value_t *config);
 //  The batch.submit operation: validate, sample, persist (big batches in chunks across loop
 //  turns, answering when the last chunk is committed), then dispatch. Returns the reply body,
 //  or NULL with err, or NULL with err->code LYNX_OK when the answer will come later.

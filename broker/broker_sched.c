@@ -20,6 +20,8 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     for (size_t i = 0; i < batch->required_count; i++)
         free(batch->required[i]);
     free(batch->required);
+    lynx_value_destroy(&batch->early_termination);
+    lynx_value_destroy(&batch->telemetry);
     free(batch);
     *batch_p = NULL;
 }
@@ -494,7 +496,16 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
     lynx_value_set_string(body, "batch_id", rec.batch_id);
     lynx_value_set_int(body, "attempt", inflight->rec.attempt);
     lynx_value_set_string(body, "engine", batch->engine);
-    lynx_value_set_int(body, "timeout_secs", rec.timeout_secs);
+    lynx_value_set_int(body, "timeout_secs",
+                       rec.timeout_secs); //  The runner's watchdog and telemetry forwarding need
+                                          //  these with every job.
+    const char *sections[] = {"early_termination", "telemetry"};
+    const lynx_value_t *values[] = {batch->early_termination, batch->telemetry};
+    for (size_t i = 0; i < 2; i++) {
+        lynx_value_t *copy = values[i] ? lynx_value_dup(values[i]) : NULL;
+        if (copy && lynx_value_set(body, sections[i], &copy))
+            lynx_value_destroy(&copy);
+    }
     lynx_value_t *run_config = broker_sched_run_config(batch, &inflight->rec, &parameters);
     if (lynx_value_set(body, "run_config", &run_config))
         lynx_value_destroy(&run_config);

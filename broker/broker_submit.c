@@ -22,6 +22,7 @@ typedef struct {
     broker_batch_rec_t rec;
     char *name;
     lynx_value_t *warnings;
+    lynx_value_t *sections; //  {early_termination, telemetry} of the config, kept for the batch
     char config_hash[48];
     int64_t next_run; //  first run not yet written
     bool started;     //  the Creating row exists
@@ -133,6 +134,16 @@ broker_batch_t *broker_batch_from_study(const char *id, const char *name,
     return batch;
 }
 
+void broker_batch_keep_sections(broker_batch_t *batch, const lynx_value_t *config)
+{
+    const lynx_value_t *rules = lynx_value_get(config, "early_termination");
+    const lynx_value_t *telemetry = lynx_value_get(config, "telemetry");
+    batch->early_termination =
+        lynx_value_type(rules) == LYNX_VALUE_MAP ? lynx_value_dup(rules) : NULL;
+    batch->telemetry =
+        lynx_value_type(telemetry) == LYNX_VALUE_MAP ? lynx_value_dup(telemetry) : NULL;
+}
+
 //  What a submission would create, without creating it: the size, the seed and the first
 //  parameter sets.
 static lynx_value_t *s_dry_run_reply(const broker_study_t *study, lynx_value_t *warnings)
@@ -163,6 +174,7 @@ static void s_submission_destroy(s_submission_t **self_p)
     zframe_destroy(&self->routing_id);
     broker_study_destroy(&self->study);
     lynx_value_destroy(&self->warnings);
+    lynx_value_destroy(&self->sections);
     free(self->name);
     free(self);
     *self_p = NULL;
@@ -216,6 +228,7 @@ static lynx_value_t *s_finish(s_submission_t *self)
     broker_batch_t *batch =
         broker_batch_from_study(self->rec.id, self->name, self->study, self->rec.created_at_ms);
     batch->counts[LYNX_JOB_PENDING] = self->rec.total_jobs;
+    broker_batch_keep_sections(batch, self->sections);
     batch->seed = self->rec.seed;
     snprintf(batch->config_hash, sizeof batch->config_hash, "%s", self->config_hash);
     broker_sched_add_batch(core, batch);
@@ -334,6 +347,14 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->study = study;
     self->warnings = warnings;
     self->name = strdup(lynx_value_get_string(args, "name", ""));
+    //  The request (and its config) is gone once a big batch goes on in later loop turns.
+    self->sections = lynx_value_map();
+    const char *keep[] = {"early_termination", "telemetry"};
+    for (size_t i = 0; i < 2; i++) {
+        lynx_value_t *copy = lynx_value_dup(lynx_value_get(config, keep[i]));
+        if (copy && lynx_value_set(self->sections, keep[i], &copy))
+            lynx_value_destroy(&copy);
+    }
     s_config_hash(config, self->config_hash, sizeof self->config_hash);
     self->rec = (broker_batch_rec_t){
         .name = self->name,
