@@ -141,8 +141,16 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
     lynx_value_t *body = lynx_msg_body(msg);
     int status = 200;
     gateway_request_t *request = s_take_pending(self, lynx_value_get_int(body, "corr", 0), &status);
-    if (request && lynx_msg_id(msg) == LYNX_MSG_REPLY)
-        s_respond_json(request, status, lynx_json_dump(lynx_value_get(body, "body"), 0));
+    const lynx_value_t *reply = lynx_value_get(body, "body");
+    //  A reply of {content_type, text} is sent as is (CSV exports); anything else as JSON.
+    const char *raw_type = lynx_value_get_string(reply, "content_type", NULL);
+    const lynx_value_t *raw_text = lynx_value_get(reply, "text");
+    if (request && lynx_msg_id(msg) == LYNX_MSG_REPLY && raw_type &&
+        lynx_value_type(raw_text) == LYNX_VALUE_STRING)
+        gateway_request_respond(request, status, raw_type, lynx_value_as_string(raw_text),
+                                lynx_value_string_len(raw_text));
+    else if (request && lynx_msg_id(msg) == LYNX_MSG_REPLY)
+        s_respond_json(request, status, lynx_json_dump(reply, 0));
     else if (request && lynx_msg_id(msg) == LYNX_MSG_ERROR) {
         lynx_err_set(&err, lynx_code_from_name(lynx_value_get_string(body, "code", "")),
                      lynx_value_get_string(body, "field", NULL), "%s",

@@ -16,6 +16,7 @@ typedef enum {
 
 //  Query arguments list endpoints accept; they reach the broker as string args.
 static const char *const s_list_query[] = {"status", "cursor", "limit", NULL};
+static const char *const s_telemetry_query[] = {"format", "variables", NULL};
 
 static const struct {
     const char *method;
@@ -36,6 +37,8 @@ static const struct {
     {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id", NULL},
     {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id", NULL},
     {"POST", "/jobs/{id}/cancel", "job.cancel", 200, ARGS_PATH_ID, "job_id", NULL},
+    {"GET", "/jobs/{id}/telemetry", "job.telemetry", 200, ARGS_PATH_ID, "job_id",
+     s_telemetry_query},
     {"GET", "/runners", "runner.list", 200, ARGS_NONE, NULL, NULL},
     {"GET", "/runners/{id}", "runner.get", 200, ARGS_PATH_ID, "runner_id", NULL},
     {"POST", "/runners/{id}/drain", "runner.drain", 200, ARGS_PATH_ID, "runner_id", NULL},
