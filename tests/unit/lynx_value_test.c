@@ -5,8 +5,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "lynx_msg.h"
 #include "lynx_value.h"
 
 //  Each constructor gives an owned value of its type; the type names are those our error
@@ -218,6 +221,178 @@ static void test_getters_with_fallbacks(void **state)
     lynx_value_destroy(&map);
 }
 
+static void s_key(char *buffer, size_t size, size_t index)
+{
+    snprintf(buffer, size, "key-%zu", index);
+}
+
+//  Big maps are indexed by hash: 200,000 keys build and look up quickly (a linear scan would
+//  take minutes), in insertion order, and replacing or removing keys keeps lookups right.
+static void test_large_map(void **state)
+{
+    (void)state;
+    const size_t count = 200000;
+    char key[32];
+    lynx_value_t *map = lynx_value_map();
+    for (size_t i = 0; i < count; i++) {
+        s_key(key, sizeof key, i);
+        assert_int_equal(lynx_value_set_int(map, key, (int64_t)i), 0);
+    }
+    assert_int_equal(lynx_value_size(map), count);
+    for (size_t i = 0; i < count; i++) {
+        s_key(key, sizeof key, i);
+        assert_int_equal(lynx_value_get_int(map, key, -1), (int64_t)i);
+        assert_string_equal(lynx_value_key_at(map, i), key);
+    }
+    assert_null(lynx_value_get(map, "key-200000"));
+    assert_null(lynx_value_get(map, "key-1x"));
+    assert_null(lynx_value_get(map, ""));
+
+    //  Replacing keeps the size and the position.
+    for (size_t i = 0; i < count; i += 7) {
+        s_key(key, sizeof key, i);
+        assert_int_equal(lynx_value_set_int(map, key, -(int64_t)i), 0);
+    }
+    assert_int_equal(lynx_value_size(map), count);
+    assert_int_equal(lynx_value_as_int(lynx_value_at(map, 14)), -14);
+    assert_string_equal(lynx_value_key_at(map, 14), "key-14");
+
+    //  Remove every third key from the tail end (cheap shifts); the rest keep their order.
+    for (size_t i = count - 3000; i < count; i += 3) {
+        s_key(key, sizeof key, i);
+        assert_int_equal(lynx_value_remove(map, key), 0);
+        assert_int_equal(lynx_value_remove(map, key), -1);
+    }
+    lynx_value_remove(map, "key-0");
+    size_t position = 0;
+    for (size_t i = 1; i < count; i++) {
+        s_key(key, sizeof key, i);
+        bool removed = i >= count - 3000 && (i - (count - 3000)) % 3 == 0;
+        int64_t expected = i % 7 == 0 ? -(int64_t)i : (int64_t)i;
+        if (removed) {
+            assert_null(lynx_value_get(map, key));
+            continue;
+        }
+        assert_int_equal(lynx_value_get_int(map, key, 1), expected);
+        assert_string_equal(lynx_value_key_at(map, position), key);
+        position++;
+    }
+    assert_int_equal(lynx_value_size(map), position);
+
+    //  A removed key comes back at the end; paths and copies use the index too.
+    assert_int_equal(lynx_value_set_string(map, "key-0", "back"), 0);
+    assert_string_equal(lynx_value_key_at(map, position), "key-0");
+    assert_string_equal(lynx_value_as_string(lynx_value_get_path(map, "key-0")), "back");
+    lynx_value_t *inner = lynx_value_map();
+    lynx_value_set_int(inner, "depth", 2);
+    lynx_value_set(map, "key.inner", &inner);
+    assert_null(lynx_value_get_path(map, "key.inner.depth")); //  dots always separate keys
+    assert_non_null(lynx_value_get(map, "key.inner"));
+    lynx_value_t *copy = lynx_value_dup(map);
+    assert_true(lynx_value_equal(map, copy));
+    lynx_value_remove(copy, "key-199");
+    assert_false(lynx_value_equal(map, copy));
+    lynx_value_destroy(&copy);
+    lynx_value_destroy(&map);
+}
+
+//  Random sets and removes on maps that cross the size where the index starts, checked
+//  against a plain list of keys in insertion order.
+static void test_map_against_model(void **state)
+{
+    (void)state;
+    enum { KEYS = 80, STEPS = 20000 };
+    int model_keys[KEYS];  //  model: key numbers in insertion order
+    int64_t values[KEYS];  //  by key number
+    size_t model_size = 0; //  entries in model_keys
+    lynx_value_t *map = lynx_value_map();
+    srand(7);
+    char key[32];
+    for (int step = 0; step < STEPS; step++) {
+        int number = rand() % KEYS;
+        s_key(key, sizeof key, (size_t)number);
+        size_t at = 0;
+        while (at < model_size && model_keys[at] != number)
+            at++;
+        //  Grow towards 60 entries in the first half, shrink towards 0 in the second.
+        bool grow = step < STEPS / 2 ? rand() % 4 != 0 : rand() % 4 == 0;
+        if (grow) {
+            assert_int_equal(lynx_value_set_int(map, key, step), 0);
+            values[number] = step;
+            if (at == model_size)
+                model_keys[model_size++] = number;
+        } else {
+            assert_int_equal(lynx_value_remove(map, key), at < model_size ? 0 : -1);
+            if (at < model_size) {
+                memmove(model_keys + at, model_keys + at + 1,
+                        (model_size - at - 1) * sizeof model_keys[0]);
+                model_size--;
+            }
+        }
+        assert_int_equal(lynx_value_size(map), model_size);
+        for (size_t i = 0; i < model_size; i++) {
+            s_key(key, sizeof key, (size_t)model_keys[i]);
+            assert_string_equal(lynx_value_key_at(map, i), key);
+            assert_int_equal(lynx_value_get_int(map, key, -1), values[model_keys[i]]);
+        }
+        bool present[KEYS] = {false};
+        for (size_t i = 0; i < model_size; i++)
+            present[model_keys[i]] = true;
+        for (int other = 0; other < KEYS; other++) {
+            s_key(key, sizeof key, (size_t)other);
+            assert_true((lynx_value_get(map, key) != NULL) == present[other]);
+        }
+    }
+    lynx_value_destroy(&map);
+}
+
+//  A frame whose body has 100,000 distinct keys decodes in linear time; a duplicate among
+//  them is still refused.
+static void test_decode_many_keys(void **state)
+{
+    (void)state;
+    const uint32_t count = 100000;
+    unsigned char *frame = malloc(64 + (size_t)count * 16);
+    assert_non_null(frame);
+    for (int duplicate = 0; duplicate <= 1; duplicate++) {
+        static const char envelope[] = "\x94\xa4LYNX\x01\xa9HEARTBEAT";
+        size_t at = sizeof envelope - 1;
+        memcpy(frame, envelope, at);
+        uint32_t entries = count + 1;
+        frame[at++] = 0xdf; //  map 32
+        for (int shift = 24; shift >= 0; shift -= 8)
+            frame[at++] = (unsigned char)(entries >> shift);
+        memcpy(frame + at, "\xa9runner_id\xa2r1", 13);
+        at += 13;
+        for (uint32_t i = 0; i < count; i++) {
+            char key[32];
+            s_key(key, sizeof key, duplicate && i == count - 1 ? 12345 : i);
+            size_t len = strlen(key);
+            frame[at++] = (unsigned char)(0xa0 | len);
+            memcpy(frame + at, key, len);
+            at += len;
+            frame[at++] = (unsigned char)(i & 0x7f);
+        }
+        lynx_err_t err;
+        lynx_msg_t *msg = lynx_msg_decode(frame, at, &err);
+        if (duplicate) {
+            free(frame);
+            assert_null(msg);
+            assert_int_equal(err.code, LYNX_EPROTOCOL);
+            assert_non_null(strstr(err.message, "duplicate key 'key-12345'"));
+            continue;
+        }
+        if (!msg)
+            fail_msg("decode: %s", err.message);
+        lynx_value_t *body = lynx_msg_body(msg);
+        assert_int_equal(lynx_value_size(body), count + 1);
+        assert_string_equal(lynx_value_get_string(body, "runner_id", NULL), "r1");
+        assert_int_equal(lynx_value_get_int(body, "key-99999", -1), 99999 & 0x7f);
+        assert_string_equal(lynx_value_key_at(body, count), "key-99999");
+        lynx_msg_destroy(&msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +404,9 @@ int main(void)
         cmocka_unit_test(test_dup_and_equal),
         cmocka_unit_test(test_accessors_and_conversions),
         cmocka_unit_test(test_getters_with_fallbacks),
+        cmocka_unit_test(test_large_map),
+        cmocka_unit_test(test_map_against_model),
+        cmocka_unit_test(test_decode_many_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
