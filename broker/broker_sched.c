@@ -889,15 +889,52 @@ lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_reque
 // --------------------------------------------------------------------------------------------
 //  Why a batch waits
 
+//  True when the runner offers tag among its supported_simulation_types.
+static bool s_runner_offers(const broker_runner_t *runner, const char *tag)
+{
+    const lynx_value_t *types = lynx_value_get(runner->capabilities, "supported_simulation_types");
+    for (size_t i = 0; i < lynx_value_size(types); i++) {
+        const char *type = lynx_value_as_string(lynx_value_at(types, i));
+        if (type && strcmp(type, tag) == 0)
+            return true;
+    }
+    return false;
+}
+
+//  Append to reason what the online runners with the batch's engine lack: the required tags
+//  none of them offers, and a GPU if none has one.
+static void s_describe_missing(broker_core_t *core, const broker_batch_t *batch, char *reason,
+                               size_t size)
+{
+    size_t used = strlen(reason);
+    for (size_t i = 0; i < batch->required_count + 1 && used < size; i++) {
+        bool gpu_check = i == batch->required_count;
+        if (gpu_check && !batch->gpu)
+            break;
+        bool offered = false;
+        broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
+        for (; runner && !offered; runner = (broker_runner_t *)zhashx_next(core->runners))
+            offered = runner->online && s_runner_has_engine(runner, batch->engine) &&
+                      (gpu_check ? lynx_value_get_bool(runner->capabilities, "gpu_available", false)
+                                 : s_runner_offers(runner, batch->required[i]));
+        if (!offered)
+            used += (size_t)snprintf(
+                reason + used, size - used, "%s%s%.64s%s", strstr(reason, ": ") ? ", " : ": ",
+                gpu_check ? "" : "capability '", gpu_check ? "a GPU" : batch->required[i],
+                gpu_check ? "" : "'");
+    }
+}
+
 const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *batch, char *reason,
                                     size_t size)
 {
-    size_t online = 0, capable = 0, serving = 0;
+    size_t online = 0, with_engine = 0, capable = 0, serving = 0;
     broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
     for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
         if (!runner->online)
             continue;
         online++;
+        with_engine += s_runner_has_engine(runner, batch->engine);
         if (!s_runner_fits(runner, batch))
             continue;
         capable++;
@@ -905,14 +942,16 @@ const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *b
     }
     if (online == 0)
         snprintf(reason, size, "no runner is online");
-    else if (capable == 0)
-        snprintf(reason, size, "no online runner offers engine '%.64s'%s%s", batch->engine,
-                 batch->required_count ? " with every required capability" : "",
-                 batch->gpu ? " and a GPU" : "");
-    else if (serving == 0)
+    else if (with_engine == 0)
+        snprintf(reason, size, "no online runner offers engine '%.64s'", batch->engine);
+    else if (capable == 0) {
         snprintf(reason, size,
-                 "every online runner that can run engine '%.64s' is drained (Maintenance)",
+                 "no online runner with engine '%.64s' offers everything the batch requires",
                  batch->engine);
+        s_describe_missing(core, batch, reason, size);
+    } else if (serving == 0)
+        snprintf(reason, size,
+                 "every online runner that can run this batch is drained (Maintenance)");
     else
         return NULL;
     return reason;

@@ -41,7 +41,8 @@ int main(int argc, char **argv)
         rc = lynx_options_int(&options[5], 1, 100, &misses, &err);
     long grace_secs = 0;
     if (rc == 0)
-        rc = lynx_options_int(&options[6], 5, 86400, &grace_secs, &err);
+        rc = lynx_options_int(&options[6], 10, 86400, &grace_secs,
+                              &err); //  > runner's 5 s kill grace
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 2;

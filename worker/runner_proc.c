@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,8 +115,8 @@ static char **s_build_env(const char *const *extra_env, lynx_err_t *err)
 }
 
 //  Runs in the child between fork and exec: async-signal-safe calls only. Never returns.
-static void s_child(const runner_proc_spec_t *spec, char **envp, int stdin_fd, int stdout_fd,
-                    int stderr_fd, int report_fd)
+static void s_child(pid_t parent, const runner_proc_spec_t *spec, char **envp, int stdin_fd,
+                    int stdout_fd, int stderr_fd, int report_fd)
 {
     //  Handlers are reset by exec but ignored dispositions and the signal mask survive it:
     //  a scenario must not start with SIGPIPE ignored or SIGTERM blocked because we have.
@@ -129,8 +130,13 @@ static void s_child(const runner_proc_spec_t *spec, char **envp, int stdin_fd, i
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-
     s_report_t report = {0, 0};
+    //  A scenario must not outlive a runner that was killed (kill -9 gives the runner no chance
+    //  to kill it): the kernel sends it SIGKILL when the runner's thread that started it dies.
+    //  If the runner already died in between, exit now.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
     if (setsid() < 0)
         report = (s_report_t){S_STEP_SETSID, errno};
     else if (spec->working_directory && chdir(spec->working_directory) != 0)
@@ -242,13 +248,14 @@ runner_proc_t *runner_proc_start(const runner_proc_spec_t *spec, lynx_err_t *err
     }
 
     clock_gettime(CLOCK_MONOTONIC, &self->started);
+    pid_t parent = getpid();
     self->pid = fork();
     if (self->pid < 0) {
         lynx_err_set(err, LYNX_EINTERNAL, "", "fork %s: %s", spec->argv[0], strerror(errno));
         goto failed;
     }
     if (self->pid == 0)
-        s_child(spec, envp, stdin_fd, stdout_fd, stderr_fd, report[1]);
+        s_child(parent, spec, envp, stdin_fd, stdout_fd, stderr_fd, report[1]);
 
     close(report[1]);
     report[1] = -1;

@@ -15,10 +15,12 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +79,36 @@ def load_body(name):
     return (CONFIGS_DIR / name).read_bytes()
 
 
+def tutorial_batch(name, runs, **compute):
+    """The tutorial's batch body (configs/) as a dict, renamed, with runs_override and compute
+    fields set (a value of None removes the field)."""
+    body = json.loads(load_body("tutorial_basic_orbit_batch.json"))
+    body["name"] = name
+    body["runs_override"] = runs
+    for key, value in compute.items():
+        if value is None:
+            body["config"]["compute"].pop(key, None)
+        else:
+            body["config"]["compute"][key] = value
+    return body
+
+
+def read_probe_log(state_dir, job_id):
+    """The events probe_scenario.py logged for one job, oldest first ([] when it never ran)."""
+    path = Path(state_dir) / f"{job_id}.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def probe_env(state_dir, **settings):
+    """Runner environment for probe_scenario.py: LYNX_E2E_STATE_DIR plus LYNX_E2E_<KEY>."""
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    env = {"LYNX_E2E_STATE_DIR": str(state_dir)}
+    env.update({f"LYNX_E2E_{key.upper()}": str(value) for key, value in settings.items()})
+    return env
+
+
 def parse_ready(line):
     """'READY a=1 b=2' -> {'a': '1', 'b': '2'}; None when the line is not a READY line."""
     parts = line.strip().split()
@@ -123,6 +155,36 @@ def pid_alive(pid):
     return True
 
 
+def pid_gone(pid):
+    """True when pid no longer runs: it does not exist, or it is a zombie nobody reaped (PID 1
+    in a container may not reap orphans, and a zombie still answers kill(pid, 0))."""
+    if not pid_alive(pid):
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    #  "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'.
+    return stat[stat.rfind(")") + 2:].startswith(("Z", "X"))
+
+
+def pid_start_time(pid):
+    """The start time of pid (field 22 of /proc/<pid>/stat), or None when it is gone: with the
+    pid it names one process, whatever pids the kernel reuses."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()[19]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Process:
     """One child process: stdout read line by line by a thread, stderr kept in a file."""
 
@@ -133,6 +195,7 @@ class Process:
         self.stdout_path = Path(log_dir) / f"{name}.stdout"
         self.ready = None
         self.killed = False  # deliberately killed with SIGKILL by a test
+        self.may_exit = False  # expected to exit by itself (e.g. a refused duplicate runner)
         self._lines = []
         self._cond = threading.Condition()
         self._eof = False
@@ -194,11 +257,26 @@ class Process:
     def alive(self):
         return self.popen.poll() is None
 
+    def wait_exit(self, timeout=STOP_TIMEOUT_SECS):
+        """Wait for the process to exit by itself; returns its status. AssertionError (with the
+        logs) when it is still running after the deadline."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} still running after {timeout:.1f} s\n"
+                                 f"{self.describe()}") from None
+
+    def stderr_text(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
     def describe(self, lines=40):
         out = [f"--- {self.name} (pid {self.pid}) argv: {shlex.join(self.argv)}"]
         status = self.popen.poll()
         out.append(f"--- status: {'running' if status is None else status}")
-        out.append(f"--- stdout:\n" + "\n".join(self.stdout_lines()[-lines:]))
+        out.append("--- stdout:\n" + "\n".join(self.stdout_lines()[-lines:]))
         out.append(f"--- stderr tail ({self.stderr_path}):\n{tail(self.stderr_path, lines)}")
         return "\n".join(out)
 
@@ -222,10 +300,11 @@ class Process:
                 problem = f"{self.name} (pid {self.pid}) ignored SIGTERM for {timeout:.0f} s"
                 os.kill(self.pid, signal.SIGKILL)
                 self.popen.wait(timeout=timeout)
-        elif not self.killed:
+        elif not self.killed and not self.may_exit:
             problem = f"{self.name} (pid {self.pid}) had exited before stop: " \
                       f"status {self.popen.returncode}"
-        if problem is None and not self.killed and self.popen.returncode != 0:
+        if problem is None and not self.killed and not self.may_exit and \
+                self.popen.returncode != 0:
             problem = f"{self.name} (pid {self.pid}) exited with status " \
                       f"{self.popen.returncode} on SIGTERM"
         self._reader.join(timeout=timeout)
@@ -330,6 +409,7 @@ class Stack:
         self.broker = None
         self.gateway = None
         self.runners = []
+        self.strays = {}  # pid -> start time: scenario processes to kill on stop
         self._stopped = False
 
     # -- starting processes -------------------------------------------------------------
@@ -339,20 +419,45 @@ class Stack:
         env.update(extra or {})
         return env
 
+    def _unique_name(self, name):
+        """name, or name.N when a process of this stack already used it (a restart)."""
+        taken = {p.name for p in self.processes}
+        if name not in taken:
+            return name
+        n = 1
+        while f"{name}.{n}" in taken:
+            n += 1
+        return f"{name}.{n}"
+
     def _spawn(self, cls, name, argv, **kwargs):
         proc = cls(name, argv, self.log_dir, env=self._env(kwargs.pop("extra_env", None)),
                    **kwargs)
         self.processes.append(proc)
         return proc
 
-    def start_broker(self, extra_args=()):
+    def start_broker(self, extra_args=(), runner_endpoint=None, api_endpoint=None):
+        """Start lynx-broker on the stack's data dir. Endpoints default to ports the kernel
+        picks at random (free_port), not ZeroMQ's tcp://...:*, which takes the lowest free port
+        from 49152 up: a port a killed broker just released would go straight to the next
+        broker of a concurrent test run, and the dead broker's runners and gateways, which
+        reconnect on their own, would join that stranger's grid."""
         data_dir = self.root / "broker-data"
         data_dir.mkdir(exist_ok=True)
-        argv = [binary("lynx-broker"), "--data-dir", data_dir,
-                "--runner-endpoint", "tcp://127.0.0.1:*",
-                "--api-endpoint", "tcp://127.0.0.1:*", *extra_args]
-        proc = self._spawn(Process, "broker", argv)
-        fields = proc.wait_ready()
+        pick = runner_endpoint is None or api_endpoint is None
+        for attempt in range(3 if pick else 1):
+            runner_ep = runner_endpoint or f"tcp://127.0.0.1:{free_port()}"
+            api_ep = api_endpoint or f"tcp://127.0.0.1:{free_port()}"
+            argv = [binary("lynx-broker"), "--data-dir", data_dir,
+                    "--runner-endpoint", runner_ep, "--api-endpoint", api_ep, *extra_args]
+            proc = self._spawn(Process, self._unique_name("broker"), argv)
+            try:
+                fields = proc.wait_ready()
+                break
+            except AssertionError:
+                #  Someone took a picked port between free_port() and the bind: pick again.
+                if not pick or proc.alive() or attempt == 2:
+                    raise
+                proc.may_exit = True
         for key in ("runner_endpoint", "api_endpoint"):
             assert fields.get(key, "").startswith("tcp://127.0.0.1:"), \
                 f"broker READY line lacks {key}: {fields}\n{proc.describe()}"
@@ -360,7 +465,19 @@ class Stack:
         proc.runner_endpoint = fields["runner_endpoint"]
         proc.api_endpoint = fields["api_endpoint"]
         proc.data_dir = data_dir
+        proc.extra_args = tuple(extra_args)
         self.broker = proc
+        return proc
+
+    def restart_broker(self):
+        """Start a new broker on the data dir and the ports of the last one (which must have
+        exited, e.g. after kill9): runners and gateways reconnect to the same endpoints."""
+        old = self.broker
+        assert old is not None and not old.alive(), "stop or kill the broker first"
+        proc = self.start_broker(extra_args=old.extra_args, runner_endpoint=old.runner_endpoint,
+                                 api_endpoint=old.api_endpoint)
+        assert (proc.runner_endpoint, proc.api_endpoint) == \
+            (old.runner_endpoint, old.api_endpoint), "restarted broker moved its endpoints"
         return proc
 
     def start_gateway(self, max_body_bytes=None, broker_timeout_ms=None, extra_args=()):
@@ -385,7 +502,13 @@ class Stack:
 
     def start_runner(self, runner_id, entrypoint, name=None, max_concurrent_jobs=1,
                      engines=("basilisk",), capabilities=("basilisk", "orbit", "aerospace"),
-                     heartbeat_interval_secs=1, extra_config=None, extra_args=()):
+                     heartbeat_interval_secs=1, extra_config=None, extra_args=(),
+                     extra_env=None, wait_ready=True):
+        """Start lynx-runner with a config file rendered from the arguments (extra_config adds
+        or overrides fields) and extra_env laid over the environment (the scenarios inherit
+        it). A runner started again with the same id reuses its directories and gets a new
+        process name (runner-ID.1, ...). wait_ready=False returns at once and lets the process
+        exit by itself (a runner expected to be refused)."""
         assert self.broker is not None, "start the broker first"
         base = self.root / f"runner-{runner_id}"
         work = base / "work"
@@ -407,8 +530,12 @@ class Stack:
         argv = [binary("lynx-runner"), "--config", config_path, "--runner-id", runner_id,
                 "--name", name or f"Runner {runner_id}", "--broker",
                 self.broker.runner_endpoint, *extra_args]
-        proc = self._spawn(Runner, f"runner-{runner_id}", argv, runner_id=runner_id,
-                           config=config, config_path=config_path)
+        proc = self._spawn(Runner, self._unique_name(f"runner-{runner_id}"), argv,
+                           runner_id=runner_id, config=config, config_path=config_path,
+                           extra_env=extra_env)
+        if not wait_ready:
+            proc.may_exit = True
+            return proc
         fields = proc.wait_ready()
         assert fields.get("runner_id") == runner_id, \
             f"runner READY line names {fields.get('runner_id')!r}, expected {runner_id!r}"
@@ -425,7 +552,7 @@ class Stack:
 
     def check_alive(self):
         """AssertionError naming any process that died without a test killing it."""
-        dead = [p for p in self.processes if not p.killed and not p.alive()]
+        dead = [p for p in self.processes if not p.killed and not p.may_exit and not p.alive()]
         if dead:
             raise AssertionError("process died unexpectedly:\n" +
                                  "\n".join(p.describe() for p in dead))
@@ -443,6 +570,18 @@ class Stack:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"timed out after {scaled(timeout):.1f} s waiting for "
                                      f"{what}; last value: {last!r}")
+            time.sleep(interval)
+
+    def holds(self, predicate, secs, what="condition", interval=POLL_INTERVAL_SECS):
+        """Check that something does NOT happen: predicate stays truthy for secs (unscaled: a
+        window to observe, not a deadline). AssertionError at the first falsy value."""
+        deadline = time.monotonic() + secs
+        while True:
+            self.check_alive()
+            value = predicate()
+            assert value, f"{what} stopped holding: {value!r}"
+            if time.monotonic() >= deadline:
+                return value
             time.sleep(interval)
 
     def submit(self, body, gateway=None):
@@ -471,6 +610,53 @@ class Stack:
     def kill9(self, proc):
         proc.kill9()
 
+    def get_ok(self, path):
+        """GET path; asserts 200 and returns the body."""
+        status, body = self.http("GET", path)
+        assert status == 200, f"GET {path} -> {status} {body}"
+        return body
+
+    def wait_healthy(self, timeout=30):
+        """Poll GET /healthz until the gateway reaches a broker (e.g. after a restart)."""
+        def healthy():
+            try:
+                return self.http("GET", "/healthz", timeout=scaled(5)).status == 200
+            except OSError:
+                return False
+        self.wait_for(healthy, timeout, what="GET /healthz to answer 200")
+
+    def list_jobs(self, batch_id, status=None, limit=None, pages=None):
+        """Walk GET /batches/{id}/jobs page by page (cursor to cursor); returns every job.
+        pages, when a list, receives each page body."""
+        jobs, cursor = [], None
+        for _ in range(100000):
+            query = {}
+            if status is not None:
+                query["status"] = status
+            if limit is not None:
+                query["limit"] = str(limit)
+            if cursor is not None:
+                query["cursor"] = cursor
+            path = f"/batches/{batch_id}/jobs"
+            if query:
+                path += "?" + urllib.parse.urlencode(query)
+            body = self.get_ok(path)
+            if pages is not None:
+                pages.append(body)
+            jobs.extend(body["jobs"])
+            cursor = body.get("next_cursor")
+            if cursor is None:
+                return jobs
+        raise AssertionError(f"GET /batches/{batch_id}/jobs: the cursor never ends")
+
+    def adopt(self, *pids):
+        """Kill these scenario processes on stop if they still run: what a runner killed with
+        SIGKILL leaves behind, or what a runner failed to kill. Safe against pid reuse."""
+        for pid in pids:
+            started = pid_start_time(pid)
+            if pid and started is not None:
+                self.strays[pid] = started
+
     # -- stopping ---------------------------------------------------------------------------
 
     def log_tails(self, lines=40):
@@ -497,6 +683,12 @@ class Stack:
         for proc in order:
             if pid_alive(proc.pid):
                 problems.append(f"{proc.name} (pid {proc.pid}) still exists after stop")
+        for pid, started in sorted(self.strays.items()):
+            if pid_start_time(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         if problems:
             raise AssertionError("unclean stop:\n" + "\n".join(problems))
 
