@@ -73,7 +73,7 @@ static const char *s_waiting_reason(broker_core_t *core, const broker_batch_t *b
 {
     if (batch->counts[LYNX_JOB_PENDING] == 0 || batch->cancelled)
         return NULL;
-    return broker_sched_unservable(core, batch, text, size);
+    return broker_match_unservable(core, batch, text, size);
 }
 
 static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)

@@ -110,9 +110,21 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch);
 //  Jobs finished per minute over the recent window, and minutes to completion (<0: unknown).
 double broker_sched_throughput(const broker_batch_t *batch, int64_t now_ms);
 double broker_sched_eta_minutes(const broker_batch_t *batch, int64_t now_ms);
-//  Why no live runner can take this batch's jobs (engine, capabilities, GPU), or NULL when
-//  one can. The reason is written into text (size bytes), which is returned.
-const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *batch, char *text,
+//  Tell the runner of an in-flight attempt to kill it.
+void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflight,
+                            const char *reason);
+//  Count a job end in the batch's recent-throughput window.
+void broker_sched_note_job_end(broker_batch_t *batch, int64_t now_ms);
+
+//  --- broker_match.c: runners and batches that fit ---
+
+bool broker_match_engine(const broker_runner_t *runner, const char *engine);
+bool broker_match_offers(const broker_runner_t *runner, const char *tag);
+//  Engine, every required capability, and a GPU when the batch asks for one.
+bool broker_match_fits(const broker_runner_t *runner, const broker_batch_t *batch);
+//  Why no live runner can take this batch's jobs, or NULL when one can. The reason is
+//  written into text (size bytes), which is returned.
+const char *broker_match_unservable(broker_core_t *core, const broker_batch_t *batch, char *text,
                                     size_t size);
 //  Hand Pending jobs to runners with free slots. Safe to call any time.
 void broker_sched_dispatch(broker_core_t *core);

@@ -81,7 +81,7 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
     batch->status = status;
 }
 
-static void s_note_job_end(broker_batch_t *batch, int64_t now_ms)
+void broker_sched_note_job_end(broker_batch_t *batch, int64_t now_ms)
 {
     batch->recent_ms[batch->recent_next] = now_ms;
     batch->recent_next = (batch->recent_next + 1) % BROKER_RECENT_MAX;
@@ -203,7 +203,8 @@ int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t *
     return s_post(core, runner->routing_id, msg_p);
 }
 
-static void s_send_kill(broker_core_t *core, const broker_inflight_t *inflight, const char *reason)
+void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflight,
+                            const char *reason)
 {
     lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
     lynx_value_set_string(lynx_msg_body(kill), "job_id", inflight->rec.id);
@@ -321,7 +322,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         zsys_notice("broker: job requeued job=%s retry=%" PRId64 "/%" PRId64 " reason=\"%s\"",
                     rec.id, next.retries, next.max_retries, error_message ? error_message : "");
     } else {
-        s_note_job_end(batch, now_ms);
+        broker_sched_note_job_end(batch, now_ms);
         zsys_debug("broker: job %s job=%s run=%" PRId64 " runner=%s", lynx_job_state_name(target),
                    rec.id, rec.run_id, rec.assigned_runner);
     }
@@ -333,37 +334,6 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
 // --------------------------------------------------------------------------------------------
 //  Dispatch
 
-static bool s_runner_has_engine(const broker_runner_t *runner, const char *engine)
-{
-    for (size_t i = 0; i < lynx_value_size(runner->engines); i++) {
-        const char *name = lynx_value_as_string(lynx_value_at(runner->engines, i));
-        if (name && strcmp(name, engine) == 0)
-            return true;
-    }
-    return false;
-}
-
-//  True when the runner offers what the batch requires: its engine, every required tag among
-//  its supported_simulation_types, and a GPU when asked.
-static bool s_runner_fits(const broker_runner_t *runner, const broker_batch_t *batch)
-{
-    if (!s_runner_has_engine(runner, batch->engine))
-        return false;
-    if (batch->gpu && !lynx_value_get_bool(runner->capabilities, "gpu_available", false))
-        return false;
-    const lynx_value_t *types = lynx_value_get(runner->capabilities, "supported_simulation_types");
-    for (size_t i = 0; i < batch->required_count; i++) {
-        bool offered = false;
-        for (size_t j = 0; !offered && j < lynx_value_size(types); j++) {
-            const char *type = lynx_value_as_string(lynx_value_at(types, j));
-            offered = type && strcmp(type, batch->required[i]) == 0;
-        }
-        if (!offered)
-            return false;
-    }
-    return true;
-}
-
 static bool s_batch_can_start(const broker_core_t *core, const broker_batch_t *batch,
                               const broker_runner_t *runner)
 {
@@ -374,7 +344,7 @@ static bool s_batch_can_start(const broker_core_t *core, const broker_batch_t *b
     int64_t active = batch->counts[LYNX_JOB_CLAIMED] + batch->counts[LYNX_JOB_RUNNING];
     if (batch->max_parallel_jobs > 0 && active >= batch->max_parallel_jobs)
         return false;
-    return s_runner_fits(runner, batch);
+    return broker_match_fits(runner, batch);
 }
 
 //  Stride scheduling: of the batches this runner can serve, the one with the smallest pass;
@@ -417,7 +387,7 @@ static bool s_other_runner_free(broker_core_t *core, const broker_batch_t *batch
     broker_runner_t *other = (broker_runner_t *)zhashx_first(core->runners);
     for (; other; other = (broker_runner_t *)zhashx_next(core->runners))
         if (other != runner && broker_runners_available(other) &&
-            s_runner_has_engine(other, batch->engine))
+            broker_match_engine(other, batch->engine))
             return true;
     return false;
 }
@@ -703,7 +673,7 @@ static void s_enforce_timeouts(broker_core_t *core)
                  " s limit (broker backstop; runner %s)",
                  core->timeout_grace_ms / 1000, inflight->rec.timeout_secs,
                  inflight->rec.assigned_runner);
-        s_send_kill(core, inflight, "timed out (broker backstop)");
+        broker_sched_send_kill(core, inflight, "timed out (broker backstop)");
         broker_sched_end_attempt(core, inflight, LYNX_JOB_TIMEOUT, message, NULL, false);
     }
     zlistx_destroy(&late);
@@ -767,192 +737,4 @@ int broker_sched_recover(broker_core_t *core, lynx_err_t *err)
         zsys_notice("broker: waiting for runners to report in-flight jobs jobs=%zu",
                     zhashx_size(core->inflight));
     return 0;
-}
-
-// --------------------------------------------------------------------------------------------
-//  Cancel
-
-//  Cancel one in-flight attempt: its runner is told to kill it and the attempt will end
-//  Cancelled; with no runner to tell, it ends now.
-static void s_cancel_inflight(broker_core_t *core, broker_inflight_t *inflight)
-{
-    if (inflight->cancel_requested)
-        return;
-    inflight->cancel_requested = true;
-    if (inflight->runner && inflight->runner->online)
-        s_send_kill(core, inflight, "cancelled");
-    else
-        broker_sched_end_attempt(core, inflight, LYNX_JOB_CANCELLED, "cancelled", NULL, false);
-}
-
-//  Cancel the Pending jobs of a batch (or just job_id) in the store and in the counters.
-static int s_cancel_pending(broker_core_t *core, broker_batch_t *batch, const char *job_id,
-                            lynx_err_t *err)
-{
-    int64_t cancelled =
-        broker_store_cancel_pending(core->store, batch->id, job_id, lynx_time_now_ms());
-    if (cancelled < 0)
-        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
-    batch->counts[LYNX_JOB_PENDING] -= cancelled;
-    batch->counts[LYNX_JOB_CANCELLED] += cancelled;
-    for (int64_t i = 0; i < cancelled; i++)
-        s_note_job_end(batch, lynx_time_now_ms());
-    return 0;
-}
-
-static bool s_batch_terminal(const broker_batch_t *batch)
-{
-    return batch->status == LYNX_BATCH_COMPLETED || batch->status == LYNX_BATCH_FAILED ||
-           batch->status == LYNX_BATCH_CANCELLED;
-}
-
-lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_request_t *request,
-                                           const lynx_value_t *args, lynx_err_t *err,
-                                           lynx_value_t **errors_p)
-{
-    (void)request, (void)errors_p;
-    const char *batch_id = lynx_value_get_string(args, "batch_id", "");
-    broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, batch_id);
-    if (!batch) {
-        lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
-        return NULL;
-    }
-    if (s_batch_terminal(batch)) {
-        lynx_err_set(err, LYNX_ECONFLICT, "batch_id", "batch %s is already %s; nothing to cancel",
-                     batch->id, lynx_batch_state_name(batch->status));
-        return NULL;
-    }
-    if (!batch->cancelled && broker_store_set_batch_cancelled(core->store, batch->id)) {
-        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
-        return NULL;
-    }
-    batch->cancelled = true;
-    if (s_cancel_pending(core, batch, NULL, err))
-        return NULL;
-    zlistx_t *running = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
-        if (inflight->batch == batch)
-            zlistx_add_end(running, inflight);
-    size_t killing = zlistx_size(running);
-    while ((inflight = (broker_inflight_t *)zlistx_detach(running, NULL)))
-        s_cancel_inflight(core, inflight);
-    zlistx_destroy(&running);
-    broker_sched_refresh_batch(core, batch);
-    zsys_notice("broker: batch cancelled batch=%s killing=%zu", batch->id, killing);
-    lynx_value_t *reply = lynx_value_map();
-    lynx_value_set_string(reply, "batch_id", batch->id);
-    lynx_value_set_string(reply, "status", lynx_batch_state_name(batch->status));
-    lynx_value_set_int(reply, "cancelled_jobs", batch->counts[LYNX_JOB_CANCELLED]);
-    lynx_value_set_int(reply, "stopping_jobs", (int64_t)killing);
-    return reply;
-}
-
-lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_request_t *request,
-                                         const lynx_value_t *args, lynx_err_t *err,
-                                         lynx_value_t **errors_p)
-{
-    (void)request, (void)errors_p;
-    const char *job_id = lynx_value_get_string(args, "job_id", "");
-    broker_job_rec_t rec;
-    int rc = broker_store_get_job(core->store, job_id, &rec);
-    broker_batch_t *batch =
-        rc == 0 ? (broker_batch_t *)zhashx_lookup(core->batches, rec.batch_id) : NULL;
-    if (rc < 0) {
-        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
-        return NULL;
-    }
-    if (!batch) {
-        lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
-        return NULL;
-    }
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
-    const char *outcome = "Cancelled";
-    if (inflight) {
-        s_cancel_inflight(core, inflight);
-        outcome = zhashx_lookup(core->inflight, rec.id) ? "Cancelling" : "Cancelled";
-    } else if (rec.status == LYNX_JOB_PENDING) {
-        if (s_cancel_pending(core, batch, rec.id, err))
-            return NULL;
-    } else {
-        lynx_err_set(err, LYNX_ECONFLICT, "job_id", "job %s is already %s; nothing to cancel",
-                     rec.id, lynx_job_state_name(rec.status));
-        return NULL;
-    }
-    broker_sched_refresh_batch(core, batch);
-    lynx_value_t *reply = lynx_value_map();
-    lynx_value_set_string(reply, "job_id", rec.id);
-    lynx_value_set_string(reply, "status", outcome);
-    return reply;
-}
-
-// --------------------------------------------------------------------------------------------
-//  Why a batch waits
-
-//  True when the runner offers tag among its supported_simulation_types.
-static bool s_runner_offers(const broker_runner_t *runner, const char *tag)
-{
-    const lynx_value_t *types = lynx_value_get(runner->capabilities, "supported_simulation_types");
-    for (size_t i = 0; i < lynx_value_size(types); i++) {
-        const char *type = lynx_value_as_string(lynx_value_at(types, i));
-        if (type && strcmp(type, tag) == 0)
-            return true;
-    }
-    return false;
-}
-
-//  Append to reason what the online runners with the batch's engine lack: the required tags
-//  none of them offers, and a GPU if none has one.
-static void s_describe_missing(broker_core_t *core, const broker_batch_t *batch, char *reason,
-                               size_t size)
-{
-    size_t used = strlen(reason);
-    for (size_t i = 0; i < batch->required_count + 1 && used < size; i++) {
-        bool gpu_check = i == batch->required_count;
-        if (gpu_check && !batch->gpu)
-            break;
-        bool offered = false;
-        broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-        for (; runner && !offered; runner = (broker_runner_t *)zhashx_next(core->runners))
-            offered = runner->online && s_runner_has_engine(runner, batch->engine) &&
-                      (gpu_check ? lynx_value_get_bool(runner->capabilities, "gpu_available", false)
-                                 : s_runner_offers(runner, batch->required[i]));
-        if (!offered)
-            used += (size_t)snprintf(
-                reason + used, size - used, "%s%s%.64s%s", strstr(reason, ": ") ? ", " : ": ",
-                gpu_check ? "" : "capability '", gpu_check ? "a GPU" : batch->required[i],
-                gpu_check ? "" : "'");
-    }
-}
-
-const char *broker_sched_unservable(broker_core_t *core, const broker_batch_t *batch, char *reason,
-                                    size_t size)
-{
-    size_t online = 0, with_engine = 0, capable = 0, serving = 0;
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
-        if (!runner->online)
-            continue;
-        online++;
-        with_engine += s_runner_has_engine(runner, batch->engine);
-        if (!s_runner_fits(runner, batch))
-            continue;
-        capable++;
-        serving += !runner->draining;
-    }
-    if (online == 0)
-        snprintf(reason, size, "no runner is online");
-    else if (with_engine == 0)
-        snprintf(reason, size, "no online runner offers engine '%.64s'", batch->engine);
-    else if (capable == 0) {
-        snprintf(reason, size,
-                 "no online runner with engine '%.64s' offers everything the batch requires",
-                 batch->engine);
-        s_describe_missing(core, batch, reason, size);
-    } else if (serving == 0)
-        snprintf(reason, size,
-                 "every online runner that can run this batch is drained (Maintenance)");
-    else
-        return NULL;
-    return reason;
 }

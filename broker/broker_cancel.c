@@ -1,0 +1,121 @@
+//  broker_cancel: cancelling batches and jobs. Pending jobs end Cancelled at once (one UPDATE
+//  for a whole batch); running attempts are killed on their runner and end Cancelled when it
+//  reports (or at once when no runner can be told). A job or batch that already ended is a
+//  conflict.
+#include "broker_core.h"
+
+#include "lynx_time.h"
+
+//  Cancel one in-flight attempt: its runner is told to kill it and the attempt will end
+//  Cancelled; with no runner to tell, it ends now.
+static void s_cancel_inflight(broker_core_t *core, broker_inflight_t *inflight)
+{
+    if (inflight->cancel_requested)
+        return;
+    inflight->cancel_requested = true;
+    if (inflight->runner && inflight->runner->online)
+        broker_sched_send_kill(core, inflight, "cancelled");
+    else
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_CANCELLED, "cancelled", NULL, false);
+}
+
+//  Cancel the Pending jobs of a batch (or just job_id) in the store and in the counters.
+static int s_cancel_pending(broker_core_t *core, broker_batch_t *batch, const char *job_id,
+                            lynx_err_t *err)
+{
+    int64_t cancelled =
+        broker_store_cancel_pending(core->store, batch->id, job_id, lynx_time_now_ms());
+    if (cancelled < 0)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+    batch->counts[LYNX_JOB_PENDING] -= cancelled;
+    batch->counts[LYNX_JOB_CANCELLED] += cancelled;
+    for (int64_t i = 0; i < cancelled; i++)
+        broker_sched_note_job_end(batch, lynx_time_now_ms());
+    return 0;
+}
+
+static bool s_batch_terminal(const broker_batch_t *batch)
+{
+    return batch->status == LYNX_BATCH_COMPLETED || batch->status == LYNX_BATCH_FAILED ||
+           batch->status == LYNX_BATCH_CANCELLED;
+}
+
+lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_request_t *request,
+                                           const lynx_value_t *args, lynx_err_t *err,
+                                           lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    const char *batch_id = lynx_value_get_string(args, "batch_id", "");
+    broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, batch_id);
+    if (!batch) {
+        lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
+        return NULL;
+    }
+    if (s_batch_terminal(batch)) {
+        lynx_err_set(err, LYNX_ECONFLICT, "batch_id", "batch %s is already %s; nothing to cancel",
+                     batch->id, lynx_batch_state_name(batch->status));
+        return NULL;
+    }
+    if (!batch->cancelled && broker_store_set_batch_cancelled(core->store, batch->id)) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    batch->cancelled = true;
+    if (s_cancel_pending(core, batch, NULL, err))
+        return NULL;
+    zlistx_t *running = zlistx_new();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
+        if (inflight->batch == batch)
+            zlistx_add_end(running, inflight);
+    size_t killing = zlistx_size(running);
+    while ((inflight = (broker_inflight_t *)zlistx_detach(running, NULL)))
+        s_cancel_inflight(core, inflight);
+    zlistx_destroy(&running);
+    broker_sched_refresh_batch(core, batch);
+    zsys_notice("broker: batch cancelled batch=%s killing=%zu", batch->id, killing);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "batch_id", batch->id);
+    lynx_value_set_string(reply, "status", lynx_batch_state_name(batch->status));
+    lynx_value_set_int(reply, "cancelled_jobs", batch->counts[LYNX_JOB_CANCELLED]);
+    lynx_value_set_int(reply, "stopping_jobs", (int64_t)killing);
+    return reply;
+}
+
+lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_request_t *request,
+                                         const lynx_value_t *args, lynx_err_t *err,
+                                         lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    const char *job_id = lynx_value_get_string(args, "job_id", "");
+    broker_job_rec_t rec;
+    int rc = broker_store_get_job(core->store, job_id, &rec);
+    broker_batch_t *batch =
+        rc == 0 ? (broker_batch_t *)zhashx_lookup(core->batches, rec.batch_id) : NULL;
+    if (rc < 0) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    if (!batch) {
+        lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
+        return NULL;
+    }
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
+    const char *outcome = "Cancelled";
+    if (inflight) {
+        s_cancel_inflight(core, inflight);
+        outcome = zhashx_lookup(core->inflight, rec.id) ? "Cancelling" : "Cancelled";
+    } else if (rec.status == LYNX_JOB_PENDING) {
+        if (s_cancel_pending(core, batch, rec.id, err))
+            return NULL;
+    } else {
+        lynx_err_set(err, LYNX_ECONFLICT, "job_id", "job %s is already %s; nothing to cancel",
+                     rec.id, lynx_job_state_name(rec.status));
+        return NULL;
+    }
+    broker_sched_refresh_batch(core, batch);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "job_id", rec.id);
+    lynx_value_set_string(reply, "status", outcome);
+    return reply;
+}
