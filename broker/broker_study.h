@@ -43,8 +43,7 @@ const char *broker_study_engine(const broker_study_t *self);
 //  compute.required_capabilities (borrowed; *count_p gets their number), compute.gpu (default
 //  false), compute.priority (default 1; a batch of priority 4 gets four times the dispatches
 //  of a batch of priority 1 while both wait).
-const char *const *broker_study_required_capabilities(const broker_study_t *self,
-                                                      size_t *count_p);
+const char *const *broker_study_required_capabilities(const broker_study_t *self, size_t *count_p);
 bool broker_study_gpu(const broker_study_t *self);
 int64_t broker_study_priority(const broker_study_t *self);
 

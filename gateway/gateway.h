@@ -14,7 +14,7 @@ typedef struct {
     const char *broker_endpoint;
     size_t max_body_bytes;
     int broker_timeout_ms;
-    int submit_timeout_ms;     //  POST /jobs writes a whole batch: it may take longer
+    int submit_timeout_ms; //  POST /jobs writes a whole batch: it may take longer
 } gateway_options_t;
 
 //  Start the gateway actor. NULL with err when the HTTP port cannot be bound or the broker

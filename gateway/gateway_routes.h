@@ -7,9 +7,9 @@
 #include "lynx_value.h"
 
 typedef struct {
-    const char *op;     //  broker operation, e.g. "batch.get"
-    int success_status; //  HTTP status of a successful answer (200, 201)
-    lynx_value_t *args; //  REQUEST args (owned by the caller)
+    const char *op;           //  broker operation, e.g. "batch.get"
+    int success_status;       //  HTTP status of a successful answer (200, 201)
+    lynx_value_t *args;       //  REQUEST args (owned by the caller)
     const char *const *query; //  query arguments to copy into args as strings (NULL-ended)
 } gateway_call_t;
 
@@ -21,7 +21,7 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
 
 //  The methods path accepts, comma-separated ("GET, POST"), for a 405's Allow header; "" when
 //  the path matches no route.
-void gateway_routes_allowed (const char *path, char *methods, size_t size);
+void gateway_routes_allowed(const char *path, char *methods, size_t size);
 
 //  JSON text of an error: {"error":{"code","message","field"}} plus "errors" when given.
 //  Caller frees.

@@ -19,7 +19,7 @@ static const struct {
     [LYNX_EUNAVAILABLE] = {"unavailable", 503},
 };
 
-void lynx_err_clear (lynx_err_t *err)
+void lynx_err_clear(lynx_err_t *err)
 {
     if (!err)
         return;
@@ -28,37 +28,37 @@ void lynx_err_clear (lynx_err_t *err)
     err->message[0] = '\0';
 }
 
-int lynx_err_set (lynx_err_t *err, lynx_code_t code, const char *field, const char *format, ...)
+int lynx_err_set(lynx_err_t *err, lynx_code_t code, const char *field, const char *format, ...)
 {
     if (!err)
         return -1;
     err->code = code;
-    snprintf (err->field, sizeof err->field, "%s", field ? field : "");
+    snprintf(err->field, sizeof err->field, "%s", field ? field : "");
     va_list args;
-    va_start (args, format);
-    vsnprintf (err->message, sizeof err->message, format, args);
-    va_end (args);
+    va_start(args, format);
+    vsnprintf(err->message, sizeof err->message, format, args);
+    va_end(args);
     return -1;
 }
 
-const char *lynx_code_name (lynx_code_t code)
+const char *lynx_code_name(lynx_code_t code)
 {
-    if ((int) code < 0 || code >= LYNX_CODE_COUNT)
+    if ((int)code < 0 || code >= LYNX_CODE_COUNT)
         return "internal";
     return s_codes[code].name;
 }
 
-lynx_code_t lynx_code_from_name (const char *name)
+lynx_code_t lynx_code_from_name(const char *name)
 {
     for (int code = 0; name && code < LYNX_CODE_COUNT; code++)
-        if (strcmp (s_codes[code].name, name) == 0)
-            return (lynx_code_t) code;
+        if (strcmp(s_codes[code].name, name) == 0)
+            return (lynx_code_t)code;
     return LYNX_EINTERNAL;
 }
 
-int lynx_code_http_status (lynx_code_t code)
+int lynx_code_http_status(lynx_code_t code)
 {
-    if ((int) code < 0 || code >= LYNX_CODE_COUNT)
+    if ((int)code < 0 || code >= LYNX_CODE_COUNT)
         return 500;
     return s_codes[code].http_status;
 }

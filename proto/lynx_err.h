@@ -32,21 +32,21 @@ typedef struct {
 } lynx_err_t;
 
 //  Reset err to LYNX_OK with empty field and message. NULL-safe.
-void lynx_err_clear (lynx_err_t *err);
+void lynx_err_clear(lynx_err_t *err);
 
 //  Record an error. field may be NULL. NULL-safe on err, so callers that do not care pass NULL.
 //  Always returns -1 so handlers can write `return lynx_err_set (...)`.
-int lynx_err_set (lynx_err_t *err, lynx_code_t code, const char *field, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
+int lynx_err_set(lynx_err_t *err, lynx_code_t code, const char *field, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
 
 //  Stable snake_case name of a code ("invalid_argument", "not_found", ...), used on the wire
 //  and in JSON error bodies.
-const char *lynx_code_name (lynx_code_t code);
+const char *lynx_code_name(lynx_code_t code);
 
 //  Inverse of lynx_code_name; returns LYNX_EINTERNAL for unknown names.
-lynx_code_t lynx_code_from_name (const char *name);
+lynx_code_t lynx_code_from_name(const char *name);
 
 //  HTTP status for a code (LYNX_OK is 200).
-int lynx_code_http_status (lynx_code_t code);
+int lynx_code_http_status(lynx_code_t code);
 
 #endif

@@ -40,43 +40,43 @@ typedef enum {
 typedef struct _lynx_msg_t lynx_msg_t;
 
 //  Create a message with an empty map body. NULL on out-of-memory or an invalid id.
-lynx_msg_t *lynx_msg_new (lynx_msg_id_t id);
+lynx_msg_t *lynx_msg_new(lynx_msg_id_t id);
 //  Destroy; sets *self_p to NULL. NULL-safe.
-void lynx_msg_destroy (lynx_msg_t **self_p);
+void lynx_msg_destroy(lynx_msg_t **self_p);
 
-lynx_msg_id_t lynx_msg_id (const lynx_msg_t *self);
+lynx_msg_id_t lynx_msg_id(const lynx_msg_t *self);
 //  Command name as on the wire ("REGISTER", ...).
-const char *lynx_msg_command (const lynx_msg_t *self);
+const char *lynx_msg_command(const lynx_msg_t *self);
 //  Command name of an id, or "UNKNOWN".
-const char *lynx_msg_id_name (lynx_msg_id_t id);
+const char *lynx_msg_id_name(lynx_msg_id_t id);
 
 //  The body map, borrowed and mutable: fill it with lynx_value_set_* before encoding.
-lynx_value_t *lynx_msg_body (lynx_msg_t *self);
+lynx_value_t *lynx_msg_body(lynx_msg_t *self);
 //  Replace the body. Takes ownership of *body_p on success (it must be a map).
-int lynx_msg_set_body (lynx_msg_t *self, lynx_value_t **body_p);
+int lynx_msg_set_body(lynx_msg_t *self, lynx_value_t **body_p);
 
 //  Encode into a new frame. Returns NULL and fills err when the body does not satisfy the
 //  command's schema or nests deeper than LYNX_MSG_MAX_DEPTH (LYNX_EPROTOCOL), or the frame
 //  would exceed LYNX_MSG_MAX_BYTES (LYNX_ETOOLARGE): we never put invalid messages on the wire.
-zframe_t *lynx_msg_encode (const lynx_msg_t *self, lynx_err_t *err);
+zframe_t *lynx_msg_encode(const lynx_msg_t *self, lynx_err_t *err);
 //  Decode one frame's bytes. Returns an owned message, or NULL with err->code LYNX_EPROTOCOL
 //  and a message naming the problem. Never crashes or leaks on any input.
-lynx_msg_t *lynx_msg_decode (const void *data, size_t size, lynx_err_t *err);
+lynx_msg_t *lynx_msg_decode(const void *data, size_t size, lynx_err_t *err);
 
 //  Send on a socket: [routing_id] frame. routing_id may be NULL (DEALER side); it is not
 //  consumed. Destroys *self_p whatever the outcome. Returns 0, or -1 with err filled.
-int lynx_msg_send (lynx_msg_t **self_p, void *socket, zframe_t *routing_id, lynx_err_t *err);
+int lynx_msg_send(lynx_msg_t **self_p, void *socket, zframe_t *routing_id, lynx_err_t *err);
 //  Receive one message. On a ROUTER pass routing_id_p to get the sender's id (owned by the
 //  caller); pass NULL on a DEALER. Returns NULL with err filled when the message is malformed;
 //  the offending ZeroMQ message is consumed either way, and *routing_id_p is still set when
 //  the envelope was readable so the caller can answer with an ERROR.
-lynx_msg_t *lynx_msg_recv (void *socket, zframe_t **routing_id_p, lynx_err_t *err);
+lynx_msg_t *lynx_msg_recv(void *socket, zframe_t **routing_id_p, lynx_err_t *err);
 
 //  Generic msgpack for storage (results, configs): pack any value, unpack with the same
 //  limits as lynx_msg_decode. Caller frees the returned buffer with free(). Packing returns -1
 //  on out-of-memory and for a value unpack would refuse (deeper than LYNX_MSG_MAX_DEPTH, or
 //  more than LYNX_MSG_MAX_BYTES packed).
-int lynx_msgpack_pack (const lynx_value_t *value, unsigned char **data_p, size_t *size_p);
-lynx_value_t *lynx_msgpack_unpack (const void *data, size_t size, lynx_err_t *err);
+int lynx_msgpack_pack(const lynx_value_t *value, unsigned char **data_p, size_t *size_p);
+lynx_value_t *lynx_msgpack_unpack(const void *data, size_t size, lynx_err_t *err);
 
 #endif

@@ -15,9 +15,9 @@
 //  Parse the first document of a YAML text. NULL with err (LYNX_EINVALID, "line L column C:
 //  reason") on a syntax error, duplicate key, alias, non-scalar key or nesting deeper than 64.
 //  An empty document gives a null value.
-lynx_value_t *lynx_yaml_parse (const char *text, size_t len, lynx_err_t *err);
+lynx_value_t *lynx_yaml_parse(const char *text, size_t len, lynx_err_t *err);
 
 //  Read and parse a file; the error message starts with the path.
-lynx_value_t *lynx_yaml_load_file (const char *path, lynx_err_t *err);
+lynx_value_t *lynx_yaml_load_file(const char *path, lynx_err_t *err);
 
 #endif

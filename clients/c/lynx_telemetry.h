@@ -69,12 +69,12 @@ typedef struct {
 //  variable is unset or empty, or the socket cannot be made, it returns a no-op client whose
 //  sends do nothing (lynx_telemetry_active says which; a failure is printed once on stderr
 //  and kept in lynx_telemetry_error). The caller owns it; close with lynx_telemetry_close.
-lynx_telemetry_t *lynx_telemetry_from_env (void);
+lynx_telemetry_t *lynx_telemetry_from_env(void);
 //  The same for an explicit endpoint; NULL or "" gives a no-op client.
-lynx_telemetry_t *lynx_telemetry_new (const char *url);
+lynx_telemetry_t *lynx_telemetry_new(const char *url);
 //  Close the client, waiting up to LYNX_TELEMETRY_LINGER_MS for queued frames to leave;
 //  sets *self_p to NULL. NULL-safe.
-void lynx_telemetry_close (lynx_telemetry_t **self_p);
+void lynx_telemetry_close(lynx_telemetry_t **self_p);
 
 //  Send one sample of count values, without waiting. timestamp_ns is nanoseconds (simulation
 //  or wall-clock time, as the scenario chooses), or LYNX_TELEMETRY_NOW for the wall clock.
@@ -86,25 +86,25 @@ void lynx_telemetry_close (lynx_telemetry_t **self_p);
 //    EMSGSIZE the frame would exceed the protocol's 64 MiB;
 //    ENOMEM  out of memory.
 //  After EINVAL, EMSGSIZE or ENOMEM nothing was sent and no sequence number was used.
-int lynx_telemetry_send (lynx_telemetry_t *self, int64_t timestamp_ns, size_t count,
-                         const lynx_telemetry_value_t *values);
+int lynx_telemetry_send(lynx_telemetry_t *self, int64_t timestamp_ns, size_t count,
+                        const lynx_telemetry_value_t *values);
 //  Send count doubles named names[i]; same behaviour and errors as lynx_telemetry_send.
-int lynx_telemetry_send_doubles (lynx_telemetry_t *self, int64_t timestamp_ns,
-                                 const char *const *names, const double *values, size_t count);
+int lynx_telemetry_send_doubles(lynx_telemetry_t *self, int64_t timestamp_ns,
+                                const char *const *names, const double *values, size_t count);
 
 //  True when sends go to a runner, false for a no-op client. NULL-safe.
-bool lynx_telemetry_active (const lynx_telemetry_t *self);
+bool lynx_telemetry_active(const lynx_telemetry_t *self);
 //  Frames dropped because the queue was full. NULL-safe.
-uint64_t lynx_telemetry_dropped (const lynx_telemetry_t *self);
+uint64_t lynx_telemetry_dropped(const lynx_telemetry_t *self);
 //  Sequence number the next frame will carry (frames produced so far, dropped or not; the
 //  first frame is 0). NULL-safe.
-uint64_t lynx_telemetry_seq (const lynx_telemetry_t *self);
+uint64_t lynx_telemetry_seq(const lynx_telemetry_t *self);
 //  Why a client for a set URL is a no-op ("connect not-a-url: Invalid argument"), or NULL.
 //  Borrowed until the client is closed. NULL-safe.
-const char *lynx_telemetry_error (const lynx_telemetry_t *self);
+const char *lynx_telemetry_error(const lynx_telemetry_t *self);
 
 //  Values for a sample, as initialisers: lynx_telemetry_double ("orbit.radius_km", r).
-static inline lynx_telemetry_value_t lynx_telemetry_double (const char *name, double value)
+static inline lynx_telemetry_value_t lynx_telemetry_double(const char *name, double value)
 {
     lynx_telemetry_value_t item;
     item.name = name;
@@ -113,7 +113,7 @@ static inline lynx_telemetry_value_t lynx_telemetry_double (const char *name, do
     return item;
 }
 
-static inline lynx_telemetry_value_t lynx_telemetry_int (const char *name, int64_t value)
+static inline lynx_telemetry_value_t lynx_telemetry_int(const char *name, int64_t value)
 {
     lynx_telemetry_value_t item;
     item.name = name;
@@ -122,7 +122,7 @@ static inline lynx_telemetry_value_t lynx_telemetry_int (const char *name, int64
     return item;
 }
 
-static inline lynx_telemetry_value_t lynx_telemetry_bool (const char *name, bool value)
+static inline lynx_telemetry_value_t lynx_telemetry_bool(const char *name, bool value)
 {
     lynx_telemetry_value_t item;
     item.name = name;
