@@ -39,6 +39,7 @@ typedef struct {
 
 //  Longest row (REGISTER has 8); a row with more fields fails to compile (excess initializer).
 #define S_MAX_FIELDS 10
+#define S_ZONE_CHUNK 928 //  bytes: stays in glibc's small bins
 
 typedef struct {
     const char *name;
@@ -496,23 +497,29 @@ static lynx_value_t *s_unpack_one(const unsigned char *data, size_t size, size_t
         if (err && !err->field[0])
             snprintf(err->field, sizeof err->field, "%s", path);
         return NULL;
+    } //  A zone of small chunks: msgpack_unpack_next's default 8 KiB chunk is a large-bin
+    //  allocation, which makes glibc consolidate its fast bins on every message.
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, S_ZONE_CHUNK)) {
+        lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
+        *offset_p = end;
+        return NULL;
     }
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init(&unpacked);
+    msgpack_object object;
     size_t offset = *offset_p;
-    msgpack_unpack_return rc = msgpack_unpack_next(&unpacked, (const char *)data, end, &offset);
+    msgpack_unpack_return rc = msgpack_unpack((const char *)data, end, &offset, &zone, &object);
     lynx_value_t *value = NULL;
-    if (rc == MSGPACK_UNPACK_SUCCESS && offset == end) {
+    if ((rc == MSGPACK_UNPACK_SUCCESS || rc == MSGPACK_UNPACK_EXTRA_BYTES) && offset == end) {
         s_convert_t convert = {.err = err, .root = path};
         lynx_err_clear(err);
-        value = s_convert(&convert, &unpacked.data);
+        value = s_convert(&convert, &object);
         if (!value && (!err || err->code == LYNX_OK))
             lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
     } else if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
         lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
     else
         lynx_err_set(err, LYNX_EPROTOCOL, path, "malformed msgpack");
-    msgpack_unpacked_destroy(&unpacked);
+    msgpack_zone_destroy(&zone);
     *offset_p = end;
     return value;
 }

@@ -92,15 +92,15 @@ lynx_value_t *lynx_value_string(const char *value)
 }
 
 lynx_value_t *lynx_value_stringn(const char *value, size_t len)
-{
-    lynx_value_t *self = s_value_new(LYNX_VALUE_STRING);
+{ //  One allocation for the node and its text: strings are most of a message's values.
+    if (len > SIZE_MAX - sizeof(lynx_value_t) - 1)
+        return NULL;
+    lynx_value_t *self = malloc(sizeof *self + len + 1);
     if (!self)
         return NULL;
-    self->u.string.data = malloc(len + 1);
-    if (!self->u.string.data) {
-        free(self);
-        return NULL;
-    }
+    memset(self, 0, sizeof *self);
+    self->type = LYNX_VALUE_STRING;
+    self->u.string.data = (char *)(self + 1);
     if (len)
         memcpy(self->u.string.data, value, len);
     self->u.string.data[len] = '\0';
@@ -123,9 +123,8 @@ void lynx_value_destroy(lynx_value_t **self_p)
     if (!self_p || !*self_p)
         return;
     lynx_value_t *self = *self_p;
-    if (self->type == LYNX_VALUE_STRING)
-        free(self->u.string.data);
-    else if (self->type == LYNX_VALUE_ARRAY || self->type == LYNX_VALUE_MAP) {
+    //  A string's text lives in the node's own allocation: nothing more to free.
+    if (self->type == LYNX_VALUE_ARRAY || self->type == LYNX_VALUE_MAP) {
         for (size_t i = 0; i < self->u.list.size; i++) {
             lynx_value_destroy(&self->u.list.items[i]);
             if (self->u.list.keys)
