@@ -92,6 +92,7 @@ static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
             //  every ACK and ASSIGN): stop, and let a restart recover the last durable state.
             zsys_error("broker: cannot commit, stopping: %s", broker_store_error(core->store));
             zlistx_purge(core->outbox);
+            zlistx_purge(core->events);
             core->fatal = true;
             return -1;
         }
@@ -125,6 +126,8 @@ static int s_on_event_message(zloop_t *loop, zsock_t *socket, void *arg)
         zsys_warning("broker: malformed event dropped: %s", err.message);
     else if (lynx_msg_id(msg) == LYNX_MSG_HEARTBEAT)
         broker_runners_published_heartbeat(core, lynx_msg_body(msg));
+    else if (lynx_msg_id(msg) == LYNX_MSG_TELEMETRY)
+        broker_telemetry_ingest(core->telemetry, lynx_msg_body(msg), NULL);
     else
         zsys_warning("broker: unexpected %s on the events socket", lynx_msg_command(msg));
     lynx_msg_destroy(&msg);
@@ -139,7 +142,9 @@ static void s_remember_drained(const char *id, void *arg)
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
-    broker_sched_tick((broker_core_t *)arg);
+    broker_core_t *core = (broker_core_t *)arg;
+    broker_sched_tick(core);
+    broker_telemetry_flush_due(core->telemetry, lynx_time_mono_ms());
     return 0;
 }
 
@@ -162,6 +167,8 @@ static void s_core_destroy(broker_core_t *core)
 {
     broker_submit_teardown(core);
     zlistx_destroy(&core->outbox);
+    zlistx_destroy(&core->events);
+    broker_telemetry_destroy(&core->telemetry);
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
     zhashx_destroy(&core->drained);
@@ -197,6 +204,14 @@ static zsock_t *s_bind(int type, const char *endpoint, char *resolved, lynx_err_
     return socket;
 }
 
+//  The endpoint on endpoint's host with any free port: "tcp://10.0.0.5:5555" -> ":*".
+static void s_any_port(const char *endpoint, char *out, size_t size)
+{
+    const char *colon = strrchr(endpoint, ':');
+    int host_len = colon ? (int)(colon - endpoint) : 0;
+    snprintf(out, size, "%.*s:*", host_len, endpoint);
+}
+
 static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *events_ep,
                         lynx_err_t *err)
 {
@@ -215,6 +230,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     core->batch_order = zlistx_new();
     broker_submit_setup(core);
     core->outbox = zlistx_new();
+    core->events = zlistx_new();
+    zlistx_set_destructor(core->events, (zlistx_destructor_fn *)lynx_value_destroy);
     zlistx_set_destructor(core->outbox, broker_outgoing_destroy);
     core->runners = zhashx_new();
     zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
@@ -223,7 +240,19 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     zhashx_set_destructor(core->inflight, (zhashx_destructor_fn *)s_inflight_destroy);
     core->store = broker_store_new(self->options.data_dir, err);
     if (!core->store)
+        return -1; //  Telemetry before the batches: loading each batch tells the store about it.
+    char telemetry_default[256];
+    const char *telemetry_endpoint = self->options.telemetry_endpoint;
+    if (!telemetry_endpoint || !*telemetry_endpoint) {
+        s_any_port(self->options.runner_endpoint, telemetry_default, sizeof telemetry_default);
+        telemetry_endpoint = telemetry_default;
+    }
+    core->telemetry = broker_telemetry_new(self->options.data_dir, telemetry_endpoint, err);
+    if (!core->telemetry)
         return -1;
+    if (self->options.telemetry_endpoint_out)
+        snprintf(self->options.telemetry_endpoint_out, 256, "%s",
+                 broker_telemetry_endpoint(core->telemetry));
     int64_t discarded = broker_store_discard_incomplete(core->store);
     if (discarded < 0)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
@@ -247,9 +276,7 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     char derived[256];
     const char *events_endpoint = self->options.events_endpoint;
     if (!events_endpoint || !*events_endpoint) {
-        const char *colon = strrchr(self->options.runner_endpoint, ':');
-        int host_len = colon ? (int)(colon - self->options.runner_endpoint) : 0;
-        snprintf(derived, sizeof derived, "%.*s:*", host_len, self->options.runner_endpoint);
+        s_any_port(self->options.runner_endpoint, derived, sizeof derived);
         events_endpoint = derived;
     }
     core->events_socket = s_bind(ZMQ_SUB, events_endpoint, events_ep, err);

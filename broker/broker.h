@@ -8,15 +8,18 @@
 #include "lynx_err.h"
 
 typedef struct {
-    const char *data_dir;        //  SQLite database and later telemetry live here
-    const char *runner_endpoint; //  ROUTER bound for runners, e.g. tcp://0.0.0.0:5555
-    const char *api_endpoint;    //  ROUTER bound for API clients (the gateway)
-    const char *events_endpoint; //  SUB bound for runners' heartbeats; NULL or "": the runner
-                                 //  endpoint's interface, any free port
-    int heartbeat_interval_ms;   //  told to runners at registration
-    int heartbeat_misses;        //  runner is Offline after this many silent intervals
-    int timeout_grace_secs;      //  a job with no result this long after its timeout ends
-                                 //  Timeout on the broker's own authority (0: 30 s)
+    const char *data_dir;           //  SQLite database and later telemetry live here
+    const char *runner_endpoint;    //  ROUTER bound for runners, e.g. tcp://0.0.0.0:5555
+    const char *api_endpoint;       //  ROUTER bound for API clients (the gateway)
+    const char *telemetry_endpoint; //  PUB for scripts: telemetry frames and job/batch events;
+                                    //  NULL or "": the runner endpoint's host, any free port
+    char *telemetry_endpoint_out;   //  optional: receives the resolved PUB endpoint (256 bytes)
+    const char *events_endpoint;    //  SUB bound for runners' heartbeats; NULL or "": the runner
+                                    //  endpoint's interface, any free port
+    int heartbeat_interval_ms;      //  told to runners at registration
+    int heartbeat_misses;           //  runner is Offline after this many silent intervals
+    int timeout_grace_secs;         //  a job with no result this long after its timeout ends
+                                    //  Timeout on the broker's own authority (0: 30 s)
 } broker_options_t;
 
 //  Start the broker actor: opens the store, binds both endpoints, loads surviving batches.

@@ -209,6 +209,37 @@ static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *r
     return batch ? s_job_view(core, batch, &rec) : NULL;
 }
 
+//  GET /jobs/{id}/telemetry: the stored series as JSON columns, or CSV (?format=csv), with
+//  ?variables=a,b to pick columns.
+static lynx_value_t *s_op_job_telemetry(broker_core_t *core, const broker_request_t *request,
+                                        const lynx_value_t *args, lynx_err_t *err,
+                                        lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    broker_job_rec_t rec;
+    if (!s_find_job(core, args, &rec, err))
+        return NULL;
+    const char *format = lynx_value_get_string(args, "format", "json");
+    const char *variables = lynx_value_get_string(args, "variables", NULL);
+    if (strcmp(format, "csv") == 0) {
+        char *csv =
+            broker_telemetry_read_csv(core->telemetry, rec.batch_id, rec.id, variables, err);
+        if (!csv)
+            return NULL;
+        lynx_value_t *reply = lynx_value_map();
+        lynx_value_set_string(reply, "content_type", "text/csv");
+        lynx_value_set_string(reply, "text", csv);
+        free(csv);
+        return reply;
+    }
+    if (strcmp(format, "json") != 0) {
+        lynx_err_set(err, LYNX_EINVALID, "format", "format: must be json or csv, got '%.32s'",
+                     format);
+        return NULL;
+    }
+    return broker_telemetry_read(core->telemetry, rec.batch_id, rec.id, variables, err);
+}
+
 // --------------------------------------------------------------------------------------------
 //  Listing with cursors
 
@@ -374,6 +405,7 @@ static const struct {
     {"batch.cancel", broker_sched_op_cancel_batch},
     {"job.cancel", broker_sched_op_cancel_job},
     {"batch.list", s_op_batch_list},
+    {"job.telemetry", s_op_job_telemetry},
     {"batch.jobs", s_op_batch_jobs},
 };
 

@@ -7,6 +7,7 @@
 
 #include "broker_rng.h"
 #include "broker_store.h"
+#include "broker_telemetry.h"
 #include "lynx_msg.h"
 #include "lynx_state.h"
 #include "lynx_time.h"
@@ -92,9 +93,12 @@ typedef struct {
     int64_t id_ms;            //  time part of the last id issued
     int64_t id_sequence;      //  ids issued in that millisecond
     int events_port;          //  port of the SUB socket runners publish heartbeats to
-    zlistx_t *outbox;         //  messages held until the current turn commits
-    bool turn_open;           //  a group commit is open (see broker_store_turn_begin)
-    bool fatal;               //  the store failed: the actor stops
+    zlistx_t *outbox;
+    //  //  messages held until the current turn commits
+    zlistx_t *events; //  job events (lynx_value maps) held until the current turn commits
+    broker_telemetry_t *telemetry;
+    bool turn_open; //  a group commit is open (see broker_store_turn_begin)
+    bool fatal;     //  the store failed: the actor stops
     uint64_t dispatch_round;
     zlistx_t *submissions;   //  big batches being written chunk by chunk
     int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
@@ -140,7 +144,10 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
 int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                              lynx_job_state_t outcome, const char *error_message,
                              const lynx_value_t *sent_result, bool retryable);
-//  Send everything held in the outbox (after a turn committed).
+//  Announce a job's new status to subscribers (held until the turn commits).
+void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
+                        const char *error_message);
+//  Send everything held in the outbox and publish held events (after a turn committed).
 void broker_sched_flush(broker_core_t *core);
 //  zlistx destructor of outbox items.
 void broker_outgoing_destroy(void **item_p);

@@ -41,6 +41,10 @@ static double s_min_pass(broker_core_t *core)
 void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch)
 {
     batch->pass = s_min_pass(core);
+    lynx_err_t err;
+    if (broker_telemetry_configure_batch(core->telemetry, batch->id, batch->telemetry, &err))
+        zsys_warning("broker: telemetry settings refused batch=%s: %s (defaults used)", batch->id,
+                     err.message);
     zhashx_insert(core->batches, batch->id, batch);
     zlistx_add_end(core->batch_order, batch);
 }
@@ -75,6 +79,8 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
     if (broker_store_update_batch_status(core->store, batch->id, status))
         zsys_error("broker: cannot record batch status batch=%s: %s", batch->id,
                    broker_store_error(core->store));
+    broker_telemetry_publish_batch_event(core->telemetry, batch->id, lynx_batch_state_name(status),
+                                         NULL);
     zsys_info("broker: batch %s batch=%s completed=%" PRId64 " failed=%" PRId64,
               lynx_batch_state_name(status), batch->id, counts[LYNX_JOB_COMPLETED],
               counts[LYNX_JOB_FAILED] + counts[LYNX_JOB_TIMEOUT]);
@@ -184,8 +190,47 @@ static int s_post(broker_core_t *core, zframe_t *routing_id, lynx_msg_t **msg_p)
     return 0;
 }
 
+//  Job events go to subscribers only once what they announce is on disk.
+void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
+                        const char *error_message)
+{
+    lynx_value_t *event = lynx_value_map();
+    lynx_value_set_string(event, "batch_id", rec->batch_id);
+    lynx_value_set_string(event, "job_id", rec->id);
+    lynx_value_set_string(event, "status", lynx_job_state_name(status));
+    lynx_value_set_int(event, "attempt", rec->attempt);
+    lynx_value_set_string(event, "runner_id",
+                          rec->assigned_runner[0] ? rec->assigned_runner : NULL);
+    if (error_message)
+        lynx_value_set_string(event, "error_message", error_message);
+    zlistx_add_end(core->events, event);
+    if (!core->turn_open)
+        broker_sched_flush(core);
+}
+
+static void s_publish_events(broker_core_t *core)
+{
+    lynx_value_t *event;
+    while ((event = (lynx_value_t *)zlistx_detach(core->events, NULL))) {
+        lynx_value_t *extra = lynx_value_map();
+        const char *keys[] = {"attempt", "runner_id", "error_message"};
+        for (size_t i = 0; i < 3; i++) {
+            lynx_value_t *copy = lynx_value_dup(lynx_value_get(event, keys[i]));
+            if (copy && lynx_value_set(extra, keys[i], &copy))
+                lynx_value_destroy(&copy);
+        }
+        broker_telemetry_publish_job_event(core->telemetry,
+                                           lynx_value_get_string(event, "batch_id", ""),
+                                           lynx_value_get_string(event, "job_id", ""),
+                                           lynx_value_get_string(event, "status", ""), extra);
+        lynx_value_destroy(&extra);
+        lynx_value_destroy(&event);
+    }
+}
+
 void broker_sched_flush(broker_core_t *core)
 {
+    s_publish_events(core);
     s_outgoing_t *outgoing;
     while ((outgoing = (s_outgoing_t *)zlistx_detach(core->outbox, NULL))) {
         s_send_now(core, outgoing->routing_id, &outgoing->msg);
@@ -304,9 +349,9 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                    broker_store_error(core->store));
         broker_store_rollback(core->store);
         return -1;
-    }
-
-    //  Durable: now update memory.
+    } //  Durable (or pending the turn's commit): announce and update memory.
+    broker_sched_event(core, &next, target, error_message);
+    broker_telemetry_job_ended(core->telemetry, rec.id);
     batch->counts[inflight->rec.status]--;
     batch->counts[target]++;
     broker_runner_t *runner = inflight->runner;
@@ -459,6 +504,7 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
     }
     zhashx_insert(core->inflight, rec.id, inflight);
     runner->active_jobs++;
+    broker_sched_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL);
 
     lynx_msg_t *assign = lynx_msg_new(LYNX_MSG_ASSIGN);
     lynx_value_t *body = lynx_msg_body(assign);
@@ -586,6 +632,7 @@ static void s_on_started(broker_core_t *core, broker_runner_t *runner, lynx_valu
     }
     inflight->rec.started_at_ms = next.started_at_ms;
     s_transition(inflight->batch, &inflight->rec, LYNX_JOB_RUNNING);
+    broker_sched_event(core, &inflight->rec, LYNX_JOB_RUNNING, NULL);
     broker_sched_refresh_batch(core, inflight->batch);
 }
 

@@ -6,6 +6,7 @@
 //  error is thrown away at the end, so nothing half-checked is ever sampled.
 #include "broker_study_check.h"
 
+#include "broker_telemetry.h"
 #include "lynx_rules.h"
 #include "broker_sobol.h"
 #include "lynx_err.h"
@@ -875,6 +876,16 @@ static void s_draw_seed(broker_study_config_t *self, s_check_t *check)
     self->seed = bits & INT64_MAX;
 }
 
+//  A message without its leading "field: " (modules that return one error put the path in
+//  both), so the {field, message} pair does not say the path twice.
+static const char *s_strip_field(const char *message, const char *field)
+{
+    size_t len = strlen(field);
+    if (len && strncmp(message, field, len) == 0 && strncmp(message + len, ": ", 2) == 0)
+        return message + len + 2;
+    return message;
+}
+
 broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t runs_override,
                                           lynx_value_t *errors, lynx_value_t *warnings)
 {
@@ -909,8 +920,12 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
             check.error_count++; //  its errors are already in check.errors
         lynx_rules_destroy(&rules);
     }
-    //  Checked in depth by the module that uses it.
-    s_get_object(&check, config, "config", "telemetry", S_OPTIONAL, &section);
+    if (s_get_object(&check, config, "config", "telemetry", S_OPTIONAL, &section) == 1) {
+        lynx_err_t err;
+        if (broker_telemetry_check_config(section, &err))
+            s_error(&check, err.field[0] ? err.field : "config.telemetry", NULL, "%s",
+                    s_strip_field(err.message, err.field));
+    }
 
     //  runs_override sits beside config in the request, hence its path.
     if (runs_override > S_RUNS_MAX)

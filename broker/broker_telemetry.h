@@ -14,6 +14,7 @@
 #ifndef BROKER_TELEMETRY_H_INCLUDED
 #define BROKER_TELEMETRY_H_INCLUDED
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lynx_err.h"
@@ -22,12 +23,12 @@
 typedef struct _broker_telemetry_t broker_telemetry_t;
 
 //  Defaults of broker_telemetry_set_limits.
-#define BROKER_TELEMETRY_JOB_BUFFER_BYTES (256u * 1024u)           //  a job's buffer flushes early
+#define BROKER_TELEMETRY_JOB_BUFFER_BYTES (256u * 1024u)          //  a job's buffer flushes early
 #define BROKER_TELEMETRY_TOTAL_BUFFER_BYTES (64u * 1024u * 1024u) //  all jobs together
 #define BROKER_TELEMETRY_READ_MAX_CELLS 2000000u //  frames x (variables + 1) in one read
 //  Ids (batch_id, job_id) are 1-64 characters of [A-Za-z0-9_-]: no path or topic separators.
 #define BROKER_TELEMETRY_ID_MAX 64
-//  Variable names are 1-128 printable ASCII characters except space, ',' and '"'.
+//  Variable names are 1-128 bytes without control characters (scenarios choose them).
 #define BROKER_TELEMETRY_NAME_MAX 128
 //  A frame carries at most this many values.
 #define BROKER_TELEMETRY_VALUES_MAX 1024
@@ -77,8 +78,9 @@ int broker_telemetry_configure_batch(broker_telemetry_t *self, const char *batch
 
 //  Take one decoded TELEMETRY body as a runner forwarded it ({job_id, batch_id, seq,
 //  timestamp_ns, values[, dropped]}): buffer it for the job's series file and publish it.
-//  Returns 0, or -1 when the frame was refused (err says why; may be NULL): counted in
-//  frames_rejected and logged here at most every 10 s, so the caller need not log it.
+//  Returns 0, or -1 with err (may be NULL) when the frame was refused (counted in
+//  frames_rejected and logged here at most every 10 s, so the caller need not log it) or, out
+//  of memory, not stored (frames_unwritten).
 int broker_telemetry_ingest(broker_telemetry_t *self, const lynx_value_t *telemetry_body,
                             lynx_err_t *err);
 
@@ -106,19 +108,19 @@ int broker_telemetry_publish_batch_event(broker_telemetry_t *self, const char *b
 
 //  A job's series as columns, after flushing its buffer: {job_id, batch_id, count, seq: [...],
 //  timestamp_ns: [...], values: {name: [...]}}, null where a frame lacks a value, frames in
-//  arrival order. variables_csv selects and orders the variables ("a,b"; NULL or "": all, in
-//  order of first appearance). An unknown job or batch, or no data: count 0, not an error.
-//  NULL with LYNX_EINVALID for a bad id or variable name, LYNX_ETOOLARGE past the read limit,
-//  LYNX_EINTERNAL when the file cannot be read. The result belongs to the caller.
+//  arrival order. variables_csv selects and orders the variables ("a, b": split at commas,
+//  spaces around names trimmed; NULL or "": all, in order of first appearance). An unknown job or
+//  batch, or no data: count 0, not an error. NULL with LYNX_EINVALID for a bad id or variable name,
+//  LYNX_ETOOLARGE past the read limit, LYNX_EINTERNAL when the file cannot be read. The result
+//  belongs to the caller.
 lynx_value_t *broker_telemetry_read(broker_telemetry_t *self, const char *batch_id,
-                                    const char *job_id, const char *variables_csv,
-                                    lynx_err_t *err);
-//  The same series as CSV text: a header "timestamp_ns,<var1>,<var2>,..." then one line per
-//  frame, empty cells where a value is missing (booleans as true/false, doubles in their
-//  shortest exact form, nan/inf/-inf). Errors as broker_telemetry_read. Caller frees with
-//  free().
-char *broker_telemetry_read_csv(broker_telemetry_t *self, const char *batch_id,
-                                const char *job_id, const char *variables_csv, lynx_err_t *err);
+                                    const char *job_id, const char *variables_csv, lynx_err_t *err);
+//  The same series as CSV text: a header "timestamp_ns,<var1>,<var2>,..." (a name with ',' or
+//  '"' quoted as RFC 4180 says) then one line per frame, empty cells where a value is missing
+//  (booleans as true/false, doubles in their shortest exact form, nan/inf/-inf). Errors as
+//  broker_telemetry_read. Caller frees with free().
+char *broker_telemetry_read_csv(broker_telemetry_t *self, const char *batch_id, const char *job_id,
+                                const char *variables_csv, lynx_err_t *err);
 
 //  Copy the counters into *stats.
 void broker_telemetry_stats(const broker_telemetry_t *self, broker_telemetry_stats_t *stats);

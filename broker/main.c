@@ -18,6 +18,10 @@ int main(int argc, char **argv)
          "SUB endpoint runners publish heartbeats to (default: the runner endpoint's host, any "
          "free port; runners learn it at registration)",
          NULL},
+        {"--telemetry-endpoint", "LYNX_BROKER_TELEMETRY_ENDPOINT", "",
+         "PUB endpoint scripts subscribe to for telemetry and job/batch events (default: the "
+         "runner endpoint's host, any free port; printed in the READY line)",
+         NULL},
         {"--heartbeat-interval-ms", "LYNX_BROKER_HEARTBEAT_INTERVAL_MS", "2000",
          "heartbeat interval assumed for runners that do not declare one", NULL},
         {"--heartbeat-misses", "LYNX_BROKER_HEARTBEAT_MISSES", "3",
@@ -36,12 +40,12 @@ int main(int argc, char **argv)
         return 0;
     long interval_ms = 0, misses = 0;
     if (rc == 0)
-        rc = lynx_options_int(&options[4], 100, 600000, &interval_ms, &err);
+        rc = lynx_options_int(&options[5], 100, 600000, &interval_ms, &err);
     if (rc == 0)
-        rc = lynx_options_int(&options[5], 1, 100, &misses, &err);
+        rc = lynx_options_int(&options[6], 1, 100, &misses, &err);
     long grace_secs = 0;
     if (rc == 0)
-        rc = lynx_options_int(&options[6], 10, 86400, &grace_secs,
+        rc = lynx_options_int(&options[7], 10, 86400, &grace_secs,
                               &err); //  > runner's 5 s kill grace
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
@@ -50,22 +54,25 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_logstream(stderr); //  stdout carries only machine-readable lines (READY)
     zsys_set_logident("lynx-broker");
+    char runner_endpoint[256], api_endpoint[256], telemetry_endpoint[256] = "";
     broker_options_t broker_options = {
         .data_dir = options[0].value,
         .runner_endpoint = options[1].value,
         .api_endpoint = options[2].value,
         .events_endpoint = options[3].value,
+        .telemetry_endpoint = options[4].value,
+        .telemetry_endpoint_out = telemetry_endpoint,
         .heartbeat_interval_ms = (int)interval_ms,
         .heartbeat_misses = (int)misses,
         .timeout_grace_secs = (int)grace_secs,
     };
-    char runner_endpoint[256], api_endpoint[256];
     zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
     if (!broker) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 1;
     }
-    printf("READY runner_endpoint=%s api_endpoint=%s\n", runner_endpoint, api_endpoint);
+    printf("READY runner_endpoint=%s api_endpoint=%s telemetry_endpoint=%s\n", runner_endpoint,
+           api_endpoint, telemetry_endpoint);
     fflush(stdout);
     //  The actor runs until a signal: czmq's handler sets zsys_interrupted and the wait ends.
     int status = 0;
