@@ -1,6 +1,7 @@
 //  runner: the actor behind lynx-runner. One zloop owns the DEALER to the broker (with a
-//  monitor on it that notices reconnections), the PUB that heartbeats go out on, a pidfd poller
-//  and a timeout timer per job, and the heartbeat timer.
+//  monitor on it that notices reconnections), the PUB that heartbeats and telemetry go out on,
+//  per job a pidfd poller, a timeout timer and the telemetry intake's sockets and check timer
+//  (runner_telemetry), and the heartbeat timer.
 #include "runner.h"
 
 #include <ctype.h>
@@ -13,6 +14,7 @@
 #include "lynx_time.h"
 #include "runner_engine.h"
 #include "runner_proc.h"
+#include "runner_telemetry.h"
 
 #define RUNNER_KILL_GRACE_MS 5000
 #define RUNNER_STDERR_TAIL_LINES 10
@@ -23,16 +25,29 @@
 //  least RUNNER_LINK_TIMEOUT_MIN_MS) is dropped and reconnected, on both sides.
 #define RUNNER_LINK_MISSES 3
 #define RUNNER_LINK_TIMEOUT_MIN_MS 2000
+//  The PUB's queue: heartbeats and forwarded telemetry. Sends never wait; a full queue refuses
+//  them (ZMQ_XPUB_NODROP), and a refused heartbeat goes on the DEALER instead.
+#define RUNNER_EVENTS_SNDHWM 1000
+//  After a scenario exits, how long its telemetry connections may take to close (their last
+//  frames are read until then).
+#define RUNNER_SETTLE_MS 250
+#define RUNNER_EARLY_TERMINATION "EarlyTermination"
+
+typedef struct _s_runner_t s_runner_t;
 
 typedef struct {
+    s_runner_t *runner;
     char *job_id;
     int64_t attempt;
     lynx_value_t *assign; //  the ASSIGN body
     runner_proc_t *proc;
+    runner_telemetry_t *telemetry;
     int exit_fd;
     int timeout_timer;  //  -1 when none
     int grace_timer;    //  -1 when none
-    const char *ending; //  NULL, or why we are killing it: "Timeout", "Cancelled"
+    bool exited;        //  reaped; the result waits for telemetry still in flight
+    const char *ending; //  NULL, or why we are killing it: "Timeout", "Cancelled",
+                        //  RUNNER_EARLY_TERMINATION
     char output_dir[4096];
     char entrypoint[4096];
 } s_job_t;
@@ -43,7 +58,7 @@ typedef struct {
     int64_t sent_ms; //  monotonic time of the last send
 } s_pending_t;
 
-typedef struct {
+struct _s_runner_t {
     runner_config_t *config;
     zsock_t *pipe;
     zsock_t *broker;
@@ -59,7 +74,8 @@ typedef struct {
     int64_t heartbeat_ms;
     int64_t last_register_ms;
     char hostname[256];
-} s_runner_t;
+    char *pythonpath; //  scenarios' "PYTHONPATH=<telemetry client dir>[:inherited]", or NULL
+};
 
 static void s_job_destroy(s_job_t **job_p)
 {
@@ -67,6 +83,7 @@ static void s_job_destroy(s_job_t **job_p)
         return;
     s_job_t *job = *job_p;
     runner_proc_destroy(&job->proc);
+    runner_telemetry_destroy(&job->telemetry);
     lynx_value_destroy(&job->assign);
     free(job->job_id);
     free(job);
@@ -199,14 +216,17 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
             s_register(self);
         return 0;
     }
-    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_HEARTBEAT);
-    lynx_value_set_string(lynx_msg_body(msg), "runner_id", self->config->runner_id);
-    lynx_value_set_int(lynx_msg_body(msg), "active_jobs", (int64_t)zhashx_size(self->jobs));
-    lynx_err_t err;
-    if (!self->events)
-        s_send(self, &msg);
-    else if (lynx_msg_send(&msg, zsock_resolve(self->events), NULL, &err))
-        zsys_warning("runner: publish heartbeat failed: %s", err.message);
+    //  A PUB full of telemetry the broker has not taken yet must not cost us a heartbeat.
+    for (int publish = self->events != NULL; publish >= 0; publish--) {
+        lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_HEARTBEAT);
+        lynx_value_set_string(lynx_msg_body(msg), "runner_id", self->config->runner_id);
+        lynx_value_set_int(lynx_msg_body(msg), "active_jobs", (int64_t)zhashx_size(self->jobs));
+        lynx_err_t err;
+        if (!publish)
+            s_send(self, &msg);
+        else if (lynx_msg_send(&msg, zsock_resolve(self->events), NULL, &err) == 0)
+            break;
+    }
     s_resend_unacked(self, self->heartbeat_ms);
     return 0;
 }
@@ -246,8 +266,13 @@ static void s_use_events(s_runner_t *self, const lynx_value_t *registered)
     self->events_endpoint[0] = '\0';
     if (*endpoint) {
         self->events = zsock_new(ZMQ_PUB);
-        zsock_set_linger(self->events, 0); //  a heartbeat is worthless once late
-        zsock_set_sndhwm(self->events, 100);
+        int nodrop = 1;
+        if (self->events) {
+            zsock_set_linger(self->events, 0); //  a heartbeat is worthless once late
+            zsock_set_sndhwm(self->events, RUNNER_EVENTS_SNDHWM);
+            zsock_set_sndtimeo(self->events, 0);
+            zmq_setsockopt(zsock_resolve(self->events), ZMQ_XPUB_NODROP, &nodrop, sizeof nodrop);
+        }
         if (self->events && zsock_connect(self->events, "%s", endpoint) == 0)
             snprintf(self->events_endpoint, sizeof self->events_endpoint, "%s", endpoint);
         else {
@@ -256,6 +281,8 @@ static void s_use_events(s_runner_t *self, const lynx_value_t *registered)
         }
     }
     zsys_info("runner: heartbeats go to %s", self->events ? self->events_endpoint : "the broker");
+    if (!self->events)
+        zsys_info("runner: telemetry is not forwarded (no events socket)");
 }
 
 //  The DEALER's socket monitor. libzmq reconnects by itself after a broker restart, but the
@@ -299,7 +326,11 @@ static lynx_value_t *s_result(s_runner_t *self, s_job_t *job, bool success,
                           job->proc ? runner_proc_elapsed_secs(job->proc) : 0.0);
     lynx_value_t *files = runner_proc_list_files(job->output_dir);
     s_set_owned(result, "output_files", files ? files : lynx_value_array());
-    lynx_value_set_null(result, "telemetry_data");
+    lynx_value_t *telemetry = runner_telemetry_summary(job->telemetry);
+    if (telemetry)
+        s_set_owned(result, "telemetry_data", telemetry);
+    else
+        lynx_value_set_null(result, "telemetry_data");
     lynx_value_t *metadata = lynx_value_map();
     lynx_value_set_string(metadata, "engine", lynx_value_get_string(job->assign, "engine", ""));
     lynx_value_set_string(
@@ -316,15 +347,18 @@ static lynx_value_t *s_result(s_runner_t *self, s_job_t *job, bool success,
     return result;
 }
 
-//  Report the attempt's outcome and keep it until the broker's ACK.
+//  Report the attempt's outcome and keep it until the broker's ACK. A failure a retry cannot
+//  help (an early termination) says retryable: false.
 static void s_report(s_runner_t *self, s_job_t *job, const char *status, bool success,
-                     const char *error_message)
+                     const char *error_message, bool retryable)
 {
     lynx_value_t *body = lynx_value_map();
     lynx_value_set_string(body, "job_id", job->job_id);
     lynx_value_set_int(body, "attempt", job->attempt);
     lynx_value_set_string(body, "status", status);
     s_set_owned(body, "result", s_result(self, job, success, error_message));
+    if (!retryable)
+        lynx_value_set_bool(body, "retryable", false);
     zsys_info("runner: job %s job=%s attempt=%" PRId64 "%s%s", status, job->job_id, job->attempt,
               error_message ? " reason=" : "", error_message ? error_message : "");
     s_send_copy(self, LYNX_MSG_FINISHED, body);
@@ -339,25 +373,48 @@ static void s_report(s_runner_t *self, s_job_t *job, const char *status, bool su
     zlistx_add_end(self->unacked, held);
 }
 
-static void s_forget_job(s_runner_t *self, s_job_t *job)
+static void s_end_timer(s_runner_t *self, int *timer_p)
+{
+    if (*timer_p >= 0)
+        zloop_timer_end(self->loop, *timer_p);
+    *timer_p = -1;
+}
+
+//  The scenario is gone (or never ran): no more exit poller, timeout or grace period.
+static void s_end_process_watch(s_runner_t *self, s_job_t *job)
 {
     if (job->exit_fd >= 0) {
         zmq_pollitem_t item = {NULL, job->exit_fd, ZMQ_POLLIN, 0};
         zloop_poller_end(self->loop, &item);
     }
-    if (job->timeout_timer >= 0)
-        zloop_timer_end(self->loop, job->timeout_timer);
-    if (job->grace_timer >= 0)
-        zloop_timer_end(self->loop, job->grace_timer);
-    zhashx_delete(self->jobs, job->job_id);
+    job->exit_fd = -1;
+    s_end_timer(self, &job->timeout_timer);
+    s_end_timer(self, &job->grace_timer);
 }
 
-static void s_on_exit(s_runner_t *self, s_job_t *job)
+static void s_forget_job(s_runner_t *self, s_job_t *job)
+{
+    s_end_process_watch(self, job);
+    zhashx_delete(self->jobs, job->job_id); //  destroying the telemetry leaves the loop
+}
+
+//  Report the outcome of an exited scenario and forget the job. A rule that fired (while it
+//  ran, or on its last frames) makes it Failed for good, unless it was timed out or cancelled
+//  first.
+static void s_finish(s_runner_t *self, s_job_t *job)
 {
     const char *status = "Completed";
     char message[4096] = "";
+    const lynx_value_t *trigger = runner_telemetry_trigger(job->telemetry);
+    if (trigger && !job->ending)
+        job->ending = RUNNER_EARLY_TERMINATION;
     bool success = runner_proc_exit_code(job->proc) == 0 && !job->ending;
-    if (job->ending && strcmp(job->ending, "Timeout") == 0) {
+    bool early = job->ending && strcmp(job->ending, RUNNER_EARLY_TERMINATION) == 0;
+    if (early) {
+        status = "Failed";
+        snprintf(message, sizeof message, "early termination: %s",
+                 lynx_value_get_string(trigger, "rule_name", ""));
+    } else if (job->ending && strcmp(job->ending, "Timeout") == 0) {
         status = "Timeout";
         snprintf(message, sizeof message, "timed out after %" PRId64 " s (%s)",
                  lynx_value_get_int(job->assign, "timeout_secs", 0),
@@ -379,9 +436,11 @@ static void s_on_exit(s_runner_t *self, s_job_t *job)
                  tail ? tail : "");
         free(tail);
     }
-    s_report(self, job, status, success, success ? NULL : message);
+    s_report(self, job, status, success, success ? NULL : message, !early);
     s_forget_job(self, job);
 }
+
+static void s_on_exit(s_runner_t *self, s_job_t *job);
 
 static int s_on_job_exit(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -405,7 +464,7 @@ static int s_on_reap_timer(zloop_t *loop, int timer_id, void *arg)
     zlistx_t *exited = zlistx_new();
     for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
          job = (s_job_t *)zhashx_next(self->jobs))
-        if (job->exit_fd < 0 && runner_proc_reap(job->proc))
+        if (job->exit_fd < 0 && !job->exited && runner_proc_reap(job->proc))
             zlistx_add_end(exited, job);
     for (s_job_t *job = (s_job_t *)zlistx_first(exited); job; job = (s_job_t *)zlistx_next(exited))
         s_on_exit(self, job);
@@ -457,6 +516,42 @@ static int s_on_timeout(zloop_t *loop, int timer_id, void *arg)
 }
 
 // --------------------------------------------------------------------------------------------
+//  Telemetry and the watchdog
+
+//  A rule fired: kill the scenario's process group at once (SIGKILL: the run is worthless and
+//  every moment costs compute). Its exit reports the trigger.
+static void s_on_fired(void *arg)
+{
+    s_job_t *job = (s_job_t *)arg;
+    const lynx_value_t *trigger = runner_telemetry_trigger(job->telemetry);
+    zsys_notice("runner: early termination job=%s attempt=%" PRId64
+                " rule=\"%s\" elapsed_secs=%.3f seq=%" PRId64,
+                job->job_id, job->attempt, lynx_value_get_string(trigger, "rule_name", ""),
+                lynx_value_get_double(trigger, "elapsed_seconds", 0),
+                lynx_value_get_int(trigger, "seq", 0));
+    if (!job->exited)
+        s_stop_job(job->runner, job, RUNNER_EARLY_TERMINATION, SIGKILL);
+}
+
+//  The exited scenario's last frames are in.
+static void s_on_settled(void *arg)
+{
+    s_job_t *job = (s_job_t *)arg;
+    s_finish(job->runner, job);
+}
+
+//  The scenario exited: its last frames may still be on the way, and its result waits for them.
+static void s_on_exit(s_runner_t *self, s_job_t *job)
+{
+    job->exited = true;
+    s_end_process_watch(self, job);
+    if (job->telemetry)
+        runner_telemetry_settle(job->telemetry, RUNNER_SETTLE_MS, s_on_settled);
+    else
+        s_finish(self, job);
+}
+
+// --------------------------------------------------------------------------------------------
 //  Starting a job
 
 static int s_remove_entry(const char *path, const struct stat *stat, int flag, struct FTW *ftw)
@@ -504,13 +599,22 @@ static int s_launch(s_runner_t *self, s_job_t *job, lynx_err_t *err)
     snprintf(config_path, sizeof config_path, "%s/%s.json", config_dir, job->job_id);
     if (lynx_json_write_file(lynx_value_get(job->assign, "run_config"), config_path, err))
         return -1;
+    job->telemetry =
+        runner_telemetry_new(job->job_id, lynx_value_get_string(job->assign, "batch_id", ""),
+                             lynx_value_get(job->assign, "early_termination"),
+                             lynx_value_get(job->assign, "telemetry"), lynx_time_mono_ms(), err);
+    if (!job->telemetry)
+        return -1;
 
-    char env_config[4500], env_output[4200], env_job[128], env_runner[512];
+    char env_config[4500], env_output[4200], env_job[128], env_runner[512], env_url[128];
     snprintf(env_config, sizeof env_config, "TETRYX_RUN_CONFIG=%s", config_path);
     snprintf(env_output, sizeof env_output, "TETRYX_OUTPUT_DIR=%s", job->output_dir);
     snprintf(env_job, sizeof env_job, "LYNX_JOB_ID=%s", job->job_id);
     snprintf(env_runner, sizeof env_runner, "LYNX_RUNNER_ID=%s", config->runner_id);
-    const char *env[] = {env_config, env_output, env_job, env_runner, NULL};
+    snprintf(env_url, sizeof env_url, "TETRYX_TELEMETRY_URL=%s",
+             runner_telemetry_endpoint(job->telemetry));
+    const char *env[] = {env_config, env_output,       env_job, env_runner,
+                         env_url,    self->pythonpath, NULL};
     char stdout_path[4200], stderr_path[4200];
     snprintf(stdout_path, sizeof stdout_path, "%s/stdout.log", job->output_dir);
     snprintf(stderr_path, sizeof stderr_path, "%s/stderr.log", job->output_dir);
@@ -536,6 +640,7 @@ static void s_on_assign(s_runner_t *self, lynx_value_t *body)
         return;
     }
     s_job_t *job = (s_job_t *)calloc(1, sizeof *job);
+    job->runner = self;
     job->job_id = strdup(job_id);
     job->attempt = attempt;
     job->assign = lynx_value_dup(body);
@@ -551,7 +656,7 @@ static void s_on_assign(s_runner_t *self, lynx_value_t *body)
     if (err.code != LYNX_OK) {
         char message[1024];
         snprintf(message, sizeof message, "cannot start scenario: %s", err.message);
-        s_report(self, job, "Failed", false, message);
+        s_report(self, job, "Failed", false, message, true);
         s_forget_job(self, job);
         return;
     }
@@ -572,6 +677,8 @@ static void s_on_assign(s_runner_t *self, lynx_value_t *body)
     if (timeout_secs > 0)
         job->timeout_timer =
             zloop_timer(self->loop, (size_t)(timeout_secs * 1000), 1, s_on_timeout, self);
+    if (runner_telemetry_watch(job->telemetry, self->loop, &self->events, s_on_fired, job))
+        zsys_error("runner: cannot poll the telemetry of job=%s", job->job_id);
     //  A child may exit before the poller exists; reap once now to not miss it.
     if (runner_proc_reap(job->proc))
         s_on_exit(self, job);
@@ -580,7 +687,7 @@ static void s_on_assign(s_runner_t *self, lynx_value_t *body)
 static void s_on_kill(s_runner_t *self, lynx_value_t *body)
 {
     s_job_t *job = (s_job_t *)zhashx_lookup(self->jobs, lynx_value_get_string(body, "job_id", ""));
-    if (job && job->attempt == lynx_value_get_int(body, "attempt", -1)) {
+    if (job && !job->exited && job->attempt == lynx_value_get_int(body, "attempt", -1)) {
         zsys_notice("runner: killing job=%s reason=\"%s\"", job->job_id,
                     lynx_value_get_string(body, "reason", ""));
         s_stop_job(self, job, "Cancelled", SIGKILL);
@@ -725,6 +832,17 @@ static int s_connect_broker(s_runner_t *self, char *reason, size_t size)
 static void s_runner_actor(zsock_t *pipe, void *args)
 {
     s_runner_t self = {.config = (runner_config_t *)args, .pipe = pipe};
+    //  Scenarios get the telemetry client first on their path, what we were given after it;
+    //  read before runner_start returns, as the environment is not ours to read later.
+    const char *clients_dir = self.config->clients_dir, *inherited = getenv("PYTHONPATH");
+    if (clients_dir) {
+        self.pythonpath =
+            zsys_sprintf("PYTHONPATH=%s%s%s", clients_dir, inherited && *inherited ? ":" : "",
+                         inherited ? inherited : "");
+        zsys_info("runner: scenarios import lynx_telemetry_client from %s", clients_dir);
+    } else
+        zsys_warning("runner: the Python telemetry client was not found; set clients_dir for "
+                     "scenarios to import lynx_telemetry_client");
     zsock_signal(pipe, 0);
     gethostname(self.hostname, sizeof self.hostname - 1);
     self.heartbeat_ms = (int64_t)(self.config->heartbeat_interval_secs * 1000.0);
@@ -750,14 +868,15 @@ static void s_runner_actor(zsock_t *pipe, void *args)
     }
     zloop_start(self.loop); //  until $TERM
 
+    zhashx_destroy(&self.jobs); //  kills what still runs; their telemetry leaves the loop
     zloop_destroy(&self.loop);
-    zhashx_destroy(&self.jobs); //  kills what still runs
     zlistx_destroy(&self.unacked);
     if (self.monitor)
         zmq_socket_monitor(zsock_resolve(self.broker), NULL, 0);
     zsock_destroy(&self.monitor);
     zsock_destroy(&self.events);
     zsock_destroy(&self.broker);
+    zstr_free(&self.pythonpath);
 }
 
 zactor_t *runner_start(runner_config_t *config)

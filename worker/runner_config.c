@@ -1,9 +1,9 @@
 //  runner_config: merge flags, LYNX_RUNNER_* variables, the YAML file and defaults.
 //
 //  Every field is one row of s_fields; the loaders for each source walk that table, so adding a
-//  field is adding a row (and a paragraph of usage text). Layers are applied from the weakest
-//  up — defaults, file, environment, flags — each overwriting what the previous one set, so
-//  precedence falls out of the order of the calls in runner_config_load.
+//  field is adding a row (and a paragraph of usage text in runner_usage.c). Layers are applied from
+//  the weakest up — defaults, file, environment, flags — each overwriting what the previous one
+//  set, so precedence falls out of the order of the calls in runner_config_load.
 #include "runner_config.h"
 #include "lynx_yaml.h"
 
@@ -71,6 +71,8 @@ static const s_field_t s_fields[] = {
     {"memory_gb", "LYNX_RUNNER_MEMORY_GB", "--memory-gb", S_KIND_DOUBLE, S_AT(memory_gb), 0, 0, 0},
     {"gpu_available", "LYNX_RUNNER_GPU_AVAILABLE", "--gpu-available", S_KIND_BOOL,
      S_AT(gpu_available), 0, 0, 0},
+    {"clients_dir", "LYNX_RUNNER_CLIENTS_DIR", "--clients-dir", S_KIND_PATH, S_AT(clients_dir), 0,
+     0, 0},
 };
 
 #define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields[0])
@@ -90,78 +92,6 @@ typedef struct {
     const char *file; //  config path as the user gave it, or NULL for env and flags
     const char *name; //  YAML key, variable or flag as the user wrote it
 } s_origin_t;
-
-static const char s_usage[] =
-    "Usage: lynx-runner [--config PATH] [FLAG VALUE]...\n"
-    "\n"
-    "Runs Monte Carlo jobs handed out by a Lynx broker.\n"
-    "\n"
-    "Every setting can come from a flag, an environment variable or the YAML config file.\n"
-    "Precedence, per setting: flag > environment variable > config file > default.\n"
-    "Flags take their value as --flag VALUE or --flag=VALUE. Lists are comma-separated in\n"
-    "flags and variables; in the file they are a YAML list or a comma-separated string.\n"
-    "A field left empty (null) in the file keeps its default.\n"
-    "\n"
-    "  --config PATH                    LYNX_RUNNER_CONFIG\n"
-    "        YAML file with the fields below (file field names are shown in brackets).\n"
-    "        Unknown fields are an error. Default: none.\n"
-    "  --runner-id ID                   LYNX_RUNNER_RUNNER_ID                 [runner_id]\n"
-    "        Unique id of this runner. Default: the host name.\n"
-    "  --name NAME                      LYNX_RUNNER_NAME                      [name]\n"
-    "        Display name. Default: the runner id.\n"
-    "  --broker ENDPOINT                LYNX_RUNNER_BROKER_ENDPOINT           [broker_endpoint]\n"
-    "        Broker to connect to. Default: tcp://127.0.0.1:5555.\n"
-    "  --events-endpoint ENDPOINT       LYNX_RUNNER_EVENTS_ENDPOINT           [events_endpoint]\n"
-    "        Broker socket heartbeats are published to. Default: the broker endpoint with its\n"
-    "        port replaced by the events port the broker announces at registration. Brokers\n"
-    "        that announce none get heartbeats on the broker connection.\n"
-    "  --engines LIST                   LYNX_RUNNER_ENGINES                   [engines]\n"
-    "        Simulation engines this runner executes. Default: basilisk.\n"
-    "  --capabilities LIST              LYNX_RUNNER_CAPABILITIES              [capabilities]\n"
-    "        Extra simulation type tags advertised with the engines. Default: none.\n"
-    "  --working-directory DIR          LYNX_RUNNER_WORKING_DIRECTORY         "
-    "[working_directory]\n"
-    "        Directory scenarios run in. In the file, a variable or a flag alike,\n"
-    "        relative paths are relative to the current directory of lynx-runner.\n"
-    "        Default: the current directory.\n"
-    "  --output-root DIR                LYNX_RUNNER_OUTPUT_ROOT               [output_root]\n"
-    "        Parent of the per-job output directories; a relative path is relative to the\n"
-    "        current directory. Default: /tmp/tetryx-runs.\n"
-    "  --python-executable PROGRAM      LYNX_RUNNER_PYTHON_EXECUTABLE         "
-    "[python_executable]\n"
-    "        Interpreter for Python scenarios (PATH is searched). Default: /usr/bin/python3.\n"
-    "  --basilisk-entrypoint SCRIPT     LYNX_RUNNER_BASILISK_ENTRYPOINT       "
-    "[basilisk_entrypoint]\n"
-    "        Basilisk scenario script; a relative path is relative to the working directory.\n"
-    "        Required when the engines include basilisk. Default: none.\n"
-    "  --command-executable PROGRAM     LYNX_RUNNER_COMMAND_EXECUTABLE        "
-    "[command_executable]\n"
-    "        Program the command engine runs, kept as given: PATH is searched for a bare\n"
-    "        name, a relative path is relative to the working directory.\n"
-    "        Required when the engines include command. Default: none.\n"
-    "  --command-args LIST              LYNX_RUNNER_COMMAND_ARGS              [command_args]\n"
-    "        Arguments passed to the command engine's program, at most 63. Split at every\n"
-    "        comma with each item kept exactly (spaces and empty items included); use a YAML\n"
-    "        list for arguments that contain commas. Default: none.\n"
-    "  --max-concurrent-jobs N          LYNX_RUNNER_MAX_CONCURRENT_JOBS       "
-    "[max_concurrent_jobs]\n"
-    "        Jobs run in parallel, 1 to 1024. Default: 1.\n"
-    "  --heartbeat-interval-secs SECS   LYNX_RUNNER_HEARTBEAT_INTERVAL_SECS   "
-    "[heartbeat_interval_secs]\n"
-    "        Seconds between heartbeats, greater than 0. Default: 2.\n"
-    "  --cpu-cores N                    LYNX_RUNNER_CPU_CORES                 [cpu_cores]\n"
-    "        CPU cores advertised, 1 to 65536. Default: the online processors.\n"
-    "  --memory-gb GB                   LYNX_RUNNER_MEMORY_GB                 [memory_gb]\n"
-    "        Memory advertised in GiB, greater than 0. Default: the physical memory.\n"
-    "  --gpu-available true|false       LYNX_RUNNER_GPU_AVAILABLE             [gpu_available]\n"
-    "        Whether a GPU is advertised. Default: false.\n"
-    "  -h, --help\n"
-    "        Print this text and exit.\n";
-
-const char *runner_config_usage(void)
-{
-    return s_usage;
-}
 
 static int s_out_of_memory(lynx_err_t *err)
 {
@@ -554,6 +484,37 @@ static const char *s_env_get(char **envp, const char *name)
     return NULL;
 }
 
+static bool s_has_telemetry_client(const char *dir)
+{
+    char path[PATH_MAX];
+    int len = snprintf(path, sizeof path, "%s/lynx_telemetry_client.py", dir);
+    return len > 0 && (size_t)len < sizeof path && access(path, R_OK) == 0;
+}
+
+//  Where scenarios import the Python telemetry client from unless configured: installed
+//  beside the executable (<bin>/../share/lynx/python), else the source tree it was built from
+//  (LYNX_CLIENTS_PYTHON_DIR). NULL when neither holds it.
+static char *s_detect_clients_dir(void)
+{
+    char exe[PATH_MAX], installed[PATH_MAX + 32], resolved[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(installed, sizeof installed, "%s/../share/lynx/python", exe);
+    const char *candidates[] = {*exe ? installed : "",
+#ifdef LYNX_CLIENTS_PYTHON_DIR
+                                LYNX_CLIENTS_PYTHON_DIR,
+#endif
+                                NULL};
+    for (size_t i = 0; candidates[i]; i++)
+        if (*candidates[i] && s_has_telemetry_client(candidates[i]) &&
+            realpath(candidates[i], resolved))
+            return strdup(resolved);
+    return NULL;
+}
+
 static int s_apply_defaults(runner_config_t *config, lynx_err_t *err)
 {
     char host[256] = "";
@@ -575,6 +536,7 @@ static int s_apply_defaults(runner_config_t *config, lynx_err_t *err)
     config->python_executable = strdup("/usr/bin/python3");
     config->max_concurrent_jobs = 1;
     config->heartbeat_interval_secs = 2;
+    config->clients_dir = s_detect_clients_dir();
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     config->cpu_cores = cores < 1 ? 1 : cores > 65536 ? 65536 : (int)cores;
@@ -693,6 +655,9 @@ static int s_check(runner_config_t *config, lynx_err_t *err)
     if (command && !config->command_executable)
         return lynx_err_set(err, LYNX_EINVALID, "command_executable",
                             "command_executable: required when engines include command");
+    if (config->clients_dir && !s_has_telemetry_client(config->clients_dir))
+        return lynx_err_set(err, LYNX_EINVALID, "clients_dir",
+                            "clients_dir: no lynx_telemetry_client.py in %s", config->clients_dir);
     if (config->command_arg_count > RUNNER_CONFIG_MAX_COMMAND_ARGS)
         return lynx_err_set(err, LYNX_EINVALID, "command_args",
                             "command_args: %zu arguments, at most %d are allowed",

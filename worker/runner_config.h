@@ -3,7 +3,7 @@
 //
 //  The YAML file is named by --config or LYNX_RUNNER_CONFIG. Its fields are those of
 //  lynx-docs/tutorial-basic-orbit.txt plus runner_id, name, broker_endpoint, events_endpoint,
-//  command_executable and command_args. Each field's environment variable is
+//  command_executable, command_args and clients_dir. Each field's environment variable is
 //  LYNX_RUNNER_<FIELD IN UPPER CASE>; list fields take a comma-separated list in the
 //  environment and on the command line.
 #ifndef RUNNER_CONFIG_H_INCLUDED
@@ -38,6 +38,7 @@ typedef struct {
     int cpu_cores;                  //  default: detected (online processors)
     double memory_gb;               //  default: detected (physical memory)
     bool gpu_available;             //  default: false
+    char *clients_dir; //  default: detected (the Python telemetry client's directory), or NULL
 } runner_config_t;
 
 //  Build the configuration from argv (flags), envp (a NULL-terminated "KEY=VALUE" array such
@@ -50,7 +51,7 @@ runner_config_t *runner_config_load(int argc, char **argv, char **envp, lynx_err
 //  Destroy; sets *self_p to NULL. NULL-safe.
 void runner_config_destroy(runner_config_t **self_p);
 
-//  Usage text for --help (flags, environment variables, precedence).
+//  Usage text for --help (flags, environment variables, precedence); in runner_usage.c.
 const char *runner_config_usage(void);
 
 //  supported_simulation_types: the engines followed by the capabilities, without duplicates.

@@ -1,7 +1,8 @@
 //  runner: the lynx-runner actor against a fake broker. The test plays the broker with the
 //  two sockets the real one binds on 127.0.0.1 ephemeral ports: a ROUTER for registration and
-//  job dispatch, and a SUB that runners publish heartbeats to. Scenarios are /bin/sh scripts
-//  run by the generic command engine. Every wait is a zpoller with a deadline.
+//  job dispatch, and a SUB that runners publish heartbeats and telemetry to. Scenarios are
+//  /bin/sh scripts run by the generic command engine, or Python scripts it execs that stream
+//  telemetry with the real client (clients/python). Every wait is a zpoller with a deadline.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -182,7 +183,10 @@ static lynx_value_t *s_run_config(void)
     return run_config;
 }
 
-static void s_assign(s_fixture_t *fx, const char *job_id, int64_t attempt, int64_t timeout_secs)
+//  ASSIGN with extra body fields given as a JSON object (NULL: none), as a broker adds
+//  early_termination and telemetry.
+static void s_assign_with(s_fixture_t *fx, const char *job_id, int64_t attempt,
+                          int64_t timeout_secs, const char *extra_json)
 {
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_ASSIGN);
     lynx_value_t *body = lynx_msg_body(msg);
@@ -193,7 +197,21 @@ static void s_assign(s_fixture_t *fx, const char *job_id, int64_t attempt, int64
     lynx_value_set_int(body, "timeout_secs", timeout_secs);
     lynx_value_t *run_config = s_run_config();
     assert_int_equal(lynx_value_set(body, "run_config", &run_config), 0);
+    lynx_err_t err;
+    lynx_value_t *extra = extra_json ? lynx_json_parse(extra_json, strlen(extra_json), &err) : NULL;
+    if (extra_json && !extra)
+        fail_msg("bad test JSON: %s", err.message);
+    for (size_t i = 0; i < lynx_value_size(extra); i++) {
+        lynx_value_t *field = lynx_value_dup(lynx_value_at(extra, i));
+        assert_int_equal(lynx_value_set(body, lynx_value_key_at(extra, i), &field), 0);
+    }
+    lynx_value_destroy(&extra);
     s_reply(fx, &msg);
+}
+
+static void s_assign(s_fixture_t *fx, const char *job_id, int64_t attempt, int64_t timeout_secs)
+{
+    s_assign_with(fx, job_id, attempt, timeout_secs, NULL);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -269,10 +287,11 @@ static void s_start_registered(s_fixture_t *fx, const char *script)
     s_expect_ready(fx);
 }
 
-//  ASSIGN job-1 attempt 1 and check its STARTED; returns the scenario's pid.
-static pid_t s_start_job(s_fixture_t *fx, int64_t timeout_secs)
+//  ASSIGN job-1 attempt 1 (with extra fields, see s_assign_with) and check its STARTED;
+//  returns the scenario's pid.
+static pid_t s_start_job_with(s_fixture_t *fx, int64_t timeout_secs, const char *extra_json)
 {
-    s_assign(fx, "job-1", 1, timeout_secs);
+    s_assign_with(fx, "job-1", 1, timeout_secs, extra_json);
     lynx_msg_t *started = s_expect(fx, fx->router, LYNX_MSG_STARTED);
     lynx_value_t *body = lynx_msg_body(started);
     assert_string_equal(lynx_value_get_string(body, "job_id", ""), "job-1");
@@ -281,6 +300,11 @@ static pid_t s_start_job(s_fixture_t *fx, int64_t timeout_secs)
     assert_true(pid > 0);
     lynx_msg_destroy(&started);
     return pid;
+}
+
+static pid_t s_start_job(s_fixture_t *fx, int64_t timeout_secs)
+{
+    return s_start_job_with(fx, timeout_secs, NULL);
 }
 
 //  The next FINISHED, checked to be job-1 attempt 1 with this status.
@@ -660,6 +684,197 @@ static void test_registers_again_after_a_broker_restart(void **state)
     lynx_msg_destroy(&heartbeat);
 }
 
+// --------------------------------------------------------------------------------------------
+//  Telemetry and early termination
+
+//  A registered runner whose scenario is a Python program (source), run from the test's
+//  directory with the client found in the source tree. Returns once a heartbeat arrived on the
+//  events socket: its subscription is in place, so forwarded telemetry is not lost to a slow
+//  joiner.
+static void s_start_python(s_fixture_t *fx, const char *source)
+{
+    char path[PATH_MAX + 16], script[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/scenario.py", fx->root);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs(source, file);
+    fclose(file);
+    snprintf(script, sizeof script, "exec /usr/bin/python3 %s", path);
+    lynx_msg_t *msg =
+        s_start_runner(fx, script, "--clients-dir=" LYNX_SOURCE_DIR "/clients/python");
+    lynx_msg_destroy(&msg);
+    s_registered(fx, fx->events_port);
+    s_expect_ready(fx);
+    lynx_msg_t *heartbeat = s_expect(fx, fx->sub, LYNX_MSG_HEARTBEAT);
+    lynx_msg_destroy(&heartbeat);
+}
+
+//  Sends altitude_km 200, 190, ... every 20 ms; after the first frame below 150 (the crossing
+//  frame) it stops sending and waits to be killed.
+static const char s_falling_scenario[] =
+    "import os, time\n"
+    "from lynx_telemetry_client import telemetry_client_from_env\n"
+    "client = telemetry_client_from_env()\n"
+    "assert client.active, client\n"
+    "for step in range(100):\n"
+    "    altitude = 200.0 - 10.0 * step\n"
+    "    client.send({'altitude_km': altitude, 'step': step}, timestamp_ns=step * 10**9)\n"
+    "    if altitude < 150.0:\n"
+    "        time.sleep(60)\n"
+    "    time.sleep(0.02)\n";
+
+static const char s_too_low_rule[] =
+    "{\"early_termination\": {\"enabled\": true, \"check_frequency_hz\": 10, \"conditions\":"
+    " [{\"name\": \"too_low\", \"description\": \"Orbit decayed\", \"variable\": \"altitude_km\","
+    " \"operator\": \"lt\", \"threshold\": 150.0, \"units\": \"km\"}]},"
+    " \"telemetry\": {\"variables\": [\"altitude_km\"]}}";
+
+//  The rule fires on the crossing frame: the scenario's process group is killed at once, the
+//  attempt is Failed and not to be retried, and the result holds the trigger event with that
+//  frame. Frames went to the broker meanwhile, stamped with the job, filtered as configured.
+static void test_early_termination_kills_and_fails_for_good(void **state)
+{
+    s_fixture_t *fx = *state;
+    s_start_python(fx, s_falling_scenario);
+    pid_t pid = s_start_job_with(fx, 60, s_too_low_rule);
+    lynx_msg_t *finished = s_expect_finished(fx, "Failed");
+    lynx_value_t *body = lynx_msg_body(finished);
+    assert_int_equal(lynx_value_type(lynx_value_get(body, "retryable")), LYNX_VALUE_BOOL);
+    assert_false(lynx_value_get_bool(body, "retryable", true));
+    const lynx_value_t *result = lynx_value_get(body, "result");
+    assert_string_equal(lynx_value_get_string(result, "error_message", ""),
+                        "early termination: too_low");
+    const lynx_value_t *telemetry = lynx_value_get(result, "telemetry_data");
+    const lynx_value_t *trigger = lynx_value_get(telemetry, "trigger");
+    assert_string_equal(lynx_value_get_string(trigger, "rule_name", ""), "too_low");
+    assert_string_equal(lynx_value_get_string(trigger, "description", ""), "Orbit decayed");
+    assert_true(lynx_value_get_double(trigger, "elapsed_seconds", -1) > 0);
+    assert_int_equal(lynx_value_get_int(trigger, "seq", -1), 6);
+    const lynx_value_t *frame = lynx_value_get(trigger, "telemetry_at_trigger");
+    assert_true(lynx_value_get_double(frame, "altitude_km", 0) == 140.0);
+    assert_int_equal(lynx_value_get_int(frame, "step", -1), 6);
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_received", -1), 7);
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_invalid", -1), 0);
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_dropped_by_client", -1), 0);
+    assert_true(lynx_value_get_double(lynx_value_get(telemetry, "last_values"), "altitude_km", 0) ==
+                140.0);
+    lynx_msg_destroy(&finished);
+    s_assert_group_gone(pid);
+
+    //  Forwarded on the events socket: job and batch set by the runner, only altitude_km.
+    lynx_msg_t *forwarded = s_expect(fx, fx->sub, LYNX_MSG_TELEMETRY);
+    lynx_value_t *sample = lynx_msg_body(forwarded);
+    assert_string_equal(lynx_value_get_string(sample, "job_id", ""), "job-1");
+    assert_string_equal(lynx_value_get_string(sample, "batch_id", ""), "batch-1");
+    assert_int_equal(lynx_value_size(lynx_value_get(sample, "values")), 1);
+    assert_non_null(lynx_value_get(lynx_value_get(sample, "values"), "altitude_km"));
+    lynx_msg_destroy(&forwarded);
+}
+
+//  enabled: false: the same falling values never fire; the scenario runs until it is killed
+//  for another reason (here its timeout).
+static void test_disabled_rules_never_fire(void **state)
+{
+    s_fixture_t *fx = *state;
+    s_start_python(fx, s_falling_scenario);
+    s_start_job_with(fx, 1,
+                     "{\"early_termination\": {\"enabled\": false, \"conditions\": [{\"name\":"
+                     " \"too_low\", \"variable\": \"altitude_km\", \"operator\": \"lt\","
+                     " \"threshold\": 150.0, \"units\": \"km\"}]}}");
+    lynx_msg_t *finished = s_expect_finished(fx, "Timeout");
+    const lynx_value_t *telemetry =
+        lynx_value_get(lynx_value_get(lynx_msg_body(finished), "result"), "telemetry_data");
+    assert_int_equal(lynx_value_type(lynx_value_get(telemetry, "trigger")), LYNX_VALUE_NULL);
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_received", -1), 7);
+    assert_null(lynx_value_get(lynx_msg_body(finished), "retryable"));
+    lynx_msg_destroy(&finished);
+}
+
+//  A scenario that sends its last frames and exits at once: they are all counted, since the
+//  result waits for the scenario's connections to close. The client is importable (it is
+//  first on PYTHONPATH, with what the runner inherited after it) and the URL is the runner's.
+static void test_last_frames_before_exit_are_counted(void **state)
+{
+    s_fixture_t *fx = *state;
+    setenv("PYTHONPATH", "/opt/inherited", 1);
+    s_start_python(fx, "import os\n"
+                       "from lynx_telemetry_client import telemetry_client_from_env\n"
+                       "client = telemetry_client_from_env()\n"
+                       "for step in range(500):\n"
+                       "    client.send({'step': step, 'ok': True})\n"
+                       "with open(os.environ['TETRYX_OUTPUT_DIR'] + '/env.txt', 'w') as out:\n"
+                       "    out.write(os.environ['PYTHONPATH'] + '\\n')\n"
+                       "    out.write(os.environ['TETRYX_TELEMETRY_URL'] + '\\n')\n");
+    unsetenv("PYTHONPATH"); //  the runner read it at start
+    s_start_job(fx, 60);
+    lynx_msg_t *finished = s_expect_finished(fx, "Completed");
+    const lynx_value_t *telemetry =
+        lynx_value_get(lynx_value_get(lynx_msg_body(finished), "result"), "telemetry_data");
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_received", -1) +
+                         lynx_value_get_int(telemetry, "frames_dropped_by_client", -1),
+                     500);
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_received", -1), 500);
+    const lynx_value_t *last = lynx_value_get(telemetry, "last_values");
+    assert_int_equal(lynx_value_get_int(last, "step", -1), 499);
+    assert_true(lynx_value_get_bool(last, "ok", false));
+    lynx_msg_destroy(&finished);
+
+    char env_txt[PATH_MAX + 32];
+    snprintf(env_txt, sizeof env_txt, "%s/runs/job-1/env.txt", fx->root);
+    char *env = s_read_file(env_txt);
+    assert_string_equal(strtok(env, "\n"), LYNX_SOURCE_DIR "/clients/python:/opt/inherited");
+    assert_true(strncmp(strtok(NULL, "\n"), "tcp://127.0.0.1:", 16) == 0);
+    free(env);
+}
+
+//  A rule met by the last frame of a scenario that then exits by itself still fires: the
+//  outcome does not depend on whether a check came before the exit.
+static void test_rule_met_by_the_last_frame_fires(void **state)
+{
+    s_fixture_t *fx = *state;
+    s_start_python(fx, "from lynx_telemetry_client import telemetry_client_from_env\n"
+                       "client = telemetry_client_from_env()\n"
+                       "client.send({'altitude_km': 300.0})\n"
+                       "client.send({'altitude_km': 100.0})\n");
+    s_start_job_with(fx, 60, s_too_low_rule);
+    lynx_msg_t *finished = s_expect_finished(fx, "Failed");
+    assert_false(lynx_value_get_bool(lynx_msg_body(finished), "retryable", true));
+    const lynx_value_t *trigger = lynx_value_get(
+        lynx_value_get(lynx_value_get(lynx_msg_body(finished), "result"), "telemetry_data"),
+        "trigger");
+    assert_int_equal(lynx_value_get_int(trigger, "seq", -1), 1);
+    lynx_msg_destroy(&finished);
+}
+
+//  clients_dir must hold the client: a runner configured with a wrong one refuses to start
+//  rather than run scenarios that cannot import it.
+static void test_clients_dir_must_hold_the_client(void **state)
+{
+    (void)state;
+    char *argv[] = {"lynx-runner", "--engines",     "command",      "--command-executable",
+                    "/bin/true",   "--clients-dir", "/no/such/dir", NULL};
+    char *envp[] = {NULL};
+    lynx_err_t err;
+    assert_null(runner_config_load(7, argv, envp, &err));
+    assert_string_equal(err.field, "clients_dir");
+    assert_string_equal(err.message, "clients_dir: no lynx_telemetry_client.py in /no/such/dir");
+}
+
+//  Without the client, nothing changes: the job completes with an empty summary.
+static void test_scenario_without_telemetry(void **state)
+{
+    s_fixture_t *fx = *state;
+    s_start_registered(fx, "test -n \"$TETRYX_TELEMETRY_URL\"");
+    s_start_job_with(fx, 60, s_too_low_rule);
+    lynx_msg_t *finished = s_expect_finished(fx, "Completed");
+    const lynx_value_t *telemetry =
+        lynx_value_get(lynx_value_get(lynx_msg_body(finished), "result"), "telemetry_data");
+    assert_int_equal(lynx_value_get_int(telemetry, "frames_received", -1), 0);
+    assert_int_equal(lynx_value_size(lynx_value_get(telemetry, "last_values")), 0);
+    assert_int_equal(lynx_value_type(lynx_value_get(telemetry, "trigger")), LYNX_VALUE_NULL);
+    lynx_msg_destroy(&finished);
+}
+
 int main(void)
 {
     zsys_init();
@@ -677,6 +892,12 @@ int main(void)
         S_TEST(test_kill_cancels),
         S_TEST(test_finished_is_kept_until_acked),
         S_TEST(test_registers_again_after_a_broker_restart),
+        S_TEST(test_early_termination_kills_and_fails_for_good),
+        S_TEST(test_disabled_rules_never_fire),
+        S_TEST(test_last_frames_before_exit_are_counted),
+        S_TEST(test_rule_met_by_the_last_frame_fires),
+        S_TEST(test_scenario_without_telemetry),
+        S_TEST(test_clients_dir_must_hold_the_client),
 #undef S_TEST
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
