@@ -146,7 +146,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                              const lynx_value_t *sent_result, bool retryable);
 //  Announce a job's new status to subscribers (held until the turn commits).
 void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
-                        const char *error_message);
+                        const char *error_message, const lynx_value_t *trigger);
 //  Send everything held in the outbox and publish held events (after a turn committed).
 void broker_sched_flush(broker_core_t *core);
 //  zlistx destructor of outbox items.

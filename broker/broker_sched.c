@@ -192,7 +192,7 @@ static int s_post(broker_core_t *core, zframe_t *routing_id, lynx_msg_t **msg_p)
 
 //  Job events go to subscribers only once what they announce is on disk.
 void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
-                        const char *error_message)
+                        const char *error_message, const lynx_value_t *trigger)
 {
     lynx_value_t *event = lynx_value_map();
     lynx_value_set_string(event, "batch_id", rec->batch_id);
@@ -203,6 +203,12 @@ void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_j
                           rec->assigned_runner[0] ? rec->assigned_runner : NULL);
     if (error_message)
         lynx_value_set_string(event, "error_message", error_message);
+    lynx_value_t *copy = trigger ? lynx_value_dup(trigger) : NULL;
+    if (copy && lynx_value_set(event, "trigger", &copy))
+        lynx_value_destroy(&copy);
+    if (trigger)
+        zsys_notice("broker: early termination job=%s rule=%s", rec->id,
+                    lynx_value_get_string(trigger, "rule_name", "?"));
     zlistx_add_end(core->events, event);
     if (!core->turn_open)
         broker_sched_flush(core);
@@ -213,8 +219,8 @@ static void s_publish_events(broker_core_t *core)
     lynx_value_t *event;
     while ((event = (lynx_value_t *)zlistx_detach(core->events, NULL))) {
         lynx_value_t *extra = lynx_value_map();
-        const char *keys[] = {"attempt", "runner_id", "error_message"};
-        for (size_t i = 0; i < 3; i++) {
+        const char *keys[] = {"attempt", "runner_id", "error_message", "trigger"};
+        for (size_t i = 0; i < 4; i++) {
             lynx_value_t *copy = lynx_value_dup(lynx_value_get(event, keys[i]));
             if (copy && lynx_value_set(extra, keys[i], &copy))
                 lynx_value_destroy(&copy);
@@ -350,7 +356,12 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         broker_store_rollback(core->store);
         return -1;
     } //  Durable (or pending the turn's commit): announce and update memory.
-    broker_sched_event(core, &next, target, error_message);
+    //  An early termination's trigger event goes to subscribers too, with the job's end.
+    const lynx_value_t *trigger =
+        lynx_value_get(lynx_value_get(sent_result, "telemetry_data"), "trigger");
+    broker_sched_event(core, &next, target, error_message,
+                       lynx_value_type(trigger) == LYNX_VALUE_MAP ? trigger : NULL);
+
     broker_telemetry_job_ended(core->telemetry, rec.id);
     batch->counts[inflight->rec.status]--;
     batch->counts[target]++;
@@ -504,7 +515,7 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
     }
     zhashx_insert(core->inflight, rec.id, inflight);
     runner->active_jobs++;
-    broker_sched_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL);
+    broker_sched_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL, NULL);
 
     lynx_msg_t *assign = lynx_msg_new(LYNX_MSG_ASSIGN);
     lynx_value_t *body = lynx_msg_body(assign);
@@ -632,7 +643,7 @@ static void s_on_started(broker_core_t *core, broker_runner_t *runner, lynx_valu
     }
     inflight->rec.started_at_ms = next.started_at_ms;
     s_transition(inflight->batch, &inflight->rec, LYNX_JOB_RUNNING);
-    broker_sched_event(core, &inflight->rec, LYNX_JOB_RUNNING, NULL);
+    broker_sched_event(core, &inflight->rec, LYNX_JOB_RUNNING, NULL, NULL);
     broker_sched_refresh_batch(core, inflight->batch);
 }
 

@@ -8,6 +8,7 @@ filtering, and a subscriber to the batch's topic must see the same frames.
 import csv
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import msgpack
@@ -134,4 +135,70 @@ def test_decimated_forwarding_stores_what_was_forwarded(stack, tmp_path):
     assert [frame["timestamp_ns"] for frame in got] == stored["timestamp_ns"]
     summary = stack.get_ok(f"/jobs/{job_id}/results")["telemetry_data"]
     assert summary["frames_received"] == FRAMES and summary["frames_forwarded"] == stored["count"]
+    subscriber.close()
+
+
+def test_watch_example_shows_a_batch_live(stack, tmp_path):
+    """examples/telemetry_watch.py, the documented way to watch a batch, sees its jobs' frames
+    and statuses."""
+    stack.start_broker()
+    stack.start_gateway()
+    state = tmp_path / "state"
+    state.mkdir()
+    #  Slow frames, so the watcher (started after the submission) sees most of them.
+    env = {"LYNX_E2E_STATE_DIR": str(state), "LYNX_E2E_FRAMES": json.dumps(frames()),
+           "LYNX_E2E_STEP_SECS": "0.1"}
+    stack.start_runner("telemetry-02", TELEMETRY, extra_env=env)
+    body = tutorial_batch("telemetry-watch", 1)
+    body["config"]["telemetry"] = {"variables": ["a", "b"]}
+    batch_id = stack.submit(body)["batch_id"]
+    script = Path(__file__).resolve().parents[2] / "examples" / "telemetry_watch.py"
+    watcher = subprocess.Popen(
+        ["/usr/bin/python3", str(script), telemetry_endpoint(stack), batch_id, "--plain",
+         "--interval", "0.2", "--duration", "8"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        final = stack.wait_batch_terminal(batch_id, timeout=60)
+        assert final["batch"]["status"] == "Completed", final
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, err
+    job_id = stack.list_jobs(batch_id)[0]["id"]
+    assert job_id[:8] in out, out
+    assert "Completed" in out, out
+    assert "24" in out, out  # the last frame's value of a
+
+
+def test_early_termination_is_published_with_its_trigger(stack, tmp_path):
+    subscriber = start(stack, tmp_path)
+    body = tutorial_batch("telemetry-trigger", 1)
+    body["config"]["early_termination"] = {
+        "enabled": True, "check_frequency_hz": 50.0,
+        "conditions": [{"variable": "a", "condition": "> 10", "description": "a ran away"}]}
+    batch_id = stack.submit(body)["batch_id"]
+    final = stack.wait_batch_terminal(batch_id, timeout=60)
+    assert final["batch"]["status"] == "Failed", final
+    job_id = stack.list_jobs(batch_id)[0]["id"]
+    poller = zmq.Poller()
+    poller.register(subscriber, zmq.POLLIN)
+    ended = []
+
+    def failed_event():
+        while dict(poller.poll(0)):
+            topic, payload = subscriber.recv_multipart()
+            if topic == f"event.{batch_id}.{job_id}".encode():
+                event = msgpack.unpackb(payload, raw=False)
+                if event["status"] == "Failed":
+                    ended.append(event)
+        return ended
+
+    stack.wait_for(failed_event, 30, what="the job's Failed event")
+    trigger = ended[0]["trigger"]
+    assert trigger["rule_name"] == "a > 10", trigger
+    assert trigger["description"] == "a ran away", trigger
+    assert trigger["telemetry_at_trigger"]["a"] > 10, trigger
+    assert ended[0]["error_message"] == "early termination: a > 10", ended[0]
     subscriber.close()
