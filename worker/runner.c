@@ -1,23 +1,15 @@
 //  runner: the actor behind lynx-runner. One zloop owns the DEALER to the broker (with a
 //  monitor on it that notices reconnections), the PUB that heartbeats and telemetry go out on,
-//  per job a pidfd poller, a timeout timer and the telemetry intake's sockets and check timer
-//  (runner_telemetry), and the heartbeat timer.
+//  the heartbeat timer, and what each running job (runner_job) watches on it. Here: the broker
+//  link, registration, heartbeats, and the messages that start, kill and acknowledge jobs.
 #include "runner.h"
 
-#include <ctype.h>
-#include <ftw.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "lynx_json.h"
 #include "lynx_msg.h"
 #include "lynx_time.h"
-#include "runner_engine.h"
-#include "runner_proc.h"
-#include "runner_telemetry.h"
+#include "runner_job.h"
 
-#define RUNNER_KILL_GRACE_MS 5000
-#define RUNNER_STDERR_TAIL_LINES 10
 //  While unregistered, REGISTER is repeated no more often than this (reconnections and ERROR
 //  not_found send it at once; this only covers a lost answer).
 #define RUNNER_REGISTER_RETRY_MS 5000
@@ -28,29 +20,6 @@
 //  The PUB's queue: heartbeats and forwarded telemetry. Sends never wait; a full queue refuses
 //  them (ZMQ_XPUB_NODROP), and a refused heartbeat goes on the DEALER instead.
 #define RUNNER_EVENTS_SNDHWM 1000
-//  After a scenario exits, how long its telemetry connections may take to close (their last
-//  frames are read until then).
-#define RUNNER_SETTLE_MS 250
-#define RUNNER_EARLY_TERMINATION "EarlyTermination"
-
-typedef struct _s_runner_t s_runner_t;
-
-typedef struct {
-    s_runner_t *runner;
-    char *job_id;
-    int64_t attempt;
-    lynx_value_t *assign; //  the ASSIGN body
-    runner_proc_t *proc;
-    runner_telemetry_t *telemetry;
-    int exit_fd;
-    int timeout_timer;  //  -1 when none
-    int grace_timer;    //  -1 when none
-    bool exited;        //  reaped; the result waits for telemetry still in flight
-    const char *ending; //  NULL, or why we are killing it: "Timeout", "Cancelled",
-                        //  RUNNER_EARLY_TERMINATION
-    char output_dir[4096];
-    char entrypoint[4096];
-} s_job_t;
 
 //  A FINISHED body the broker has not acknowledged yet.
 typedef struct {
@@ -58,7 +27,7 @@ typedef struct {
     int64_t sent_ms; //  monotonic time of the last send
 } s_pending_t;
 
-struct _s_runner_t {
+typedef struct {
     runner_config_t *config;
     zsock_t *pipe;
     zsock_t *broker;
@@ -66,7 +35,7 @@ struct _s_runner_t {
     zsock_t *events;  //  PUB heartbeats go out on; NULL: they go on the DEALER (older broker)
     char events_endpoint[512]; //  what events is connected to, or ""
     zloop_t *loop;
-    zhashx_t *jobs;    //  job_id -> s_job_t, running now
+    zhashx_t *jobs;    //  job_id -> runner_job_t, running now
     zlistx_t *unacked; //  s_pending_t, oldest first
     bool registered;
     bool announced;     //  READY sent to the owner
@@ -75,20 +44,8 @@ struct _s_runner_t {
     int64_t last_register_ms;
     char hostname[256];
     char *pythonpath; //  scenarios' "PYTHONPATH=<telemetry client dir>[:inherited]", or NULL
-};
-
-static void s_job_destroy(s_job_t **job_p)
-{
-    if (!job_p || !*job_p)
-        return;
-    s_job_t *job = *job_p;
-    runner_proc_destroy(&job->proc);
-    runner_telemetry_destroy(&job->telemetry);
-    lynx_value_destroy(&job->assign);
-    free(job->job_id);
-    free(job);
-    *job_p = NULL;
-}
+    runner_job_host_t job_host; //  what every job borrows from us
+} s_runner_t;
 
 static void s_pending_destroy(s_pending_t **pending_p)
 {
@@ -175,9 +132,9 @@ static void s_register(s_runner_t *self)
     s_set_owned(body, "engines", engines);
     //  What we still run and what we finished without an ACK, so a restarted broker reconciles.
     lynx_value_t *active = lynx_value_array();
-    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
-         job = (s_job_t *)zhashx_next(self->jobs))
-        s_append_owned(active, s_attempt_entry(job->job_id, job->attempt));
+    for (runner_job_t *job = (runner_job_t *)zhashx_first(self->jobs); job;
+         job = (runner_job_t *)zhashx_next(self->jobs))
+        s_append_owned(active, s_attempt_entry(runner_job_id(job), runner_job_attempt(job)));
     s_set_owned(body, "active_jobs", active);
     lynx_value_t *finished = lynx_value_array();
     for (s_pending_t *held = (s_pending_t *)zlistx_first(self->unacked); held;
@@ -313,385 +270,67 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
 }
 
 // --------------------------------------------------------------------------------------------
-//  Finishing a job
+//  Jobs
 
-static lynx_value_t *s_result(s_runner_t *self, s_job_t *job, bool success,
-                              const char *error_message)
+//  A job's outcome (runner_job_finished_fn): send FINISHED, keep it until the broker's ACK, and
+//  forget the job.
+static void s_on_job_finished(runner_job_t *job, lynx_value_t **finished_p, void *arg)
 {
-    const lynx_value_t *run_config = lynx_value_get(job->assign, "run_config");
-    lynx_value_t *result = lynx_value_map();
-    lynx_value_set_string(result, "job_id", job->job_id);
-    lynx_value_set_bool(result, "success", success);
-    lynx_value_set_double(result, "execution_time_secs",
-                          job->proc ? runner_proc_elapsed_secs(job->proc) : 0.0);
-    lynx_value_t *files = runner_proc_list_files(job->output_dir);
-    s_set_owned(result, "output_files", files ? files : lynx_value_array());
-    lynx_value_t *telemetry = runner_telemetry_summary(job->telemetry);
-    if (telemetry)
-        s_set_owned(result, "telemetry_data", telemetry);
-    else
-        lynx_value_set_null(result, "telemetry_data");
-    lynx_value_t *metadata = lynx_value_map();
-    lynx_value_set_string(metadata, "engine", lynx_value_get_string(job->assign, "engine", ""));
-    lynx_value_set_string(
-        metadata, "simulation_name",
-        lynx_value_get_string(lynx_value_get(run_config, "metadata"), "simulation_name", ""));
-    lynx_value_set_string(metadata, "entrypoint", job->entrypoint);
-    lynx_value_set_string(metadata, "runner_id", self->config->runner_id);
-    char run_id[32];
-    snprintf(run_id, sizeof run_id, "%" PRId64, lynx_value_get_int(run_config, "run_id", 0));
-    lynx_value_set_string(metadata, "run_id", run_id);
-    lynx_value_set_int(metadata, "attempt", job->attempt);
-    s_set_owned(result, "metadata", metadata);
-    lynx_value_set_string(result, "error_message", success ? NULL : error_message);
-    return result;
-}
-
-//  Report the attempt's outcome and keep it until the broker's ACK. A failure a retry cannot
-//  help (an early termination) says retryable: false.
-static void s_report(s_runner_t *self, s_job_t *job, const char *status, bool success,
-                     const char *error_message, bool retryable)
-{
-    lynx_value_t *body = lynx_value_map();
-    lynx_value_set_string(body, "job_id", job->job_id);
-    lynx_value_set_int(body, "attempt", job->attempt);
-    lynx_value_set_string(body, "status", status);
-    s_set_owned(body, "result", s_result(self, job, success, error_message));
-    if (!retryable)
-        lynx_value_set_bool(body, "retryable", false);
-    zsys_info("runner: job %s job=%s attempt=%" PRId64 "%s%s", status, job->job_id, job->attempt,
-              error_message ? " reason=" : "", error_message ? error_message : "");
-    s_send_copy(self, LYNX_MSG_FINISHED, body);
+    s_runner_t *self = (s_runner_t *)arg;
+    s_send_copy(self, LYNX_MSG_FINISHED, *finished_p);
     s_pending_t *held = (s_pending_t *)calloc(1, sizeof *held);
-    if (!held) {
-        zsys_error("runner: out of memory holding the result of job=%s", job->job_id);
-        lynx_value_destroy(&body);
-        return;
-    }
-    held->body = body;
-    held->sent_ms = lynx_time_mono_ms();
-    zlistx_add_end(self->unacked, held);
-}
-
-static void s_end_timer(s_runner_t *self, int *timer_p)
-{
-    if (*timer_p >= 0)
-        zloop_timer_end(self->loop, *timer_p);
-    *timer_p = -1;
-}
-
-//  The scenario is gone (or never ran): no more exit poller, timeout or grace period.
-static void s_end_process_watch(s_runner_t *self, s_job_t *job)
-{
-    if (job->exit_fd >= 0) {
-        zmq_pollitem_t item = {NULL, job->exit_fd, ZMQ_POLLIN, 0};
-        zloop_poller_end(self->loop, &item);
-    }
-    job->exit_fd = -1;
-    s_end_timer(self, &job->timeout_timer);
-    s_end_timer(self, &job->grace_timer);
-}
-
-static void s_forget_job(s_runner_t *self, s_job_t *job)
-{
-    s_end_process_watch(self, job);
-    zhashx_delete(self->jobs, job->job_id); //  destroying the telemetry leaves the loop
-}
-
-//  Report the outcome of an exited scenario and forget the job. A rule that fired (while it
-//  ran, or on its last frames) makes it Failed for good, unless it was timed out or cancelled
-//  first.
-static void s_finish(s_runner_t *self, s_job_t *job)
-{
-    const char *status = "Completed";
-    char message[4096] = "";
-    const lynx_value_t *trigger = runner_telemetry_trigger(job->telemetry);
-    if (trigger && !job->ending)
-        job->ending = RUNNER_EARLY_TERMINATION;
-    bool success = runner_proc_exit_code(job->proc) == 0 && !job->ending;
-    bool early = job->ending && strcmp(job->ending, RUNNER_EARLY_TERMINATION) == 0;
-    if (early) {
-        status = "Failed";
-        snprintf(message, sizeof message, "early termination: %s",
-                 lynx_value_get_string(trigger, "rule_name", ""));
-    } else if (job->ending && strcmp(job->ending, "Timeout") == 0) {
-        status = "Timeout";
-        snprintf(message, sizeof message, "timed out after %" PRId64 " s (%s)",
-                 lynx_value_get_int(job->assign, "timeout_secs", 0),
-                 runner_proc_exit_description(job->proc));
-    } else if (job->ending) {
-        status = "Cancelled";
-        snprintf(message, sizeof message, "cancelled (%s)",
-                 runner_proc_exit_description(job->proc));
-    } else if (!success) {
-        status = "Failed";
-        char stderr_path[4200];
-        snprintf(stderr_path, sizeof stderr_path, "%s/stderr.log", job->output_dir);
-        char *tail = runner_proc_file_tail(stderr_path, RUNNER_STDERR_TAIL_LINES, 2048);
-        for (size_t len = tail ? strlen(tail) : 0;
-             len > 0 && isspace((unsigned char)tail[len - 1]);)
-            tail[--len] = '\0';
-        snprintf(message, sizeof message, "scenario failed: %s%s%s",
-                 runner_proc_exit_description(job->proc), tail && *tail ? "; stderr: " : "",
-                 tail ? tail : "");
-        free(tail);
-    }
-    s_report(self, job, status, success, success ? NULL : message, !early);
-    s_forget_job(self, job);
-}
-
-static void s_on_exit(s_runner_t *self, s_job_t *job);
-
-static int s_on_job_exit(zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void)loop;
-    s_runner_t *self = (s_runner_t *)arg;
-    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
-         job = (s_job_t *)zhashx_next(self->jobs))
-        if (job->exit_fd == item->fd) {
-            if (runner_proc_reap(job->proc))
-                s_on_exit(self, job);
-            break;
-        }
-    return 0;
-}
-
-//  Without pidfds: look for exited children on a timer.
-static int s_on_reap_timer(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop, (void)timer_id;
-    s_runner_t *self = (s_runner_t *)arg;
-    zlistx_t *exited = zlistx_new();
-    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
-         job = (s_job_t *)zhashx_next(self->jobs))
-        if (job->exit_fd < 0 && !job->exited && runner_proc_reap(job->proc))
-            zlistx_add_end(exited, job);
-    for (s_job_t *job = (s_job_t *)zlistx_first(exited); job; job = (s_job_t *)zlistx_next(exited))
-        s_on_exit(self, job);
-    zlistx_destroy(&exited);
-    return 0;
-}
-
-static s_job_t *s_job_by_timer(s_runner_t *self, int timer_id)
-{
-    for (s_job_t *job = (s_job_t *)zhashx_first(self->jobs); job;
-         job = (s_job_t *)zhashx_next(self->jobs))
-        if (job->timeout_timer == timer_id || job->grace_timer == timer_id)
-            return job;
-    return NULL;
-}
-
-static int s_on_grace_over(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    s_job_t *job = s_job_by_timer((s_runner_t *)arg, timer_id);
-    if (job) {
-        job->grace_timer = -1;
-        runner_proc_signal(job->proc, SIGKILL);
-    }
-    return 0;
-}
-
-//  Ask the whole process group to stop, then force it after a grace period.
-static void s_stop_job(s_runner_t *self, s_job_t *job, const char *ending, int signal)
-{
-    if (!job->ending)
-        job->ending = ending;
-    runner_proc_signal(job->proc, signal);
-    if (signal != SIGKILL && job->grace_timer < 0)
-        job->grace_timer = zloop_timer(self->loop, RUNNER_KILL_GRACE_MS, 1, s_on_grace_over, self);
-}
-
-static int s_on_timeout(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    s_runner_t *self = (s_runner_t *)arg;
-    s_job_t *job = s_job_by_timer(self, timer_id);
-    if (job) {
-        job->timeout_timer = -1;
-        zsys_warning("runner: job timed out job=%s", job->job_id);
-        s_stop_job(self, job, "Timeout", SIGTERM);
-    }
-    return 0;
-}
-
-// --------------------------------------------------------------------------------------------
-//  Telemetry and the watchdog
-
-//  A rule fired: kill the scenario's process group at once (SIGKILL: the run is worthless and
-//  every moment costs compute). Its exit reports the trigger.
-static void s_on_fired(void *arg)
-{
-    s_job_t *job = (s_job_t *)arg;
-    const lynx_value_t *trigger = runner_telemetry_trigger(job->telemetry);
-    zsys_notice("runner: early termination job=%s attempt=%" PRId64
-                " rule=\"%s\" elapsed_secs=%.3f seq=%" PRId64,
-                job->job_id, job->attempt, lynx_value_get_string(trigger, "rule_name", ""),
-                lynx_value_get_double(trigger, "elapsed_seconds", 0),
-                lynx_value_get_int(trigger, "seq", 0));
-    if (!job->exited)
-        s_stop_job(job->runner, job, RUNNER_EARLY_TERMINATION, SIGKILL);
-}
-
-//  The exited scenario's last frames are in.
-static void s_on_settled(void *arg)
-{
-    s_job_t *job = (s_job_t *)arg;
-    s_finish(job->runner, job);
-}
-
-//  The scenario exited: its last frames may still be on the way, and its result waits for them.
-static void s_on_exit(s_runner_t *self, s_job_t *job)
-{
-    job->exited = true;
-    s_end_process_watch(self, job);
-    if (job->telemetry)
-        runner_telemetry_settle(job->telemetry, RUNNER_SETTLE_MS, s_on_settled);
-    else
-        s_finish(self, job);
-}
-
-// --------------------------------------------------------------------------------------------
-//  Starting a job
-
-static int s_remove_entry(const char *path, const struct stat *stat, int flag, struct FTW *ftw)
-{
-    (void)stat, (void)flag;
-    if (ftw->level > 0)
-        remove(path);
-    return 0;
-}
-
-//  A fresh, empty output directory: a retried attempt must not see the last one's files.
-static int s_prepare_dir(const char *path, lynx_err_t *err)
-{
-    char buffer[4096];
-    snprintf(buffer, sizeof buffer, "%s", path);
-    for (char *slash = strchr(buffer + 1, '/');; slash = strchr(slash + 1, '/')) {
-        if (slash)
-            *slash = '\0';
-        if (mkdir(buffer, 0755) != 0 && errno != EEXIST)
-            return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", buffer, strerror(errno));
-        if (!slash)
-            break;
-        *slash = '/';
-    }
-    nftw(path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
-}
-
-static int s_launch(s_runner_t *self, s_job_t *job, lynx_err_t *err)
-{
-    runner_config_t *config = self->config;
-    const char *engine = lynx_value_get_string(job->assign, "engine", "");
-    runner_command_t command;
-    if (runner_engine_command(engine, config, &command, err))
-        return -1;
-    snprintf(job->entrypoint, sizeof job->entrypoint, "%s", command.entrypoint);
-    snprintf(job->output_dir, sizeof job->output_dir, "%s/%s", config->output_root, job->job_id);
-    if (s_prepare_dir(job->output_dir, err))
-        return -1;
-    //  The run config lives beside, not inside, the output dir: it is not an artifact.
-    char config_dir[4200], config_path[4400];
-    snprintf(config_dir, sizeof config_dir, "%s/.lynx-run-configs", config->output_root);
-    if (mkdir(config_dir, 0755) != 0 && errno != EEXIST)
-        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", config_dir, strerror(errno));
-    snprintf(config_path, sizeof config_path, "%s/%s.json", config_dir, job->job_id);
-    if (lynx_json_write_file(lynx_value_get(job->assign, "run_config"), config_path, err))
-        return -1;
-    job->telemetry =
-        runner_telemetry_new(job->job_id, lynx_value_get_string(job->assign, "batch_id", ""),
-                             lynx_value_get(job->assign, "early_termination"),
-                             lynx_value_get(job->assign, "telemetry"), lynx_time_mono_ms(), err);
-    if (!job->telemetry)
-        return -1;
-
-    char env_config[4500], env_output[4200], env_job[128], env_runner[512], env_url[128];
-    snprintf(env_config, sizeof env_config, "TETRYX_RUN_CONFIG=%s", config_path);
-    snprintf(env_output, sizeof env_output, "TETRYX_OUTPUT_DIR=%s", job->output_dir);
-    snprintf(env_job, sizeof env_job, "LYNX_JOB_ID=%s", job->job_id);
-    snprintf(env_runner, sizeof env_runner, "LYNX_RUNNER_ID=%s", config->runner_id);
-    snprintf(env_url, sizeof env_url, "TETRYX_TELEMETRY_URL=%s",
-             runner_telemetry_endpoint(job->telemetry));
-    const char *env[] = {env_config, env_output,       env_job, env_runner,
-                         env_url,    self->pythonpath, NULL};
-    char stdout_path[4200], stderr_path[4200];
-    snprintf(stdout_path, sizeof stdout_path, "%s/stdout.log", job->output_dir);
-    snprintf(stderr_path, sizeof stderr_path, "%s/stderr.log", job->output_dir);
-    runner_proc_spec_t spec = {
-        .argv = command.argv,
-        .working_directory = config->working_directory,
-        .stdout_path = stdout_path,
-        .stderr_path = stderr_path,
-        .extra_env = env,
-    };
-    job->proc = runner_proc_start(&spec, err);
-    return job->proc ? 0 : -1;
+    if (held) {
+        held->body = *finished_p;
+        *finished_p = NULL;
+        held->sent_ms = lynx_time_mono_ms();
+        zlistx_add_end(self->unacked, held);
+    } else
+        zsys_error("runner: out of memory holding the result of job=%s", runner_job_id(job));
+    zhashx_delete(self->jobs, runner_job_id(job)); //  destroys the job
 }
 
 static void s_on_assign(s_runner_t *self, lynx_value_t *body)
 {
     const char *job_id = lynx_value_get_string(body, "job_id", "");
     int64_t attempt = lynx_value_get_int(body, "attempt", 0);
-    s_job_t *running = (s_job_t *)zhashx_lookup(self->jobs, job_id);
-    if (running) {
+    if (zhashx_lookup(self->jobs, job_id)) {
         zsys_warning("runner: ASSIGN for a job already running job=%s attempt=%" PRId64, job_id,
                      attempt);
         return;
     }
-    s_job_t *job = (s_job_t *)calloc(1, sizeof *job);
-    job->runner = self;
-    job->job_id = strdup(job_id);
-    job->attempt = attempt;
-    job->assign = lynx_value_dup(body);
-    job->exit_fd = job->timeout_timer = job->grace_timer = -1;
-    zhashx_insert(self->jobs, job->job_id, job);
+    runner_job_t *job = runner_job_new(&self->job_host, body);
+    if (!job) {
+        zsys_error("runner: out of memory starting job=%s attempt=%" PRId64, job_id, attempt);
+        return;
+    }
+    zhashx_insert(self->jobs, runner_job_id(job), job);
     lynx_err_t err;
     lynx_err_clear(&err);
     if ((int64_t)zhashx_size(self->jobs) > self->config->max_concurrent_jobs)
         lynx_err_set(&err, LYNX_ECONFLICT, NULL, "runner has no free slot (max %d)",
                      self->config->max_concurrent_jobs);
     else
-        s_launch(self, job, &err);
+        runner_job_launch(job, &err);
     if (err.code != LYNX_OK) {
-        char message[1024];
-        snprintf(message, sizeof message, "cannot start scenario: %s", err.message);
-        s_report(self, job, "Failed", false, message, true);
-        s_forget_job(self, job);
+        runner_job_abandon(job, err.message); //  reports, and we forget the job
         return;
     }
     zsys_info("runner: job started job=%s attempt=%" PRId64 " pid=%d", job_id, attempt,
-              (int)runner_proc_pid(job->proc));
+              (int)runner_job_pid(job));
     lynx_msg_t *started = lynx_msg_new(LYNX_MSG_STARTED);
     lynx_value_set_string(lynx_msg_body(started), "job_id", job_id);
     lynx_value_set_int(lynx_msg_body(started), "attempt", attempt);
-    lynx_value_set_int(lynx_msg_body(started), "pid", (int64_t)runner_proc_pid(job->proc));
+    lynx_value_set_int(lynx_msg_body(started), "pid", (int64_t)runner_job_pid(job));
     s_send(self, &started);
-
-    job->exit_fd = runner_proc_exit_fd(job->proc);
-    if (job->exit_fd >= 0) {
-        zmq_pollitem_t item = {NULL, job->exit_fd, ZMQ_POLLIN, 0};
-        zloop_poller(self->loop, &item, s_on_job_exit, self);
-    }
-    int64_t timeout_secs = lynx_value_get_int(body, "timeout_secs", 0);
-    if (timeout_secs > 0)
-        job->timeout_timer =
-            zloop_timer(self->loop, (size_t)(timeout_secs * 1000), 1, s_on_timeout, self);
-    if (runner_telemetry_watch(job->telemetry, self->loop, &self->events, s_on_fired, job))
-        zsys_error("runner: cannot poll the telemetry of job=%s", job->job_id);
-    //  A child may exit before the poller exists; reap once now to not miss it.
-    if (runner_proc_reap(job->proc))
-        s_on_exit(self, job);
+    runner_job_watch(job); //  last: a job that already exited is reported and forgotten
 }
 
 static void s_on_kill(s_runner_t *self, lynx_value_t *body)
 {
-    s_job_t *job = (s_job_t *)zhashx_lookup(self->jobs, lynx_value_get_string(body, "job_id", ""));
-    if (job && !job->exited && job->attempt == lynx_value_get_int(body, "attempt", -1)) {
-        zsys_notice("runner: killing job=%s reason=\"%s\"", job->job_id,
-                    lynx_value_get_string(body, "reason", ""));
-        s_stop_job(self, job, "Cancelled", SIGKILL);
-    }
+    runner_job_t *job =
+        (runner_job_t *)zhashx_lookup(self->jobs, lynx_value_get_string(body, "job_id", ""));
+    if (job && runner_job_attempt(job) == lynx_value_get_int(body, "attempt", -1))
+        runner_job_cancel(job, lynx_value_get_string(body, "reason", ""));
 }
 
 static void s_on_ack(s_runner_t *self, lynx_value_t *body)
@@ -849,10 +488,16 @@ static void s_runner_actor(zsock_t *pipe, void *args)
     if (self.heartbeat_ms < 1)
         self.heartbeat_ms = 1;
     self.jobs = zhashx_new();
-    zhashx_set_destructor(self.jobs, (zhashx_destructor_fn *)s_job_destroy);
+    zhashx_set_destructor(self.jobs, (zhashx_destructor_fn *)runner_job_destroy);
     self.unacked = zlistx_new();
     zlistx_set_destructor(self.unacked, (zlistx_destructor_fn *)s_pending_destroy);
     self.loop = zloop_new();
+    self.job_host = (runner_job_host_t){.config = self.config,
+                                        .loop = self.loop,
+                                        .events_p = &self.events,
+                                        .pythonpath = self.pythonpath,
+                                        .finished = s_on_job_finished,
+                                        .finished_arg = &self};
     zloop_reader(self.loop, pipe, s_on_pipe, &self);
     char reason[600];
     if (s_connect_broker(&self, reason, sizeof reason) == 0) {
@@ -860,7 +505,6 @@ static void s_runner_actor(zsock_t *pipe, void *args)
         if (self.monitor)
             zloop_reader(self.loop, self.monitor, s_on_monitor, &self);
         zloop_timer(self.loop, (size_t)self.heartbeat_ms, 0, s_on_heartbeat, &self);
-        zloop_timer(self.loop, 100, 0, s_on_reap_timer, &self);
         s_register(&self);
     } else {
         zsys_error("runner: %s", reason);
