@@ -1,0 +1,293 @@
+#include "cli_commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lynx_json.h"
+
+const cli_command_t cli_commands[] = {
+    {"submit", cli_cmd_submit, "submit a study (JSON or YAML) and optionally --wait for it"},
+    {"validate", cli_cmd_validate, "check a study config without creating anything"},
+    {"status", cli_cmd_status, "show a batch's progress"},
+    {"results", cli_cmd_results, "show a batch's results as a table, --csv or --json"},
+    {"jobs", cli_cmd_jobs, "list a batch's jobs (every page), optionally --status S"},
+    {"cancel", cli_cmd_cancel, "cancel a batch, or one job with --job JOB_ID"},
+    {"runners", cli_cmd_runners, "list the runners"},
+    {"drain", cli_cmd_drain, "put a runner in Maintenance (running jobs finish)"},
+    {"resume", cli_cmd_resume, "take a runner out of Maintenance"},
+    {NULL, NULL, NULL},
+};
+
+static const cli_flag_t *s_find_flag(const cli_flag_t *flags, const char *arg, size_t len)
+{
+    for (const cli_flag_t *f = flags; f && f->flag; f++)
+        if (strlen(f->flag) == len && strncmp(f->flag, arg, len) == 0)
+            return f;
+    return NULL;
+}
+
+int cli_args_parse(int argc, char **argv, const cli_flag_t *flags, const char **positional,
+                   size_t max_positional, size_t *npositional)
+{
+    const char *cmd = argv[0];
+    *npositional = 0;
+    bool only_positional = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_positional || arg[0] != '-' || arg[1] == '\0') {
+            if (*npositional == max_positional) {
+                fprintf(stderr, "lynx %s: unexpected argument '%s'\n", cmd, arg);
+                return -1;
+            }
+            positional[(*npositional)++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_positional = true;
+            continue;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return 1;
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const cli_flag_t *flag = s_find_flag(flags, arg, len);
+        if (!flag) {
+            fprintf(stderr, "lynx %s: unknown option '%.*s'\n", cmd, (int)len, arg);
+            return -1;
+        }
+        if (flag->bool_p) {
+            if (eq) {
+                fprintf(stderr, "lynx %s: %s takes no value\n", cmd, flag->flag);
+                return -1;
+            }
+            *flag->bool_p = true;
+        } else if (eq) {
+            *flag->value_p = eq + 1;
+        } else if (i + 1 < argc) {
+            *flag->value_p = argv[++i];
+        } else {
+            fprintf(stderr, "lynx %s: %s needs a value\n", cmd, flag->flag);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cli_usage(const char *usage, bool want_help)
+{
+    fputs(usage, want_help ? stdout : stderr);
+    return want_help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+int cli_parse_long(const char *cmd, const char *flag, const char *text, long min, long max,
+                   long *value_p)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || value < min || value > max) {
+        fprintf(stderr, "lynx %s: %s: must be an integer between %ld and %ld, got '%s'\n", cmd,
+                flag, min, max, text);
+        return -1;
+    }
+    *value_p = value;
+    return 0;
+}
+
+//  "field: message" when there is a field, else "message".
+static void s_print_problem(const lynx_value_t *problem)
+{
+    const char *field = lynx_value_get_string(problem, "field", NULL);
+    const char *message = lynx_value_get_string(problem, "message", "(no message)");
+    if (field && *field)
+        fprintf(stderr, "  %s: %s\n", field, message);
+    else
+        fprintf(stderr, "  %s\n", message);
+}
+
+//  Print an API error body: the error line, then each entry of "errors".
+static void s_print_api_error(const char *method, const char *path, const cli_http_reply_t *reply)
+{
+    const lynx_value_t *error = lynx_value_get(reply->json, "error");
+    if (!error) {
+        fprintf(stderr, "lynx: %s %s: HTTP %ld: %.200s\n", method, path, reply->status,
+                reply->body ? reply->body : "");
+        return;
+    }
+    const char *field = lynx_value_get_string(error, "field", NULL);
+    const char *message = lynx_value_get_string(error, "message", "(no message)");
+    size_t field_len = field ? strlen(field) : 0;
+    bool named = field_len > 0 && strncmp(message, field, field_len) == 0 &&
+                 message[field_len] == ':'; //  the message already starts with the field
+    if (field_len > 0 && !named)
+        fprintf(stderr, "error: %s: %s\n", field, message);
+    else
+        fprintf(stderr, "error: %s\n", message);
+    const lynx_value_t *errors = lynx_value_get(reply->json, "errors");
+    for (size_t i = 0; i < lynx_value_size(errors); i++)
+        s_print_problem(lynx_value_at(errors, i));
+}
+
+int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const char *json_body,
+             cli_http_reply_t *reply)
+{
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    if (cli_http_request(ctx->http, method, path, json_body, reply, &err) != 0) {
+        fprintf(stderr, "lynx: gateway unreachable: %s\n", err.message);
+        return err.code == LYNX_EUNAVAILABLE ? CLI_EXIT_UNREACHABLE : CLI_EXIT_JOBS_FAILED;
+    }
+    if (reply->status >= 200 && reply->status < 300 && reply->json)
+        return CLI_EXIT_OK;
+    int status = CLI_EXIT_JOBS_FAILED;
+    if (reply->status == 503) {
+        fprintf(stderr, "lynx: gateway at %s answers 503 (broker unreachable)\n",
+                cli_http_url(ctx->http));
+        status = CLI_EXIT_UNREACHABLE;
+    } else {
+        s_print_api_error(method, path, reply);
+        if (reply->status >= 400 && reply->status < 500)
+            status = CLI_EXIT_USAGE;
+    }
+    cli_http_reply_clear(reply);
+    return status;
+}
+
+char *cli_path(cli_ctx_t *ctx, const char *format, const char *id)
+{
+    char *escaped = cli_http_escape(ctx->http, id);
+    if (!escaped)
+        return NULL;
+    char *path = NULL;
+    if (asprintf(&path, format, escaped) < 0)
+        path = NULL;
+    free(escaped);
+    return path;
+}
+
+void cli_print_scalar(FILE *stream, const lynx_value_t *value, int digits)
+{
+    switch (lynx_value_type(value)) {
+    case LYNX_VALUE_NULL:
+        break;
+    case LYNX_VALUE_BOOL:
+        fputs(lynx_value_as_bool(value) ? "true" : "false", stream);
+        break;
+    case LYNX_VALUE_INT:
+        fprintf(stream, "%" PRId64, lynx_value_as_int(value));
+        break;
+    case LYNX_VALUE_DOUBLE: {
+        //  The shortest form that reads back as the same double, within digits.
+        double number = lynx_value_as_double(value);
+        char text[64];
+        for (int d = digits < 15 ? digits : 15; d <= digits; d++) {
+            snprintf(text, sizeof text, "%.*g", d, number);
+            if (strtod(text, NULL) == number)
+                break;
+        }
+        fputs(text, stream);
+    } break;
+    case LYNX_VALUE_STRING:
+        fputs(lynx_value_as_string(value), stream);
+        break;
+    default: {
+        char *json = lynx_json_dump(value, 0);
+        fputs(json ? json : "", stream);
+        free(json);
+        break;
+    }
+    }
+}
+
+void cli_print_csv_field(FILE *stream, const lynx_value_t *value)
+{
+    if (lynx_value_type(value) != LYNX_VALUE_STRING) {
+        cli_print_scalar(stream, value, 17);
+        return;
+    }
+    const char *text = lynx_value_as_string(value);
+    if (!strpbrk(text, ",\"\r\n")) {
+        fputs(text, stream);
+        return;
+    }
+    fputc('"', stream);
+    for (const char *p = text; *p; p++) {
+        if (*p == '"')
+            fputc('"', stream);
+        fputc(*p, stream);
+    }
+    fputc('"', stream);
+}
+
+bool cli_batch_terminal(const char *status)
+{
+    return status && (strcmp(status, "Completed") == 0 || strcmp(status, "Failed") == 0 ||
+                      strcmp(status, "Cancelled") == 0);
+}
+
+int cli_batch_exit(const char *status)
+{
+    if (cli_batch_terminal(status) && strcmp(status, "Completed") != 0)
+        return CLI_EXIT_JOBS_FAILED;
+    return CLI_EXIT_OK;
+}
+
+int cli_row_add_text(lynx_value_t *row, const char *text)
+{
+    lynx_value_t *cell = lynx_value_string(text ? text : "");
+    if (!cell || lynx_value_append(row, &cell) != 0) {
+        lynx_value_destroy(&cell);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_row_add(lynx_value_t *row, const lynx_value_t *value)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *stream = open_memstream(&text, &len);
+    if (!stream)
+        return -1;
+    cli_print_scalar(stream, value, 6);
+    fclose(stream);
+    int rc = cli_row_add_text(row, text);
+    free(text);
+    return rc;
+}
+
+int cli_table_append(lynx_value_t *rows, lynx_value_t **row_p)
+{
+    return lynx_value_append(rows, row_p);
+}
+
+void cli_print_table(FILE *stream, const lynx_value_t *rows)
+{
+    size_t ncols = 0;
+    for (size_t r = 0; r < lynx_value_size(rows); r++)
+        if (lynx_value_size(lynx_value_at(rows, r)) > ncols)
+            ncols = lynx_value_size(lynx_value_at(rows, r));
+    size_t *widths = calloc(ncols ? ncols : 1, sizeof *widths);
+    if (!widths)
+        return;
+    for (size_t r = 0; r < lynx_value_size(rows); r++) {
+        const lynx_value_t *row = lynx_value_at(rows, r);
+        for (size_t c = 0; c < lynx_value_size(row); c++)
+            if (lynx_value_string_len(lynx_value_at(row, c)) > widths[c])
+                widths[c] = lynx_value_string_len(lynx_value_at(row, c));
+    }
+    for (size_t r = 0; r < lynx_value_size(rows); r++) {
+        const lynx_value_t *row = lynx_value_at(rows, r);
+        size_t n = lynx_value_size(row);
+        for (size_t c = 0; c < n; c++) {
+            const char *text = lynx_value_as_string(lynx_value_at(row, c));
+            if (c + 1 == n)
+                fprintf(stream, "%s\n", text);
+            else
+                fprintf(stream, "%-*s  ", (int)widths[c], text);
+        }
+    }
+    free(widths);
+}

@@ -1,0 +1,113 @@
+//  cli_commands: the subcommands of the lynx client and the helpers they share (argument
+//  parsing, calling the gateway, printing its errors, mapping outcomes to exit codes).
+//
+//  Each command group lives in its own source: cli_submit.c (submit, validate), cli_batch.c
+//  (status, results, jobs, cancel), cli_runners.c (runners, drain, resume).
+#ifndef CLI_COMMANDS_H_INCLUDED
+#define CLI_COMMANDS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cli_http.h"
+#include "lynx_value.h"
+
+//  Exit statuses of every command (documented in `lynx --help`).
+enum {
+    CLI_EXIT_OK = 0,          //  the command succeeded; every job of the batch Completed
+    CLI_EXIT_JOBS_FAILED = 1, //  a job ended Failed, Timeout or Cancelled; or another failure
+    CLI_EXIT_USAGE = 2,       //  bad arguments, unreadable config, 4xx from the API
+    CLI_EXIT_UNREACHABLE = 3, //  no connection to the gateway, or 503 (broker down)
+};
+
+//  What every command gets: the gateway and whether stdout is a terminal.
+typedef struct {
+    cli_http_t *http;
+    bool stdout_tty;
+} cli_ctx_t;
+
+//  A command: argv[0] is the command name. Returns an exit status.
+typedef int(cli_command_fn)(cli_ctx_t *ctx, int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    cli_command_fn *run;
+    const char *summary; //  one line for `lynx --help`
+} cli_command_t;
+
+//  The command table, terminated by an entry with a NULL name.
+extern const cli_command_t cli_commands[];
+
+//  -- argument parsing -------------------------------------------------------------------
+
+//  One flag of a command: "--name" with a value (value_p set) or a switch (bool_p set).
+typedef struct {
+    const char *flag;
+    const char **value_p;
+    bool *bool_p;
+} cli_flag_t;
+
+//  Parse argv[1..] into flags (terminated by a NULL flag) and positional arguments (at most
+//  max_positional, count in *npositional). Returns 0; 1 when --help/-h was given (the caller
+//  prints its usage); -1 after printing "lynx CMD: reason" to stderr on a bad argument.
+int cli_args_parse(int argc, char **argv, const cli_flag_t *flags, const char **positional,
+                   size_t max_positional, size_t *npositional);
+
+//  Print usage to stdout when want_help, or to stderr after a usage error; returns the
+//  matching exit status (0 or 2).
+int cli_usage(const char *usage, bool want_help);
+
+//  Parse a decimal integer in [min, max]; -1 after printing "lynx CMD: FLAG: reason".
+int cli_parse_long(const char *cmd, const char *flag, const char *text, long min, long max,
+                   long *value_p);
+
+//  -- calling the gateway ----------------------------------------------------------------
+
+//  Send a request and expect a 2xx JSON answer. Returns 0 with *reply filled; otherwise
+//  prints what went wrong to stderr (every "field: message" of a 400) and returns the exit
+//  status (2 for 4xx, 3 when unreachable or 503, 1 otherwise) with *reply cleared.
+int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const char *json_body,
+             cli_http_reply_t *reply);
+
+//  Build a path from a format whose %s arguments are escaped first, e.g.
+//  cli_path(ctx, "/batches/%s/jobs", id). Caller frees; NULL on OOM.
+char *cli_path(cli_ctx_t *ctx, const char *format, const char *id);
+
+//  -- printing ---------------------------------------------------------------------------
+
+//  Print a scalar value to a stream: a string as is, null as nothing, a double with at most
+//  digits significant digits (17 round-trips), an array or object as its JSON text.
+void cli_print_scalar(FILE *stream, const lynx_value_t *value, int digits);
+
+//  Write a scalar as one CSV field (quoted when it holds a comma, quote or newline); doubles
+//  keep full precision.
+void cli_print_csv_field(FILE *stream, const lynx_value_t *value);
+
+//  Tables: rows is an array of rows (the first is the header), each an array of strings.
+//  cli_row_add formats a scalar as cli_print_scalar with 6 digits; both return -1 on OOM.
+int cli_row_add(lynx_value_t *row, const lynx_value_t *value);
+int cli_row_add_text(lynx_value_t *row, const char *text);
+//  Append row to rows (taking ownership on success, as lynx_value_append).
+int cli_table_append(lynx_value_t *rows, lynx_value_t **row_p);
+//  Print rows as left-aligned columns separated by two spaces.
+void cli_print_table(FILE *stream, const lynx_value_t *rows);
+
+//  True for a terminal batch status (Completed, Failed, Cancelled).
+bool cli_batch_terminal(const char *status);
+
+//  Exit status for a batch: 1 when it ended and not Completed, 0 otherwise.
+int cli_batch_exit(const char *status);
+
+//  Command entry points.
+int cli_cmd_submit(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_validate(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_results(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_jobs(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_cancel(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_drain(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_resume(cli_ctx_t *ctx, int argc, char **argv);
+
+#endif

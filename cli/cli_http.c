@@ -1,0 +1,166 @@
+#include "cli_http.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "lynx_json.h"
+
+//  A gateway that accepts the connection answers within its own --submit-timeout-ms (120 s by
+//  default, POST /jobs writes the whole batch); wait a little longer than that.
+#define CLI_HTTP_TIMEOUT_MS 150000L
+#define CLI_HTTP_CONNECT_TIMEOUT_MS 5000L
+
+struct _cli_http_t {
+    CURL *curl;
+    char *base_url;
+    char curl_error[CURL_ERROR_SIZE];
+};
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    int oom;
+} s_buffer_t;
+
+static size_t s_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    s_buffer_t *buf = userdata;
+    size_t n = size * nmemb;
+    if (buf->len + n + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 4096;
+        while (cap < buf->len + n + 1)
+            cap *= 2;
+        char *data = realloc(buf->data, cap);
+        if (!data) {
+            buf->oom = 1;
+            return 0; //  makes curl fail the transfer with CURLE_WRITE_ERROR
+        }
+        buf->data = data;
+        buf->cap = cap;
+    }
+    memcpy(buf->data + buf->len, ptr, n);
+    buf->len += n;
+    buf->data[buf->len] = '\0';
+    return n;
+}
+
+int cli_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void cli_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+cli_http_t *cli_http_new(const char *base_url, lynx_err_t *err)
+{
+    cli_http_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "http client: out of memory");
+        return NULL;
+    }
+    self->base_url = strdup(base_url);
+    self->curl = curl_easy_init();
+    if (!self->base_url || !self->curl) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "http client: cannot initialise libcurl");
+        cli_http_destroy(&self);
+        return NULL;
+    }
+    size_t len = strlen(self->base_url);
+    while (len > 0 && self->base_url[len - 1] == '/')
+        self->base_url[--len] = '\0';
+    return self;
+}
+
+void cli_http_destroy(cli_http_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cli_http_t *self = *self_p;
+    if (self->curl)
+        curl_easy_cleanup(self->curl);
+    free(self->base_url);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *cli_http_url(cli_http_t *self)
+{
+    return self->base_url;
+}
+
+int cli_http_request(cli_http_t *self, const char *method, const char *path, const char *json_body,
+                     cli_http_reply_t *reply, lynx_err_t *err)
+{
+    memset(reply, 0, sizeof *reply);
+    size_t url_len = strlen(self->base_url) + strlen(path) + 1;
+    char *url = malloc(url_len);
+    if (!url)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s %s: out of memory", method, path);
+    snprintf(url, url_len, "%s%s", self->base_url, path);
+
+    CURL *curl = self->curl;
+    curl_easy_reset(curl);
+    s_buffer_t buf = {0};
+    struct curl_slist *headers = NULL;
+    self->curl_error[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, self->curl_error);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*"); //  the gateway is on our network
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CLI_HTTP_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLI_HTTP_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "POST") == 0) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json_body ? json_body : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(json_body ? strlen(json_body) : 0));
+    }
+    CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+        const char *reason = self->curl_error[0] ? self->curl_error : curl_easy_strerror(rc);
+        if (buf.oom)
+            lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s %s: out of memory", method, url);
+        else
+            lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "%s %s: %s", method, url, reason);
+        free(url);
+        free(buf.data);
+        return -1;
+    }
+    free(url);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
+    reply->body = buf.data ? buf.data : strdup("");
+    reply->body_len = buf.len;
+    if (buf.len > 0)
+        reply->json = lynx_json_parse(reply->body, reply->body_len, NULL);
+    return 0;
+}
+
+void cli_http_reply_clear(cli_http_reply_t *reply)
+{
+    if (!reply)
+        return;
+    free(reply->body);
+    lynx_value_destroy(&reply->json);
+    memset(reply, 0, sizeof *reply);
+}
+
+char *cli_http_escape(cli_http_t *self, const char *text)
+{
+    char *escaped = curl_easy_escape(self->curl, text, 0);
+    if (!escaped)
+        return NULL;
+    char *copy = strdup(escaped); //  callers free with free(), not curl_free()
+    curl_free(escaped);
+    return copy;
+}

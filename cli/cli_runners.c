@@ -1,0 +1,91 @@
+//  lynx runners, drain and resume: the runner pool.
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_commands.h"
+
+static const char s_runners_usage[] =
+    "usage: lynx runners\n\n"
+    "List the runners: id, status (Idle, Busy, Offline, Maintenance), active and finished\n"
+    "jobs, last heartbeat and name.\n";
+
+static const char s_drain_usage[] =
+    "usage: lynx drain RUNNER_ID\n\n"
+    "Put a runner in Maintenance: its running jobs finish, it gets no new ones.\n";
+
+static const char s_resume_usage[] = "usage: lynx resume RUNNER_ID\n\n"
+                                     "Take a runner out of Maintenance.\n";
+
+int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
+{
+    size_t npos = 0;
+    int rc = cli_args_parse(argc, argv, NULL, NULL, 0, &npos);
+    if (rc != 0)
+        return cli_usage(s_runners_usage, rc == 1);
+    cli_http_reply_t reply;
+    int status = cli_call(ctx, "GET", "/runners", NULL, &reply);
+    if (status != CLI_EXIT_OK)
+        return status;
+    const lynx_value_t *runners = lynx_value_get(reply.json, "runners");
+    lynx_value_t *rows = lynx_value_array();
+    lynx_value_t *header = lynx_value_array();
+    const char *titles[] = {"runner_id", "status",         "active", "completed",
+                            "failed",    "last_heartbeat", "name"};
+    for (size_t i = 0; header && i < sizeof titles / sizeof titles[0]; i++)
+        cli_row_add_text(header, titles[i]);
+    if (rows && header)
+        cli_table_append(rows, &header);
+    lynx_value_destroy(&header);
+    for (size_t r = 0; rows && r < lynx_value_size(runners); r++) {
+        const lynx_value_t *runner = lynx_value_at(runners, r);
+        lynx_value_t *row = lynx_value_array();
+        if (!row)
+            break;
+        cli_row_add(row, lynx_value_get(runner, "runner_id"));
+        cli_row_add(row, lynx_value_get(runner, "status"));
+        char active[32];
+        snprintf(active, sizeof active, "%zu",
+                 lynx_value_size(lynx_value_get(runner, "active_jobs")));
+        cli_row_add_text(row, active);
+        const char *keys[] = {"jobs_completed", "jobs_failed", "last_heartbeat", "name"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            cli_row_add(row, lynx_value_get(runner, keys[i]));
+        cli_table_append(rows, &row);
+        lynx_value_destroy(&row);
+    }
+    cli_print_table(stdout, rows);
+    lynx_value_destroy(&rows);
+    cli_http_reply_clear(&reply);
+    return CLI_EXIT_OK;
+}
+
+//  POST /runners/{id}/{action} and print the runner's new status.
+static int s_runner_action(cli_ctx_t *ctx, int argc, char **argv, const char *format,
+                           const char *usage)
+{
+    const char *id = NULL;
+    size_t npos = 0;
+    int rc = cli_args_parse(argc, argv, NULL, &id, 1, &npos);
+    if (rc != 0 || npos != 1)
+        return cli_usage(usage, rc == 1);
+    char *path = cli_path(ctx, format, id);
+    cli_http_reply_t reply;
+    int status = path ? cli_call(ctx, "POST", path, "{}", &reply) : CLI_EXIT_JOBS_FAILED;
+    free(path);
+    if (status != CLI_EXIT_OK)
+        return status;
+    printf("runner %s: %s\n", lynx_value_get_string(reply.json, "runner_id", id),
+           lynx_value_get_string(reply.json, "status", "?"));
+    cli_http_reply_clear(&reply);
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_drain(cli_ctx_t *ctx, int argc, char **argv)
+{
+    return s_runner_action(ctx, argc, argv, "/runners/%s/drain", s_drain_usage);
+}
+
+int cli_cmd_resume(cli_ctx_t *ctx, int argc, char **argv)
+{
+    return s_runner_action(ctx, argc, argv, "/runners/%s/resume", s_resume_usage);
+}
