@@ -10,6 +10,8 @@
 
 #include "broker_telemetry.h"
 #include "lynx_rules.h"
+
+#include "lynx_problems.h"
 #include "broker_sobol.h"
 #include "lynx_err.h"
 
@@ -67,13 +69,9 @@ const char *broker_study_method_name(broker_method_t method)
 //  NULL on out-of-memory.
 char *study_check_path_join(study_check_t *check, const char *path, const char *key, size_t index)
 {
-    char *joined = NULL;
-    int rc =
-        key ? asprintf(&joined, "%s.%s", path, key) : asprintf(&joined, "%s[%zu]", path, index);
-    if (rc < 0) {
+    char *joined = lynx_problems_path(path, key, index);
+    if (!joined)
         check->out_of_memory = true;
-        return NULL;
-    }
     return joined;
 }
 
@@ -82,15 +80,8 @@ char *study_check_path_join(study_check_t *check, const char *path, const char *
 static void s_report(study_check_t *check, lynx_value_t *list, const char *path, const char *key,
                      const char *message)
 {
-    if (!list)
-        return;
-    char *field = key ? study_check_path_join(check, path, key, 0) : strdup(path);
-    lynx_value_t *entry = lynx_value_map();
-    if (!field || lynx_value_set_string(entry, "field", field) ||
-        lynx_value_set_string(entry, "message", message) || lynx_value_append(list, &entry))
+    if (lynx_problems_add(list, path, key, message))
         check->out_of_memory = true;
-    lynx_value_destroy(&entry);
-    free(field);
 }
 
 //  Records an error at path.key (key may be NULL). Always returns -1.

@@ -6,6 +6,7 @@
 #include "broker_core.h"
 
 #include "broker_study.h"
+#include "lynx_problems.h"
 #include "lynx_time.h"
 
 #define BROKER_NAME_MAX 256
@@ -34,39 +35,31 @@ static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
         lynx_value_destroy(&child);
 }
 
-static void s_add_error(lynx_value_t *errors, const char *field, const char *message)
-{
-    lynx_value_t *entry = lynx_value_map();
-    lynx_value_set_string(entry, "field", field);
-    lynx_value_set_string(entry, "message", message);
-    if (lynx_value_append(errors, &entry))
-        lynx_value_destroy(&entry);
-}
-
 //  The submission's own fields (everything but the config's inside). Returns runs_override, 0
 //  when absent or invalid.
 static int64_t s_check_submission(const lynx_value_t *args, lynx_value_t *errors)
 {
     const lynx_value_t *name = lynx_value_get(args, "name");
     if (!name)
-        s_add_error(errors, "name", "required");
+        lynx_problems_add(errors, "name", NULL, "required");
     else if (lynx_value_type(name) != LYNX_VALUE_STRING || lynx_value_string_len(name) == 0)
-        s_add_error(errors, "name", "must be a non-empty string");
+        lynx_problems_add(errors, "name", NULL, "must be a non-empty string");
     else if (lynx_value_string_len(name) > BROKER_NAME_MAX)
-        s_add_error(errors, "name", "must be at most 256 characters");
+        lynx_problems_add(errors, "name", NULL, "must be at most 256 characters");
     const lynx_value_t *runs_override = lynx_value_get(args, "runs_override");
     int64_t runs = 0;
     if (runs_override && lynx_value_type(runs_override) != LYNX_VALUE_NULL) {
         runs = lynx_value_get_int(args, "runs_override", -1);
         if (runs < 1 || runs > 10000000) {
-            s_add_error(errors, "runs_override", "must be an integer between 1 and 10000000");
+            lynx_problems_add(errors, "runs_override", NULL,
+                              "must be an integer between 1 and 10000000");
             runs = 0;
         }
     }
     if (!lynx_value_get(args, "config"))
-        s_add_error(errors, "config", "required");
+        lynx_problems_add(errors, "config", NULL, "required");
     else if (lynx_value_type(lynx_value_get(args, "config")) != LYNX_VALUE_MAP)
-        s_add_error(errors, "config", "must be an object");
+        lynx_problems_add(errors, "config", NULL, "must be an object");
     return runs;
 }
 

@@ -10,6 +10,8 @@
 //  the first rule whose comparisons lead to "fire", or at the end of the array.
 #include "lynx_rules.h"
 
+#include "lynx_problems.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -114,13 +116,9 @@ static char *s_strdup(s_check_t *check, const char *string)
 //  path + "." + key, or path + "[index]" when key is NULL, in a new string. NULL on OOM.
 static char *s_path_join(s_check_t *check, const char *path, const char *key, size_t index)
 {
-    char *joined = NULL;
-    int rc =
-        key ? asprintf(&joined, "%s.%s", path, key) : asprintf(&joined, "%s[%zu]", path, index);
-    if (rc < 0) {
+    char *joined = lynx_problems_path(path, key, index);
+    if (!joined)
         check->out_of_memory = true;
-        return NULL;
-    }
     return joined;
 }
 
@@ -128,15 +126,8 @@ static char *s_path_join(s_check_t *check, const char *path, const char *key, si
 static void s_report(s_check_t *check, lynx_value_t *list, const char *path, const char *key,
                      const char *message)
 {
-    if (!list)
-        return;
-    char *field = key ? s_path_join(check, path, key, 0) : s_strdup(check, path);
-    lynx_value_t *entry = lynx_value_map();
-    if (!field || lynx_value_set_string(entry, "field", field) ||
-        lynx_value_set_string(entry, "message", message) || lynx_value_append(list, &entry))
+    if (lynx_problems_add(list, path, key, message))
         check->out_of_memory = true;
-    lynx_value_destroy(&entry);
-    free(field);
 }
 
 //  Record an error at path.key (key may be NULL). Always returns -1.
