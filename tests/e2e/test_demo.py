@@ -2,21 +2,36 @@
 import os
 import re
 import subprocess
+from pathlib import Path
 
 SOURCE = os.environ.get("LYNX_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("LYNX_BIN_DIR", os.path.join(SOURCE, "build"))
+ARTIFACTS = ("summary.json", "trajectory.csv", "orbit_position.png")
 
 
-def test_demo_runs_a_small_study_and_prints_its_results():
+def test_demo_runs_the_basic_orbit_study_and_prints_its_results():
     env = dict(os.environ, LYNX_DEMO_BUILD_DIR=BIN, LYNX_DEMO_SKIP_BUILD="1")
     done = subprocess.run([os.path.join(SOURCE, "scripts", "demo"), "3"], cwd=SOURCE, env=env,
                           capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "demo: batch Completed" in done.stdout, done.stdout
-    rows = [line for line in done.stdout.splitlines() if re.match(r"\s+\d+ yes ", line)]
-    assert len(rows) == 3, done.stdout
-    assert all("range" in row and "apex" in row for row in rows), done.stdout
-    # The demo stops what it started: nothing of its work dir is still running.
-    work = re.search(r"logs in (/tmp/lynx-demo\.\w+)", done.stdout).group(1)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "demo: batch Completed" in out, out
+    rows = [line for line in out.splitlines() if re.match(r"\s+\d+ yes ", line)]
+    assert len(rows) == 3, out
+    assert all(" km " in row and "samples" in row for row in rows), out
+    # Each job's artifact directory is printed and holds the scenario's three files.
+    job_dirs = re.findall(r"^  run +\d+  (/\S+)$", out, re.M)
+    assert len(job_dirs) == 3, out
+    for job_dir in job_dirs:
+        for name in ARTIFACTS:
+            path = Path(job_dir) / name
+            assert path.is_file() and path.stat().st_size > 0, f"{path} missing\n{out}"
+    # The demo stops what it started: no process of its grid is still running.
+    work = re.search(r"logs in (/tmp/lynx-demo\.\w+)", out).group(1)
+    assert all(d.startswith(work + "/runs/") for d in job_dirs), out
+    pids = [int(p) for p in re.findall(r"pid=(\d+)", (Path(work) / "lynx-up.out").read_text())]
+    assert len(pids) == 4, pids  # broker, gateway, two runners
     leftover = subprocess.run(["pgrep", "-f", work], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", leftover.stdout
+    assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}")
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text()], pids
