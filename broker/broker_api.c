@@ -64,6 +64,7 @@ static lynx_value_t *s_op_health(broker_core_t *core, const broker_request_t *re
     lynx_value_set_int(reply, "batches", (int64_t)zhashx_size(core->batches));
     lynx_value_set_int(reply, "runners_online", online);
     lynx_value_set_int(reply, "jobs_in_flight", (int64_t)zhashx_size(core->inflight));
+    lynx_value_set_string(reply, "telemetry_endpoint", broker_telemetry_endpoint(core->telemetry));
     return reply;
 }
 

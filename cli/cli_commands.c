@@ -17,6 +17,7 @@ const cli_command_t cli_commands[] = {
     {"runners", cli_cmd_runners, "list the runners"},
     {"drain", cli_cmd_drain, "put a runner in Maintenance (running jobs finish)"},
     {"resume", cli_cmd_resume, "take a runner out of Maintenance"},
+    {"watch", cli_cmd_watch, "print a batch's live telemetry and job events"},
     {NULL, NULL, NULL},
 };
 

@@ -101,6 +101,7 @@ int cli_batch_exit(const char *status);
 
 //  Command entry points.
 int cli_cmd_submit(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_validate(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_results(cli_ctx_t *ctx, int argc, char **argv);

@@ -18,8 +18,7 @@ static void s_print_help(FILE *stream)
     for (const cli_command_t *c = cli_commands; c->name; c++)
         fprintf(stream, "  %-10s %s\n", c->name, c->summary);
     fprintf(stream,
-            "  %-10s not in this client yet: see examples/telemetry_watch.py\n\n"
-            "options:\n"
+            "\noptions:\n"
             "  --url URL  the gateway (environment LYNX_URL, default %s)\n"
             "  --help     this help; `lynx COMMAND --help` for a command's own\n\n"
             "exit status:\n"
@@ -28,7 +27,7 @@ static void s_print_help(FILE *stream)
             "     of an ended batch), or the gateway failed in another way\n"
             "  2  usage error, unreadable config, or the API refused the request (4xx)\n"
             "  3  gateway unreachable, or it answers 503 (broker down)\n",
-            "watch", CLI_DEFAULT_URL);
+            CLI_DEFAULT_URL);
 }
 
 //  Take --url (anywhere on the line, so `lynx status ID --url U` works too) out of argv.
@@ -73,10 +72,6 @@ int main(int argc, char **argv)
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         s_print_help(stdout);
         return CLI_EXIT_OK;
-    }
-    if (strcmp(name, "watch") == 0) {
-        fprintf(stderr, "lynx watch: not in this client yet: see examples/telemetry_watch.py\n");
-        return CLI_EXIT_USAGE;
     }
     const cli_command_t *command = NULL;
     for (const cli_command_t *c = cli_commands; c->name; c++)

@@ -92,7 +92,7 @@ def test_help_lists_every_command_and_exit_status(tmp_path):
     done = ok(lynx("--help"))
     for name in SUBCOMMANDS:
         assert re.search(rf"^  {name} ", done.stdout, re.M), done.stdout
-    assert "examples/telemetry_watch.py" in done.stdout
+    assert re.search(r"^  watch ", done.stdout, re.M), done.stdout
     for name in SUBCOMMANDS:
         sub = ok(lynx(name, "--help"))
         assert sub.stdout.startswith(f"usage: lynx {name}"), sub.stdout
@@ -237,3 +237,27 @@ def test_failing_batch_exits_1(stack):
     assert len(rows) == 2 and all(r["success"] == "false" for r in rows), done.stdout
     assert all("simulated divergence" in r["error_message"] for r in rows), done.stdout
     ok(lynx("status", batch_id, url=url), 1)
+
+
+def test_watch_prints_a_batch_live_and_exits_when_it_ends(tmp_path):
+    """lynx watch finds the telemetry endpoint through /healthz, prints the batch's job
+    events (and frames, when its scenario sends any) and exits 0 once the batch Completed."""
+    from lynx_harness import Stack, scenario_path, source_dir
+    stack = Stack(tmp_path)
+    try:
+        stack.start_broker()
+        stack.start_gateway()
+        stack.start_runner("watch-01", scenario_path("summary_scenario.py"))
+        url = stack.gateway.url
+        body = json.loads((Path(source_dir()) / "examples" / "quickstart" / "batch.json").read_text())
+        body["runs_override"] = 2
+        batch_id = stack.submit(body)["batch_id"]
+        done = subprocess.run([cli_binary(), "--url", url, "watch", batch_id, "--duration", "60"],
+                              capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"batch {batch_id} Completed" in done.stdout, done.stdout
+        bad = subprocess.run([cli_binary(), "--url", url, "watch", "no-such-batch"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+    finally:
+        stack.stop()
