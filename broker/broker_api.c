@@ -31,13 +31,6 @@ static void s_set_time(lynx_value_t *map, const char *key, int64_t epoch_ms)
     lynx_value_set_string(map, key, epoch_ms > 0 ? lynx_time_rfc3339(epoch_ms, text) : NULL);
 }
 
-//  Store a freshly built child under key, freeing it if the map refuses it.
-static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
-{
-    if (lynx_value_set(map, key, &child))
-        lynx_value_destroy(&child);
-}
-
 static broker_batch_t *s_find_batch(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err)
 {
     const char *batch_id = lynx_value_get_string(args, "batch_id", "");
@@ -100,8 +93,8 @@ static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)
         lynx_value_set_int(by_status, lynx_job_state_name((lynx_job_state_t)state),
                            batch->counts[state]);
     lynx_value_t *reply = lynx_value_map();
-    s_set_owned(reply, "batch", view);
-    s_set_owned(reply, "jobs_by_status", by_status);
+    lynx_value_set_owned(reply, "batch", view);
+    lynx_value_set_owned(reply, "jobs_by_status", by_status);
     lynx_value_set_double(reply, "throughput_jobs_per_minute",
                           broker_sched_throughput(batch, now_ms));
     double eta = broker_sched_eta_minutes(batch, now_ms);
@@ -143,7 +136,7 @@ static lynx_value_t *s_op_batch_results(broker_core_t *core, const broker_reques
     lynx_value_set_string(reply, "status", lynx_batch_state_name(batch->status));
     lynx_value_set_int(reply, "total_jobs", batch->total_jobs);
     lynx_value_set_int(reply, "count", (int64_t)lynx_value_size(results));
-    s_set_owned(reply, "results", results);
+    lynx_value_set_owned(reply, "results", results);
     return reply;
 }
 
@@ -182,7 +175,7 @@ static lynx_value_t *s_job_view(broker_core_t *core, broker_batch_t *batch,
     lynx_value_set_int(job, "run_id", rec.run_id);
     if (!parameters)
         parameters = lynx_value_map();
-    s_set_owned(job, "run_config", broker_sched_run_config(batch, &rec, &parameters));
+    lynx_value_set_owned(job, "run_config", broker_sched_run_config(batch, &rec, &parameters));
     lynx_value_set_string(job, "status", lynx_job_state_name(rec.status));
     lynx_value_set_int(job, "retries", rec.retries);
     lynx_value_set_int(job, "max_retries", rec.max_retries);
@@ -275,7 +268,7 @@ static lynx_value_t *s_page_reply(const char *key, lynx_value_t *items, const ch
 {
     lynx_value_t *reply = lynx_value_map();
     lynx_value_set_int(reply, "count", (int64_t)lynx_value_size(items));
-    s_set_owned(reply, key, items);
+    lynx_value_set_owned(reply, key, items);
     lynx_value_set_string(reply, "next_cursor", next_cursor);
     return reply;
 }
@@ -310,7 +303,7 @@ static lynx_value_t *s_op_batch_list(broker_core_t *core, const broker_request_t
         lynx_value_t *view = s_batch_view(core, sorted[i]);
         lynx_value_t *summary = lynx_value_dup(lynx_value_get(view, "batch"));
         lynx_value_t *by_status = lynx_value_dup(lynx_value_get(view, "jobs_by_status"));
-        s_set_owned(summary, "jobs_by_status", by_status);
+        lynx_value_set_owned(summary, "jobs_by_status", by_status);
         lynx_value_destroy(&view);
         if (lynx_value_append(items, &summary))
             lynx_value_destroy(&summary);

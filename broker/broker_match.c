@@ -20,16 +20,9 @@ bool broker_match_fits(const broker_runner_t *runner, const broker_batch_t *batc
         return false;
     if (batch->gpu && !lynx_value_get_bool(runner->capabilities, "gpu_available", false))
         return false;
-    const lynx_value_t *types = lynx_value_get(runner->capabilities, "supported_simulation_types");
-    for (size_t i = 0; i < batch->required_count; i++) {
-        bool offered = false;
-        for (size_t j = 0; !offered && j < lynx_value_size(types); j++) {
-            const char *type = lynx_value_as_string(lynx_value_at(types, j));
-            offered = type && strcmp(type, batch->required[i]) == 0;
-        }
-        if (!offered)
+    for (size_t i = 0; i < batch->required_count; i++)
+        if (!broker_match_offers(runner, batch->required[i]))
             return false;
-    }
     return true;
 }
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "lynx_msg.h"
 
@@ -101,17 +100,9 @@ static int s_prepare(broker_store_t *self, sqlite3_stmt **stmt, const char *sql)
 
 static int s_make_dir(const char *path, lynx_err_t *err)
 {
-    char buffer[4096];
-    snprintf(buffer, sizeof buffer, "%s", path);
-    for (char *slash = strchr(buffer + 1, '/');; slash = strchr(slash + 1, '/')) {
-        if (slash)
-            *slash = '\0';
-        if (mkdir(buffer, 0755) != 0 && errno != EEXIST)
-            return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", buffer, strerror(errno));
-        if (!slash)
-            return 0;
-        *slash = '/';
-    }
+    if (zsys_dir_create("%s", path))
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "create %s: %s", path, strerror(errno));
+    return 0;
 }
 
 //  Columns added after the first release of a table: a data dir written by an older broker

@@ -29,12 +29,6 @@ typedef struct {
     bool started;     //  the Creating row exists
 } s_submission_t;
 
-static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
-{
-    if (lynx_value_set(map, key, &child))
-        lynx_value_destroy(&child);
-}
-
 //  The submission's own fields (everything but the config's inside). Returns runs_override, 0
 //  when absent or invalid.
 static int64_t s_check_submission(const lynx_value_t *args, lynx_value_t *errors)
@@ -146,7 +140,7 @@ static lynx_value_t *s_dry_run_reply(const broker_study_t *study, lynx_value_t *
     lynx_value_set_int(reply, "total_jobs", broker_study_runs(study));
     lynx_value_set_int(reply, "seed", (int64_t)broker_study_seed(study));
     lynx_value_set_string(reply, "sampling_method", broker_study_sampling_method(study));
-    s_set_owned(reply, "warnings", warnings);
+    lynx_value_set_owned(reply, "warnings", warnings);
     lynx_value_t *preview = lynx_value_array();
     int64_t runs = broker_study_runs(study);
     int64_t shown = runs < BROKER_DRY_RUN_PREVIEW ? runs : BROKER_DRY_RUN_PREVIEW;
@@ -155,7 +149,7 @@ static lynx_value_t *s_dry_run_reply(const broker_study_t *study, lynx_value_t *
         if (parameters && lynx_value_append(preview, &parameters))
             lynx_value_destroy(&parameters);
     }
-    s_set_owned(reply, "parameters", preview);
+    lynx_value_set_owned(reply, "parameters", preview);
     return reply;
 }
 
@@ -232,7 +226,7 @@ static lynx_value_t *s_finish(s_submission_t *self)
     lynx_value_set_int(reply, "total_jobs", self->rec.total_jobs);
     lynx_value_set_null(reply, "estimated_completion_time_mins");
     lynx_value_set_int(reply, "seed", (int64_t)self->rec.seed);
-    s_set_owned(reply, "warnings", self->warnings);
+    lynx_value_set_owned(reply, "warnings", self->warnings);
     self->warnings = NULL;
     return reply;
 }

@@ -563,38 +563,45 @@ int lynx_value_remove(lynx_value_t *self, const char *key)
     return 0;
 }
 
-//  Takes the freshly built item (possibly NULL after out-of-memory) and stores it or frees it.
-static int s_set_owned(lynx_value_t *self, const char *key, lynx_value_t *item)
+int lynx_value_set_owned(lynx_value_t *self, const char *key, lynx_value_t *child)
 {
-    if (lynx_value_set(self, key, &item) == 0)
+    if (lynx_value_set(self, key, &child) == 0)
         return 0;
-    lynx_value_destroy(&item);
+    lynx_value_destroy(&child);
+    return -1;
+}
+
+int lynx_value_append_owned(lynx_value_t *self, lynx_value_t *child)
+{
+    if (lynx_value_append(self, &child) == 0)
+        return 0;
+    lynx_value_destroy(&child);
     return -1;
 }
 
 int lynx_value_set_null(lynx_value_t *self, const char *key)
 {
-    return s_set_owned(self, key, lynx_value_null());
+    return lynx_value_set_owned(self, key, lynx_value_null());
 }
 
 int lynx_value_set_bool(lynx_value_t *self, const char *key, bool value)
 {
-    return s_set_owned(self, key, lynx_value_bool(value));
+    return lynx_value_set_owned(self, key, lynx_value_bool(value));
 }
 
 int lynx_value_set_int(lynx_value_t *self, const char *key, int64_t value)
 {
-    return s_set_owned(self, key, lynx_value_int(value));
+    return lynx_value_set_owned(self, key, lynx_value_int(value));
 }
 
 int lynx_value_set_double(lynx_value_t *self, const char *key, double value)
 {
-    return s_set_owned(self, key, lynx_value_double(value));
+    return lynx_value_set_owned(self, key, lynx_value_double(value));
 }
 
 int lynx_value_set_string(lynx_value_t *self, const char *key, const char *value)
 {
-    return s_set_owned(self, key, lynx_value_string(value));
+    return lynx_value_set_owned(self, key, lynx_value_string(value));
 }
 
 const char *lynx_value_get_string(const lynx_value_t *self, const char *key, const char *fallback)

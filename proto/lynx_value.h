@@ -79,6 +79,10 @@ lynx_value_t *lynx_value_get_path(const lynx_value_t *self, const char *path);
 int lynx_value_append(lynx_value_t *self, lynx_value_t **item_p);
 //  Set key in a map, replacing any previous value. Ownership as lynx_value_append.
 int lynx_value_set(lynx_value_t *self, const char *key, lynx_value_t **item_p);
+//  The same for a freshly built child (NULL after an out-of-memory is fine): it is stored, or
+//  destroyed when it cannot be. For building reply bodies in one call.
+int lynx_value_set_owned(lynx_value_t *self, const char *key, lynx_value_t *child);
+int lynx_value_append_owned(lynx_value_t *self, lynx_value_t *child);
 //  Remove key from a map; returns 0 if it was present, -1 otherwise.
 int lynx_value_remove(lynx_value_t *self, const char *key);
 

@@ -98,24 +98,12 @@ static lynx_value_t *s_capabilities(s_runner_t *self)
     return capabilities;
 }
 
-static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
-{
-    if (lynx_value_set(map, key, &child))
-        lynx_value_destroy(&child);
-}
-
 static lynx_value_t *s_attempt_entry(const char *job_id, int64_t attempt)
 {
     lynx_value_t *entry = lynx_value_map();
     lynx_value_set_string(entry, "job_id", job_id);
     lynx_value_set_int(entry, "attempt", attempt);
     return entry;
-}
-
-static void s_append_owned(lynx_value_t *array, lynx_value_t *item)
-{
-    if (lynx_value_append(array, &item))
-        lynx_value_destroy(&item);
 }
 
 static void s_register(s_runner_t *self)
@@ -125,23 +113,25 @@ static void s_register(s_runner_t *self)
     lynx_value_t *body = lynx_msg_body(msg);
     lynx_value_set_string(body, "runner_id", config->runner_id);
     lynx_value_set_string(body, "name", config->name);
-    s_set_owned(body, "capabilities", s_capabilities(self));
+    lynx_value_set_owned(body, "capabilities", s_capabilities(self));
     lynx_value_t *engines = lynx_value_array();
     for (size_t i = 0; i < config->engine_count; i++)
-        s_append_owned(engines, lynx_value_string(config->engines[i]));
-    s_set_owned(body, "engines", engines);
+        lynx_value_append_owned(engines, lynx_value_string(config->engines[i]));
+    lynx_value_set_owned(body, "engines", engines);
     //  What we still run and what we finished without an ACK, so a restarted broker reconciles.
     lynx_value_t *active = lynx_value_array();
     for (runner_job_t *job = (runner_job_t *)zhashx_first(self->jobs); job;
          job = (runner_job_t *)zhashx_next(self->jobs))
-        s_append_owned(active, s_attempt_entry(runner_job_id(job), runner_job_attempt(job)));
-    s_set_owned(body, "active_jobs", active);
+        lynx_value_append_owned(active,
+                                s_attempt_entry(runner_job_id(job), runner_job_attempt(job)));
+    lynx_value_set_owned(body, "active_jobs", active);
     lynx_value_t *finished = lynx_value_array();
     for (s_pending_t *held = (s_pending_t *)zlistx_first(self->unacked); held;
          held = (s_pending_t *)zlistx_next(self->unacked))
-        s_append_owned(finished, s_attempt_entry(lynx_value_get_string(held->body, "job_id", ""),
-                                                 lynx_value_get_int(held->body, "attempt", 0)));
-    s_set_owned(body, "finished_jobs", finished);
+        lynx_value_append_owned(finished,
+                                s_attempt_entry(lynx_value_get_string(held->body, "job_id", ""),
+                                                lynx_value_get_int(held->body, "attempt", 0)));
+    lynx_value_set_owned(body, "finished_jobs", finished);
     lynx_value_set_string(body, "hostname", self->hostname);
     lynx_value_set_int(body, "pid", (int64_t)getpid());
     lynx_value_set_int(body, "heartbeat_interval_ms",

@@ -112,12 +112,6 @@ bool runner_job_exited(const runner_job_t *self)
 // --------------------------------------------------------------------------------------------
 //  The result
 
-static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
-{
-    if (lynx_value_set(map, key, &child))
-        lynx_value_destroy(&child);
-}
-
 static lynx_value_t *s_result(runner_job_t *self, bool success, const char *error_message)
 {
     const lynx_value_t *run_config = lynx_value_get(self->assign, "run_config");
@@ -127,10 +121,10 @@ static lynx_value_t *s_result(runner_job_t *self, bool success, const char *erro
     lynx_value_set_double(result, "execution_time_secs",
                           self->proc ? runner_proc_elapsed_secs(self->proc) : 0.0);
     lynx_value_t *files = runner_proc_list_files(self->output_dir);
-    s_set_owned(result, "output_files", files ? files : lynx_value_array());
+    lynx_value_set_owned(result, "output_files", files ? files : lynx_value_array());
     lynx_value_t *telemetry = runner_telemetry_summary(self->telemetry);
     if (telemetry)
-        s_set_owned(result, "telemetry_data", telemetry);
+        lynx_value_set_owned(result, "telemetry_data", telemetry);
     else
         lynx_value_set_null(result, "telemetry_data");
     lynx_value_t *metadata = lynx_value_map();
@@ -144,7 +138,7 @@ static lynx_value_t *s_result(runner_job_t *self, bool success, const char *erro
     snprintf(run_id, sizeof run_id, "%" PRId64, lynx_value_get_int(run_config, "run_id", 0));
     lynx_value_set_string(metadata, "run_id", run_id);
     lynx_value_set_int(metadata, "attempt", self->attempt);
-    s_set_owned(result, "metadata", metadata);
+    lynx_value_set_owned(result, "metadata", metadata);
     lynx_value_set_string(result, "error_message", success ? NULL : error_message);
     return result;
 }
@@ -159,7 +153,7 @@ static void s_report(runner_job_t *self, const char *status, bool success,
     lynx_value_set_string(body, "job_id", self->job_id);
     lynx_value_set_int(body, "attempt", self->attempt);
     lynx_value_set_string(body, "status", status);
-    s_set_owned(body, "result", s_result(self, success, error_message));
+    lynx_value_set_owned(body, "result", s_result(self, success, error_message));
     if (!retryable)
         lynx_value_set_bool(body, "retryable", false);
     zsys_info("runner: job %s job=%s attempt=%" PRId64 "%s%s", status, self->job_id, self->attempt,
@@ -321,17 +315,8 @@ static int s_remove_entry(const char *path, const struct stat *stat, int flag, s
 //  A fresh, empty output directory: a retried attempt must not see the last one's files.
 static int s_prepare_dir(const char *path, lynx_err_t *err)
 {
-    char buffer[4096];
-    snprintf(buffer, sizeof buffer, "%s", path);
-    for (char *slash = strchr(buffer + 1, '/');; slash = strchr(slash + 1, '/')) {
-        if (slash)
-            *slash = '\0';
-        if (mkdir(buffer, 0755) != 0 && errno != EEXIST)
-            return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", buffer, strerror(errno));
-        if (!slash)
-            break;
-        *slash = '/';
-    }
+    if (zsys_dir_create("%s", path))
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "create %s: %s", path, strerror(errno));
     nftw(path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }

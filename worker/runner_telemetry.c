@@ -92,12 +92,6 @@ static int64_t s_as_int64(uint64_t count)
     return count > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)count;
 }
 
-static void s_set_owned(lynx_value_t *map, const char *key, lynx_value_t *child)
-{
-    if (lynx_value_set(map, key, &child))
-        lynx_value_destroy(&child);
-}
-
 //  Count a refused message; the first of a job is logged with its reason.
 static void s_invalid(runner_telemetry_t *self, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
@@ -180,7 +174,7 @@ static void s_fire(runner_telemetry_t *self, int rule, int64_t now_ms)
                           lynx_rules_description(self->rules, (size_t)rule));
     lynx_value_set_double(trigger, "elapsed_seconds", (double)(now_ms - self->start_ms) / 1000.0);
     lynx_value_t *values = lynx_value_dup(lynx_value_get(body, "values"));
-    s_set_owned(trigger, "telemetry_at_trigger", values ? values : lynx_value_map());
+    lynx_value_set_owned(trigger, "telemetry_at_trigger", values ? values : lynx_value_map());
     lynx_value_set_int(trigger, "seq", lynx_value_get_int(body, "seq", 0));
     lynx_value_set_int(trigger, "timestamp_ns", lynx_value_get_int(body, "timestamp_ns", 0));
     char triggered_at[LYNX_TIME_RFC3339_SIZE];
@@ -227,7 +221,7 @@ static lynx_msg_t *s_forward_msg(runner_telemetry_t *self, lynx_msg_t *frame, bo
         for (size_t i = 0; copy && kept && i < lynx_value_size(values); i++) {
             const char *name = lynx_value_key_at(values, i);
             if (s_forwards(self, s_slot(self, i, name), name))
-                s_set_owned(kept, name, lynx_value_dup(lynx_value_at(values, i)));
+                lynx_value_set_owned(kept, name, lynx_value_dup(lynx_value_at(values, i)));
         }
         if (!copy || !kept) {
             lynx_value_destroy(&kept);
@@ -236,7 +230,7 @@ static lynx_msg_t *s_forward_msg(runner_telemetry_t *self, lynx_msg_t *frame, bo
         }
         lynx_value_set_int(out, "seq", lynx_value_get_int(body, "seq", 0));
         lynx_value_set_int(out, "timestamp_ns", lynx_value_get_int(body, "timestamp_ns", 0));
-        s_set_owned(out, "values", kept);
+        lynx_value_set_owned(out, "values", kept);
         body = out;
     } else
         //  Fields a scenario has no business sending are not relayed.
@@ -754,9 +748,9 @@ lynx_value_t *runner_telemetry_summary(const runner_telemetry_t *self)
     lynx_value_set_int(summary, "frames_dropped_by_client", s_as_int64(self->client_dropped));
     lynx_value_set_int(summary, "frames_forwarded", s_as_int64(self->forwarded));
     lynx_value_set_int(summary, "frames_forward_dropped", s_as_int64(self->forward_dropped));
-    s_set_owned(summary, "last_values", last_values);
+    lynx_value_set_owned(summary, "last_values", last_values);
     if (self->trigger)
-        s_set_owned(summary, "trigger", lynx_value_dup(self->trigger));
+        lynx_value_set_owned(summary, "trigger", lynx_value_dup(self->trigger));
     else
         lynx_value_set_null(summary, "trigger");
     return summary;
