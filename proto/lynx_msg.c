@@ -79,7 +79,9 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                             {"attempt", S_INT, R},
                             {"status", S_STR, R},
                             {"result", S_MAP, R},
-                            {"retryable", S_BOOL, O}}},
+                            {"retryable", S_BOOL, O},
+                            {"exit_code", S_INT, O},
+                            {"exit_signal", S_INT, O}}},
     [LYNX_MSG_ACK] = {"ACK", {{"job_id", S_STR, R}, {"attempt", S_INT, R}}},
     [LYNX_MSG_KILL] = {"KILL", {{"job_id", S_STR, R}, {"attempt", S_INT, R}, {"reason", S_STR, O}}},
     [LYNX_MSG_REQUEST] =
