@@ -688,6 +688,13 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
         broker_runners_heartbeat(core, routing_id, body);
         return;
     }
+    if (id == LYNX_MSG_PING) { //  a runner's --check: answer anyone, register no one
+        lynx_msg_t *pong = lynx_msg_new(LYNX_MSG_PONG);
+        lynx_value_set_int(lynx_msg_body(pong), "nonce", lynx_value_get_int(body, "nonce", 0));
+        lynx_value_set_string(lynx_msg_body(pong), "version", LYNX_VERSION);
+        s_send_now(core, routing_id, &pong);
+        return;
+    }
     broker_runner_t *runner = broker_runners_by_route(core, routing_id);
     if (!runner) {
         broker_runners_send_error(core, routing_id, LYNX_ENOTFOUND, NULL,

@@ -103,6 +103,8 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                              {"job_id", S_STR, O},
                              {"batch_id", S_STR, O},
                              {"dropped", S_INT, O}}},
+    [LYNX_MSG_PING] = {"PING", {{"nonce", S_INT, O}}},
+    [LYNX_MSG_PONG] = {"PONG", {{"nonce", S_INT, O}, {"version", S_STR, O}}},
 };
 
 #undef R

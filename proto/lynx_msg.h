@@ -34,6 +34,8 @@ typedef enum {
     LYNX_MSG_REPLY,        //  broker -> client: successful answer to a REQUEST
     LYNX_MSG_ERROR,        //  either way: a request or message was refused
     LYNX_MSG_TELEMETRY,    //  scenario -> runner -> broker -> subscribers: one sample of values
+    LYNX_MSG_PING,         //  runner -> broker: is a Lynx broker listening? (no registration)
+    LYNX_MSG_PONG,         //  broker -> runner: yes, with its protocol version
     LYNX_MSG_COUNT
 } lynx_msg_id_t;
 

@@ -1059,6 +1059,23 @@ static void test_max_parallel_jobs_caps_assignments(void **state)
     s_assert_batch(fx, batch_id, "Completed", 3, 0);
 }
 
+//  PING is how `lynx-runner --check` proves a broker answers: PONG at once, nothing registered.
+static void test_ping_answers_without_registering(void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *)*state;
+    s_runner_t *runner = s_runner_new(fx, "runner-checking");
+    lynx_msg_t *ping = lynx_msg_new(LYNX_MSG_PING);
+    lynx_value_set_int(lynx_msg_body(ping), "nonce", 424242);
+    s_send(runner->socket, ping);
+    lynx_msg_t *pong = s_expect(fx, runner->socket, LYNX_MSG_PONG, S_REPLY_MS);
+    assert_int_equal(lynx_value_get_int(lynx_msg_body(pong), "nonce", -1), 424242);
+    assert_string_equal(lynx_value_get_string(lynx_msg_body(pong), "version", ""), LYNX_VERSION);
+    lynx_msg_destroy(&pong);
+    lynx_value_t *reply = s_call_ok(fx, "runner.list", NULL);
+    assert_int_equal(lynx_value_get_int(reply, "count", -1), 0);
+    lynx_value_destroy(&reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1076,6 +1093,7 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_batches_and_reconciles_runners, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_ping_answers_without_registering, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_max_parallel_jobs_caps_assignments, s_setup,
                                         s_teardown),
     };
