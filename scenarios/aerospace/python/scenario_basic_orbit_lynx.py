@@ -1,0 +1,1 @@
+../../../examples/basic-orbit/scenario_basic_orbit_lynx.py
