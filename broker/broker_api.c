@@ -376,9 +376,15 @@ static lynx_value_t *s_op_job_results(broker_core_t *core, const broker_request_
     if (!s_find_job(core, args, &rec, err))
         return NULL;
     lynx_value_t *result = broker_store_get_result(core->store, rec.id);
-    if (!result)
+    if (!result) {
         lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "job %s has no result yet (status %s)", rec.id,
                      lynx_job_state_name(rec.status));
+        return NULL;
+    }
+    //  As a row of batch.results: how the job ended, without parsing error_message.
+    lynx_value_set_int(result, "run_id", rec.run_id);
+    lynx_value_set_string(result, "status", lynx_job_state_name(rec.status));
+    lynx_value_set_int(result, "attempt", rec.attempt);
     return result;
 }
 

@@ -27,10 +27,9 @@ static int s_cancel_pending(broker_core_t *core, broker_batch_t *batch, const ch
         broker_store_cancel_pending(core->store, batch->id, job_id, lynx_time_now_ms());
     if (cancelled < 0)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+    //  Not counted in the batch's throughput: these jobs never ran.
     batch->counts[LYNX_JOB_PENDING] -= cancelled;
     batch->counts[LYNX_JOB_CANCELLED] += cancelled;
-    for (int64_t i = 0; i < cancelled; i++)
-        broker_sched_note_job_end(batch, lynx_time_now_ms());
     return 0;
 }
 

@@ -117,7 +117,8 @@ double broker_sched_eta_minutes(const broker_batch_t *batch, int64_t now_ms);
 //  Tell the runner of an in-flight attempt to kill it.
 void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflight,
                             const char *reason);
-//  Count a job end in the batch's recent-throughput window.
+//  Count a job end in the batch's recent-throughput window (only jobs that ran: a Pending job
+//  a cancel ends is not counted).
 void broker_sched_note_job_end(broker_batch_t *batch, int64_t now_ms);
 
 //  --- broker_match.c: runners and batches that fit ---

@@ -509,6 +509,22 @@ lynx_value_t *broker_store_job_parameters(broker_store_t *self, const char *job_
     return s_query_blob(self, "SELECT parameters FROM jobs WHERE id = ?1", job_id);
 }
 
+//  A result row as GET /batches/{id}/results shows it: the stored JobResult with its job's
+//  run_id, status and attempt beside the documented fields (columns 1-3 after the blob).
+static lynx_value_t *s_read_result(sqlite3_stmt *stmt)
+{
+    lynx_value_t *result = lynx_msgpack_unpack(sqlite3_column_blob(stmt, 0),
+                                               (size_t)sqlite3_column_bytes(stmt, 0), NULL);
+    if (result &&
+        (lynx_value_set_int(result, "run_id", sqlite3_column_int64(stmt, 1)) ||
+         lynx_value_set_string(result, "status", (const char *)sqlite3_column_text(stmt, 2)) ||
+         lynx_value_set_int(result, "attempt", sqlite3_column_int64(stmt, 3))))
+        lynx_value_destroy(&result);
+    return result;
+}
+
+#define RESULT_COLUMNS "r.result, j.run_id, j.status, j.attempt"
+
 lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id)
 {
     return s_query_blob(self, "SELECT result FROM results WHERE job_id = ?1", job_id);
@@ -531,15 +547,14 @@ lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch
 {
     sqlite3_stmt *stmt = NULL;
     if (s_prepare(self, &stmt,
-                  "SELECT r.result FROM results r JOIN jobs j ON j.id = r.job_id"
+                  "SELECT " RESULT_COLUMNS " FROM results r JOIN jobs j ON j.id = r.job_id"
                   " WHERE r.batch_id = ?1 ORDER BY j.run_id"))
         return NULL;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     lynx_value_t *results = lynx_value_array();
     int rc;
     while (results && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        lynx_value_t *result = lynx_msgpack_unpack(sqlite3_column_blob(stmt, 0),
-                                                   (size_t)sqlite3_column_bytes(stmt, 0), NULL);
+        lynx_value_t *result = s_read_result(stmt);
         if (result && lynx_value_append(results, &result))
             lynx_value_destroy(&result);
     }

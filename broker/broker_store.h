@@ -94,9 +94,11 @@ int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_re
 lynx_value_t *broker_store_job_parameters(broker_store_t *self, const char *job_id);
 //  The job's error message (owned by the caller; NULL when none or on error).
 char *broker_store_job_error(broker_store_t *self, const char *job_id);
-//  The job's stored result (owned) or NULL when none.
+//  The job's stored result (owned) or NULL when none, as it was stored.
 lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id);
-//  Every stored result of a batch ordered by run_id, as a new array.
+//  Every stored result of a batch ordered by run_id, as a new array. Each carries its job's
+//  run_id, status and attempt beside the stored fields: results are stored only when a job
+//  ends, so these are its final state and the attempt that produced the result.
 lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch_id);
 
 //  Load a batch's stored fields as a new map {id, name, status, total_jobs, created_at_ms,
