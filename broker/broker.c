@@ -42,6 +42,8 @@ static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void 
     int status = lynx_batch_state_parse(lynx_value_get_string(stored, "status", ""));
     batch->status = status < 0 ? LYNX_BATCH_PENDING : (lynx_batch_state_t)status;
     batch->cancelled = lynx_value_get_bool(stored, "cancelled", false);
+    const char *submitted_by = lynx_value_get_string(stored, "submitted_by", NULL);
+    batch->submitted_by = submitted_by ? strdup(submitted_by) : NULL;
     batch->seed = (uint64_t)lynx_value_get_int(stored, "seed", 0);
     snprintf(batch->config_hash, sizeof batch->config_hash, "%s",
              lynx_value_get_string(stored, "config_hash", ""));

@@ -20,6 +20,9 @@ typedef struct {
     int heartbeat_misses;           //  runner is Offline after this many silent intervals
     int timeout_grace_secs;         //  a job with no result this long after its timeout ends
                                     //  Timeout on the broker's own authority (0: 30 s)
+    int quarantine_after;           //  a runner whose last this-many attempts failed while
+                                    //  other runners completed jobs of the same batches is
+                                    //  quarantined (0: 5; -1: never)
 } broker_options_t;
 
 //  Start the broker actor: opens the store, binds both endpoints, loads surviving batches.

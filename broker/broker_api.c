@@ -76,6 +76,7 @@ static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)
     lynx_value_t *view = lynx_value_map();
     lynx_value_set_string(view, "id", batch->id);
     lynx_value_set_string(view, "name", batch->name);
+    lynx_value_set_string(view, "submitted_by", batch->submitted_by);
     lynx_value_set_string(view, "status", lynx_batch_state_name(batch->status));
     lynx_value_set_int(view, "total_jobs", batch->total_jobs);
     lynx_value_set_int(view, "completed_jobs", batch->counts[LYNX_JOB_COMPLETED]);

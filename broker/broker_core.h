@@ -19,6 +19,7 @@
 typedef struct {
     char id[BROKER_ID_SIZE];
     char *name;
+    char *submitted_by; //  who submitted it (POST /jobs submitted_by), or NULL
     char *engine;
     char *simulation_name;
     char *simulation_version;

@@ -13,6 +13,7 @@ void broker_batch_destroy(broker_batch_t **batch_p)
         return;
     broker_batch_t *batch = *batch_p;
     free(batch->name);
+    free(batch->submitted_by);
     free(batch->engine);
     free(batch->simulation_name);
     free(batch->simulation_version);

@@ -43,7 +43,7 @@ static const char *s_schema =
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
     "  total_jobs INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,"
     "  config BLOB NOT NULL, config_hash TEXT NOT NULL, seed INTEGER NOT NULL,"
-    "  cancelled INTEGER NOT NULL DEFAULT 0);"
+    "  cancelled INTEGER NOT NULL DEFAULT 0, submitted_by TEXT);"
     "CREATE TABLE IF NOT EXISTS jobs ("
     "  id TEXT PRIMARY KEY, batch_id TEXT NOT NULL REFERENCES batches(id),"
     "  run_id INTEGER NOT NULL, status TEXT NOT NULL, parameters BLOB NOT NULL,"
@@ -114,6 +114,7 @@ static const struct {
 } s_added_columns[] = {
     {"jobs", "last_runner", "TEXT"},
     {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
+    {"batches", "submitted_by", "TEXT"},
 };
 
 static int s_add_missing_columns(broker_store_t *self)
@@ -172,9 +173,10 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
         goto failed;
     snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE id = ?1", s_job_columns);
     if (s_prepare(self, &self->get_job, sql) ||
-        s_prepare(self, &self->insert_batch,
-                  "INSERT INTO batches (id, name, status, total_jobs, created_at_ms, config,"
-                  " config_hash, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)") ||
+        s_prepare(
+            self, &self->insert_batch,
+            "INSERT INTO batches (id, name, status, total_jobs, created_at_ms, config,"
+            " config_hash, seed, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") ||
         s_prepare(self, &self->insert_job,
                   "INSERT INTO jobs (id, batch_id, run_id, status, parameters, retries,"
                   " max_retries, timeout_secs, attempt, created_at_ms)"
@@ -318,6 +320,8 @@ int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *ba
     }
     sqlite3_bind_text(stmt, 7, batch->config_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 8, (int64_t)batch->seed);
+    if (batch->submitted_by)
+        sqlite3_bind_text(stmt, 9, batch->submitted_by, -1, SQLITE_STATIC);
     return s_step_done(self, stmt, "insert batch into");
 }
 
@@ -566,8 +570,7 @@ lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch
     return results;
 }
 
-//  Build the batch map from a row of (id, name, status, total_jobs, created_at_ms, config,
-//  config_hash, seed).
+//  Build the batch map from a row of BATCH_COLUMNS.
 static lynx_value_t *s_read_batch(sqlite3_stmt *stmt)
 {
     lynx_value_t *batch = lynx_value_map();
@@ -585,11 +588,14 @@ static lynx_value_t *s_read_batch(sqlite3_stmt *stmt)
     lynx_value_set_string(batch, "config_hash", (const char *)sqlite3_column_text(stmt, 6));
     lynx_value_set_int(batch, "seed", sqlite3_column_int64(stmt, 7));
     lynx_value_set_bool(batch, "cancelled", sqlite3_column_int(stmt, 8) != 0);
+    if (sqlite3_column_type(stmt, 9) != SQLITE_NULL)
+        lynx_value_set_string(batch, "submitted_by", (const char *)sqlite3_column_text(stmt, 9));
     return batch;
 }
 
 #define BATCH_COLUMNS                                                                              \
-    "id, name, status, total_jobs, created_at_ms, config, config_hash, seed, cancelled"
+    "id, name, status, total_jobs, created_at_ms, config, config_hash, seed, cancelled,"           \
+    " submitted_by"
 
 lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id)
 {

@@ -19,6 +19,7 @@ typedef struct _broker_store_t broker_store_t;
 typedef struct {
     char id[BROKER_ID_SIZE];
     const char *name;
+    const char *submitted_by; //  NULL: not given
     lynx_batch_state_t status;
     bool creating; //  stored as "Creating" until its last job is written
     int64_t total_jobs;
@@ -102,8 +103,8 @@ lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id);
 lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch_id);
 
 //  Load a batch's stored fields as a new map {id, name, status, total_jobs, created_at_ms,
-//  config, config_hash, seed, cancelled}; NULL when not found or on error (then check the error
-//  text).
+//  config, config_hash, seed, cancelled[, submitted_by when given]}; NULL when not found or on
+//  error (then check the error text).
 lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id);
 
 //  Mark a batch cancelled (its status ends Cancelled). -1 on error.

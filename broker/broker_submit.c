@@ -10,8 +10,9 @@
 #include "lynx_time.h"
 
 #define BROKER_NAME_MAX 256
-#define BROKER_DRY_RUN_PREVIEW 5  //  parameter sets shown by a dry run
-#define BROKER_SUBMIT_CHUNK 20000 //  jobs written per loop turn
+#define BROKER_SUBMITTED_BY_MAX 128 //  characters of submitted_by (UTF-8 code points)
+#define BROKER_DRY_RUN_PREVIEW 5    //  parameter sets shown by a dry run
+#define BROKER_SUBMIT_CHUNK 20000   //  jobs written per loop turn
 
 //  A batch being written.
 typedef struct {
@@ -22,12 +23,40 @@ typedef struct {
     broker_study_t *study;
     broker_batch_rec_t rec;
     char *name;
+    char *submitted_by; //  NULL: not given
     lynx_value_t *warnings;
     lynx_value_t *sections; //  {early_termination, telemetry} of the config, kept for the batch
     char config_hash[48];
     int64_t next_run; //  first run not yet written
     bool started;     //  the Creating row exists
 } s_submission_t;
+
+//  submitted_by, when given (null counts as not given): who submitted the batch, for the batch
+//  views; 1 to 128 characters, none of them a control character.
+static void s_check_submitted_by(const lynx_value_t *submitted_by, lynx_value_t *errors)
+{
+    if (!submitted_by || lynx_value_type(submitted_by) == LYNX_VALUE_NULL)
+        return;
+    if (lynx_value_type(submitted_by) != LYNX_VALUE_STRING) {
+        lynx_problems_add(errors, "submitted_by", NULL, "must be a string");
+        return;
+    }
+    const unsigned char *text = (const unsigned char *)lynx_value_as_string(submitted_by);
+    size_t length = lynx_value_string_len(submitted_by), characters = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] < 0x20 || text[i] == 0x7f) {
+            char message[96];
+            snprintf(message, sizeof message,
+                     "must be printable: control character 0x%02x at character %zu", text[i],
+                     characters + 1);
+            lynx_problems_add(errors, "submitted_by", NULL, message);
+            return;
+        }
+        characters += (text[i] & 0xc0) != 0x80; //  UTF-8 continuation bytes end no character
+    }
+    if (characters < 1 || characters > BROKER_SUBMITTED_BY_MAX)
+        lynx_problems_add(errors, "submitted_by", NULL, "must be 1 to 128 characters");
+}
 
 //  The submission's own fields (everything but the config's inside). Returns runs_override, 0
 //  when absent or invalid.
@@ -40,6 +69,7 @@ static int64_t s_check_submission(const lynx_value_t *args, lynx_value_t *errors
         lynx_problems_add(errors, "name", NULL, "must be a non-empty string");
     else if (lynx_value_string_len(name) > BROKER_NAME_MAX)
         lynx_problems_add(errors, "name", NULL, "must be at most 256 characters");
+    s_check_submitted_by(lynx_value_get(args, "submitted_by"), errors);
     const lynx_value_t *runs_override = lynx_value_get(args, "runs_override");
     int64_t runs = 0;
     if (runs_override && lynx_value_type(runs_override) != LYNX_VALUE_NULL) {
@@ -163,6 +193,7 @@ static void s_submission_destroy(s_submission_t **self_p)
     lynx_value_destroy(&self->warnings);
     lynx_value_destroy(&self->sections);
     free(self->name);
+    free(self->submitted_by);
     free(self);
     *self_p = NULL;
 }
@@ -218,6 +249,7 @@ static lynx_value_t *s_finish(s_submission_t *self)
     broker_batch_keep_sections(batch, self->sections);
     batch->seed = self->rec.seed;
     snprintf(batch->config_hash, sizeof batch->config_hash, "%s", self->config_hash);
+    batch->submitted_by = self->submitted_by ? strdup(self->submitted_by) : NULL;
     broker_sched_add_batch(core, batch);
     zsys_info("broker: batch accepted batch=%s name=\"%s\" jobs=%" PRId64 " seed=%" PRIu64,
               self->rec.id, self->name, self->rec.total_jobs, self->rec.seed);
@@ -334,6 +366,8 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->study = study;
     self->warnings = warnings;
     self->name = strdup(lynx_value_get_string(args, "name", ""));
+    const char *submitted_by = lynx_value_get_string(args, "submitted_by", NULL);
+    self->submitted_by = submitted_by ? strdup(submitted_by) : NULL;
     //  The request (and its config) is gone once a big batch goes on in later loop turns.
     self->sections = lynx_value_map();
     const char *keep[] = {"early_termination", "telemetry"};
@@ -345,6 +379,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     s_config_hash(config, self->config_hash, sizeof self->config_hash);
     self->rec = (broker_batch_rec_t){
         .name = self->name,
+        .submitted_by = self->submitted_by,
         .status = LYNX_BATCH_PENDING,
         .creating = true,
         .total_jobs = broker_study_runs(study),

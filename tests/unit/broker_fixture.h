@@ -55,6 +55,8 @@ typedef struct {
     int64_t corr;
     s_runner_t runners[S_RUNNERS_MAX];
     size_t runner_count;
+    int quarantine_after;         //  broker option (0: its default, 5; -1: never)
+    char telemetry_endpoint[256]; //  the broker's PUB for job, batch and runner events
 } s_fixture_t;
 
 S_FIXTURE zsock_t *s_dealer(const char *endpoint)
@@ -75,6 +77,8 @@ S_FIXTURE void s_broker_start(s_fixture_t *fx)
         .api_endpoint = "tcp://127.0.0.1:*",
         .heartbeat_interval_ms = S_HEARTBEAT_MS,
         .heartbeat_misses = S_HEARTBEAT_MISSES,
+        .quarantine_after = fx->quarantine_after,
+        .telemetry_endpoint_out = fx->telemetry_endpoint,
     };
     lynx_err_t err;
     lynx_err_clear(&err);
@@ -316,6 +320,8 @@ typedef struct {
     int64_t max_retries;
     int64_t max_parallel_jobs; //  0: not set (no limit)
     const char *engine;        //  NULL: not set (the default, basilisk)
+    const char *capability;    //  NULL: none required, else compute.required_capabilities [it]
+    const char *submitted_by;  //  NULL: not sent
 } s_spec_t;
 
 S_FIXTURE lynx_value_t *s_object(lynx_value_t *parent, const char *key)
@@ -350,6 +356,11 @@ S_FIXTURE lynx_value_t *s_config(s_spec_t spec)
         lynx_value_set_int(compute, "max_parallel_jobs", spec.max_parallel_jobs);
     if (spec.engine)
         lynx_value_set_string(compute, "engine", spec.engine);
+    if (spec.capability) {
+        lynx_value_t *required = lynx_value_array();
+        assert_int_equal(lynx_value_append_owned(required, lynx_value_string(spec.capability)), 0);
+        assert_int_equal(lynx_value_set(compute, "required_capabilities", &required), 0);
+    }
     return config;
 }
 
@@ -359,6 +370,8 @@ S_FIXTURE void s_submit(s_fixture_t *fx, s_spec_t spec, char *batch_id)
     lynx_value_t *args = s_args("name", "broker-test");
     lynx_value_t *config = s_config(spec);
     assert_int_equal(lynx_value_set(args, "config", &config), 0);
+    if (spec.submitted_by)
+        lynx_value_set_string(args, "submitted_by", spec.submitted_by);
     lynx_value_t *reply = s_call_ok(fx, "batch.submit", args);
     assert_int_equal(lynx_value_get_int(reply, "total_jobs", -1), spec.runs);
     assert_int_equal(lynx_value_get_int(reply, "seed", -1), 1);
