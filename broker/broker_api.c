@@ -193,6 +193,74 @@ static lynx_value_t *s_job_view(broker_core_t *core, broker_batch_t *batch,
     return job;
 }
 
+//  One entry of a job's attempt history, as GET /jobs/{id} shows it.
+static lynx_value_t *s_attempt_view(const broker_attempt_rec_t *attempt)
+{
+    lynx_value_t *view = lynx_value_map();
+    lynx_value_set_int(view, "attempt", attempt->attempt);
+    lynx_value_set_string(view, "runner_id", attempt->runner_id[0] ? attempt->runner_id : NULL);
+    lynx_value_set_string(view, "status", lynx_job_state_name(attempt->status));
+    s_set_time(view, "claimed_at", attempt->claimed_at_ms);
+    s_set_time(view, "started_at", attempt->started_at_ms);
+    s_set_time(view, "ended_at", attempt->ended_at_ms);
+    const int64_t codes[] = {attempt->exit.code, attempt->exit.signal};
+    const char *keys[] = {"exit_code", "exit_signal"};
+    for (size_t i = 0; i < 2; i++)
+        if (codes[i] >= 0)
+            lynx_value_set_int(view, keys[i], codes[i]);
+        else
+            lynx_value_set_null(view, keys[i]);
+    lynx_value_set_string(view, "error_message", attempt->error_message);
+    if (attempt->trigger)
+        lynx_value_set_owned(view, "trigger", lynx_value_dup(attempt->trigger));
+    else
+        lynx_value_set_null(view, "trigger");
+    lynx_value_set_bool(view, "charged", attempt->charged);
+    return view;
+}
+
+static int s_collect_attempt(const broker_attempt_rec_t *attempt, void *arg)
+{
+    return lynx_value_append_owned((lynx_value_t *)arg, s_attempt_view(attempt));
+}
+
+//  Every attempt so far: those followed by a retry are kept in the store; the current (in
+//  flight) or final one is the job row itself, with its result.
+static lynx_value_t *s_attempts_view(broker_core_t *core, const broker_job_rec_t *rec)
+{
+    lynx_value_t *list = lynx_value_array();
+    if (broker_store_foreach_attempt(core->store, rec->id, s_collect_attempt, list))
+        zsys_warning("broker: cannot read attempts job=%s: %s", rec->id,
+                     broker_store_error(core->store));
+    size_t kept = lynx_value_size(list);
+    int64_t last_kept = kept ? lynx_value_get_int(lynx_value_at(list, kept - 1), "attempt", 0) : 0;
+    if (rec->attempt <= last_kept || rec->status == LYNX_JOB_PENDING)
+        return list;
+    broker_attempt_rec_t current = {.attempt = rec->attempt,
+                                    .status = rec->status,
+                                    .claimed_at_ms = rec->claimed_at_ms,
+                                    .started_at_ms = rec->started_at_ms,
+                                    .ended_at_ms = rec->completed_at_ms,
+                                    .exit = BROKER_EXIT_UNKNOWN,
+                                    .charged = true};
+    snprintf(current.runner_id, sizeof current.runner_id, "%s", rec->assigned_runner);
+    lynx_value_t *result = NULL;
+    char *error_message = NULL;
+    if (lynx_job_state_terminal(rec->status)) {
+        broker_store_result_exit(core->store, rec->id, &current.exit);
+        result = broker_store_get_result(core->store, rec->id);
+        const lynx_value_t *trigger =
+            lynx_value_get(lynx_value_get(result, "telemetry_data"), "trigger");
+        current.trigger = lynx_value_type(trigger) == LYNX_VALUE_MAP ? trigger : NULL;
+        error_message = broker_store_job_error(core->store, rec->id);
+        current.error_message = error_message;
+    }
+    lynx_value_append_owned(list, s_attempt_view(&current));
+    lynx_value_destroy(&result);
+    free(error_message);
+    return list;
+}
+
 static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *request,
                                   const lynx_value_t *args, lynx_err_t *err,
                                   lynx_value_t **errors_p)
@@ -201,7 +269,12 @@ static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *r
     (void)errors_p;
     broker_job_rec_t rec;
     broker_batch_t *batch = s_find_job(core, args, &rec, err);
-    return batch ? s_job_view(core, batch, &rec) : NULL;
+    if (!batch)
+        return NULL;
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
+    lynx_value_t *view = s_job_view(core, batch, &rec);
+    lynx_value_set_owned(view, "attempts", s_attempts_view(core, inflight ? &inflight->rec : &rec));
+    return view;
 }
 
 //  GET /jobs/{id}/telemetry: the stored series as JSON columns, or CSV (?format=csv), with

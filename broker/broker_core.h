@@ -74,6 +74,7 @@ typedef struct {
     broker_batch_t *batch;
     broker_runner_t *runner;
     bool cancel_requested; //  KILL sent; the attempt ends Cancelled unless it completed
+    broker_exit_t exit;    //  how its scenario ended, once the runner said (FINISHED)
 } broker_inflight_t;
 
 typedef struct {

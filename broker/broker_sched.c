@@ -340,6 +340,11 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
     } else
         next.completed_at_ms = now_ms;
 
+    //  An early termination's trigger event goes to subscribers too, with the job's end.
+    const lynx_value_t *trigger =
+        lynx_value_get(lynx_value_get(sent_result, "telemetry_data"), "trigger");
+    if (lynx_value_type(trigger) != LYNX_VALUE_MAP)
+        trigger = NULL;
     lynx_value_t *result = NULL;
     if (target != LYNX_JOB_PENDING)
         result = s_clean_result(rec.id, sent_result, target == LYNX_JOB_COMPLETED, error_message);
@@ -347,7 +352,22 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
     if (rc == 0)
         rc = broker_store_update_job(core->store, &next, error_message);
     if (rc == 0 && result)
-        rc = broker_store_put_result(core->store, rec.id, rec.batch_id, result);
+        rc = broker_store_put_result(core->store, rec.id, rec.batch_id, result, inflight->exit);
+    if (rc == 0 && !result) {
+        //  A retry follows: the job row will describe the next attempt, so this one is kept.
+        broker_attempt_rec_t ended = {.attempt = rec.attempt,
+                                      .status = outcome,
+                                      .claimed_at_ms = rec.claimed_at_ms,
+                                      .started_at_ms = rec.started_at_ms,
+                                      .ended_at_ms = now_ms,
+                                      .exit = inflight->exit,
+                                      .error_message = error_message,
+                                      .trigger = trigger,
+                                      .charged = true};
+        snprintf(ended.job_id, sizeof ended.job_id, "%s", rec.id);
+        snprintf(ended.runner_id, sizeof ended.runner_id, "%s", rec.assigned_runner);
+        rc = broker_store_add_attempt(core->store, &ended);
+    }
     if (rc == 0)
         rc = broker_store_commit(core->store);
     lynx_value_destroy(&result);
@@ -357,11 +377,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         broker_store_rollback(core->store);
         return -1;
     } //  Durable (or pending the turn's commit): announce and update memory.
-    //  An early termination's trigger event goes to subscribers too, with the job's end.
-    const lynx_value_t *trigger =
-        lynx_value_get(lynx_value_get(sent_result, "telemetry_data"), "trigger");
-    broker_sched_event(core, &next, target, error_message,
-                       lynx_value_type(trigger) == LYNX_VALUE_MAP ? trigger : NULL);
+    broker_sched_event(core, &next, target, error_message, trigger);
 
     broker_telemetry_job_ended(core->telemetry, rec.id);
     batch->counts[inflight->rec.status]--;
@@ -502,6 +518,7 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
     inflight->rec = rec;
     inflight->batch = batch;
     inflight->runner = runner;
+    inflight->exit = BROKER_EXIT_UNKNOWN;
     s_transition(batch, &inflight->rec, LYNX_JOB_CLAIMED);
     inflight->rec.attempt++;
     inflight->rec.claimed_at_ms = lynx_time_now_ms();
@@ -669,6 +686,8 @@ static void s_on_finished(broker_core_t *core, broker_runner_t *runner, zframe_t
         if (outcome != LYNX_JOB_COMPLETED && !message)
             message = status;
         bool retryable = lynx_value_get_bool(body, "retryable", true);
+        inflight->exit = (broker_exit_t){lynx_value_get_int(body, "exit_code", -1),
+                                         lynx_value_get_int(body, "exit_signal", -1)};
         if (broker_sched_end_attempt(core, inflight, (lynx_job_state_t)outcome, message, result,
                                      retryable))
             return; //  not durable: no ACK, the runner will send it again
@@ -782,6 +801,7 @@ static int s_recover_job(const broker_job_rec_t *job, void *arg)
     broker_inflight_t *inflight = calloc(1, sizeof *inflight);
     inflight->rec = *job;
     inflight->batch = ctx->batch;
+    inflight->exit = BROKER_EXIT_UNKNOWN;
     zhashx_insert(ctx->core->inflight, job->id, inflight);
     return 0;
 }

@@ -1,4 +1,4 @@
-#include "broker_store.h"
+#include "broker_store_internal.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -7,29 +7,6 @@
 #include <string.h>
 
 #include "lynx_msg.h"
-
-#define S_CACHE_SIZE 16
-
-struct _broker_store_t {
-    sqlite3 *db;
-    char path[1024];
-    char error[2048];
-    bool in_turn; //  a group commit is open: begin/commit nest as savepoints
-    //  Statements for queries on hot paths, prepared on first use (keyed by the SQL text's
-    //  address: the callers pass string literals).
-    struct {
-        const char *sql;
-        sqlite3_stmt *stmt;
-    } cache[S_CACHE_SIZE];
-    sqlite3_stmt *insert_batch;
-    sqlite3_stmt *insert_job;
-    sqlite3_stmt *update_job;
-    sqlite3_stmt *update_batch;
-    sqlite3_stmt *put_result;
-    sqlite3_stmt *get_job;
-    sqlite3_stmt *pending_jobs;
-    sqlite3_stmt *all_jobs;
-};
 
 static const char *s_schema =
     "PRAGMA journal_mode=WAL;"
@@ -55,46 +32,52 @@ static const char *s_schema =
     "CREATE INDEX IF NOT EXISTS jobs_by_batch_run ON jobs(batch_id, run_id);"
     "CREATE TABLE IF NOT EXISTS results ("
     "  job_id TEXT PRIMARY KEY REFERENCES jobs(id), batch_id TEXT NOT NULL,"
-    "  result BLOB NOT NULL);"
+    "  result BLOB NOT NULL, exit_code INTEGER, exit_signal INTEGER);"
     "CREATE INDEX IF NOT EXISTS results_by_batch ON results(batch_id);"
-    "CREATE TABLE IF NOT EXISTS drained_runners (id TEXT PRIMARY KEY);";
+    "CREATE TABLE IF NOT EXISTS drained_runners (id TEXT PRIMARY KEY);"
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    "  job_id TEXT NOT NULL, attempt INTEGER NOT NULL, runner_id TEXT, status TEXT NOT NULL,"
+    "  claimed_at_ms INTEGER, started_at_ms INTEGER, ended_at_ms INTEGER, exit_code INTEGER,"
+    "  exit_signal INTEGER, error_message TEXT, trigger BLOB, charged INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_id, attempt)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS quarantined_runners ("
+    "  id TEXT PRIMARY KEY, reason TEXT NOT NULL, last_error TEXT, since_ms INTEGER NOT NULL,"
+    "  failed_attempts INTEGER NOT NULL);";
 
 static const char *s_job_columns =
     "id, batch_id, run_id, status, retries, max_retries, timeout_secs, attempt, created_at_ms,"
     " claimed_at_ms, started_at_ms, completed_at_ms, assigned_runner, last_runner";
 
 //  Record SQLite's reason with the operation; always returns -1.
-static int s_fail(broker_store_t *self, const char *operation)
+int broker_store_sql_fail(broker_store_t *self, const char *operation)
 {
     snprintf(self->error, sizeof self->error, "%s %s: %s", operation, self->path,
              sqlite3_errmsg(self->db));
     return -1;
 }
 
-static int s_prepare(broker_store_t *self, sqlite3_stmt **stmt, const char *sql);
-
 //  A prepared statement for sql, kept for the store's lifetime; reset it after use, never
 //  finalize it. NULL (error recorded) when it cannot be prepared or the cache is full.
-static sqlite3_stmt *s_cached(broker_store_t *self, const char *sql)
+sqlite3_stmt *broker_store_sql_cached(broker_store_t *self, const char *sql)
 {
     size_t slot = 0;
-    for (; slot < S_CACHE_SIZE && self->cache[slot].sql; slot++)
+    for (; slot < BROKER_STORE_CACHE_SIZE && self->cache[slot].sql; slot++)
         if (self->cache[slot].sql == sql)
             return self->cache[slot].stmt;
-    if (slot == S_CACHE_SIZE) {
+    if (slot == BROKER_STORE_CACHE_SIZE) {
         snprintf(self->error, sizeof self->error, "statement cache of %s is full", self->path);
         return NULL;
     }
-    if (s_prepare(self, &self->cache[slot].stmt, sql))
+    if (broker_store_sql_prepare(self, &self->cache[slot].stmt, sql))
         return NULL;
     self->cache[slot].sql = sql;
     return self->cache[slot].stmt;
 }
 
-static int s_prepare(broker_store_t *self, sqlite3_stmt **stmt, const char *sql)
+int broker_store_sql_prepare(broker_store_t *self, sqlite3_stmt **stmt, const char *sql)
 {
     if (sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK)
-        return s_fail(self, "prepare");
+        return broker_store_sql_fail(self, "prepare");
     return 0;
 }
 
@@ -112,9 +95,9 @@ static const struct {
     const char *column;
     const char *definition;
 } s_added_columns[] = {
-    {"jobs", "last_runner", "TEXT"},
-    {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
-    {"batches", "submitted_by", "TEXT"},
+    {"jobs", "last_runner", "TEXT"},       {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
+    {"batches", "submitted_by", "TEXT"},   {"results", "exit_code", "INTEGER"},
+    {"results", "exit_signal", "INTEGER"},
 };
 
 static int s_add_missing_columns(broker_store_t *self)
@@ -124,7 +107,7 @@ static int s_add_missing_columns(broker_store_t *self)
         snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
                  s_added_columns[i].table, s_added_columns[i].column);
         sqlite3_stmt *stmt = NULL;
-        if (s_prepare(self, &stmt, sql))
+        if (broker_store_sql_prepare(self, &stmt, sql))
             return -1;
         bool present = sqlite3_step(stmt) == SQLITE_ROW;
         sqlite3_finalize(stmt);
@@ -133,7 +116,7 @@ static int s_add_missing_columns(broker_store_t *self)
         snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", s_added_columns[i].table,
                  s_added_columns[i].column, s_added_columns[i].definition);
         if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-            return s_fail(self, "upgrade schema of");
+            return broker_store_sql_fail(self, "upgrade schema of");
     }
     return 0;
 }
@@ -154,7 +137,7 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
     if (rc == SQLITE_OK)
         sqlite3_busy_timeout(self->db, 5000);
     if (rc != SQLITE_OK || sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK) {
-        s_fail(self, "open");
+        broker_store_sql_fail(self, "open");
         goto failed;
     }
     if (s_add_missing_columns(self))
@@ -164,32 +147,35 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
              "SELECT %s FROM jobs WHERE batch_id = ?1 AND status = ?2 AND run_id > ?3"
              " ORDER BY run_id LIMIT ?4",
              s_job_columns);
-    if (s_prepare(self, &self->pending_jobs, sql))
+    if (broker_store_sql_prepare(self, &self->pending_jobs, sql))
         goto failed;
     snprintf(sql, sizeof sql,
              "SELECT %s FROM jobs WHERE batch_id = ?1 AND run_id > ?3 ORDER BY run_id LIMIT ?4",
              s_job_columns);
-    if (s_prepare(self, &self->all_jobs, sql))
+    if (broker_store_sql_prepare(self, &self->all_jobs, sql))
         goto failed;
     snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE id = ?1", s_job_columns);
-    if (s_prepare(self, &self->get_job, sql) ||
-        s_prepare(
+    if (broker_store_sql_prepare(self, &self->get_job, sql) ||
+        broker_store_sql_prepare(
             self, &self->insert_batch,
             "INSERT INTO batches (id, name, status, total_jobs, created_at_ms, config,"
             " config_hash, seed, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") ||
-        s_prepare(self, &self->insert_job,
-                  "INSERT INTO jobs (id, batch_id, run_id, status, parameters, retries,"
-                  " max_retries, timeout_secs, attempt, created_at_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)") ||
-        s_prepare(
+        broker_store_sql_prepare(
+            self, &self->insert_job,
+            "INSERT INTO jobs (id, batch_id, run_id, status, parameters, retries,"
+            " max_retries, timeout_secs, attempt, created_at_ms)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)") ||
+        broker_store_sql_prepare(
             self, &self->update_job,
             "UPDATE jobs SET status = ?2, retries = ?3, attempt = ?4, claimed_at_ms = ?5,"
             " started_at_ms = ?6, completed_at_ms = ?7, assigned_runner = ?8, last_runner = ?10,"
             " error_message = ?9 WHERE id = ?1") ||
-        s_prepare(self, &self->update_batch, "UPDATE batches SET status = ?2 WHERE id = ?1") ||
-        s_prepare(self, &self->put_result,
-                  "INSERT OR REPLACE INTO results (job_id, batch_id, result)"
-                  " VALUES (?1, ?2, ?3)"))
+        broker_store_sql_prepare(self, &self->update_batch,
+                                 "UPDATE batches SET status = ?2 WHERE id = ?1") ||
+        broker_store_sql_prepare(
+            self, &self->put_result,
+            "INSERT OR REPLACE INTO results (job_id, batch_id, result, exit_code,"
+            " exit_signal) VALUES (?1, ?2, ?3, ?4, ?5)"))
         goto failed;
     return self;
 
@@ -209,7 +195,7 @@ void broker_store_destroy(broker_store_t **self_p)
                                   self->pending_jobs, self->all_jobs};
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         sqlite3_finalize(statements[i]);
-    for (size_t slot = 0; slot < S_CACHE_SIZE; slot++)
+    for (size_t slot = 0; slot < BROKER_STORE_CACHE_SIZE; slot++)
         sqlite3_finalize(self->cache[slot].stmt);
     sqlite3_close_v2(self->db);
     free(self);
@@ -224,17 +210,17 @@ const char *broker_store_error(const broker_store_t *self)
 static int s_exec(broker_store_t *self, const char *sql)
 {
     if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return s_fail(self, sql);
+        return broker_store_sql_fail(self, sql);
     return 0;
 }
 
 //  Run a cached statement that returns no rows.
 static int s_run_cached(broker_store_t *self, const char *sql)
 {
-    sqlite3_stmt *stmt = s_cached(self, sql);
+    sqlite3_stmt *stmt = broker_store_sql_cached(self, sql);
     if (!stmt)
         return -1;
-    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, sql);
+    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : broker_store_sql_fail(self, sql);
     sqlite3_reset(stmt);
     return rc;
 }
@@ -273,18 +259,18 @@ int broker_store_turn_commit(broker_store_t *self)
 }
 
 //  Run a prepared write statement to completion and reset it.
-static int s_step_done(broker_store_t *self, sqlite3_stmt *stmt, const char *operation)
+int broker_store_sql_step_done(broker_store_t *self, sqlite3_stmt *stmt, const char *operation)
 {
     int rc = sqlite3_step(stmt);
-    int result = rc == SQLITE_DONE ? 0 : s_fail(self, operation);
+    int result = rc == SQLITE_DONE ? 0 : broker_store_sql_fail(self, operation);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     return result;
 }
 
 //  Bind a value as msgpack. The packed buffer is handed to SQLite with free() as destructor.
-static int s_bind_value(broker_store_t *self, sqlite3_stmt *stmt, int index,
-                        const lynx_value_t *value)
+int broker_store_sql_bind_value(broker_store_t *self, sqlite3_stmt *stmt, int index,
+                                const lynx_value_t *value)
 {
     unsigned char *data = NULL;
     size_t size = 0;
@@ -297,7 +283,7 @@ static int s_bind_value(broker_store_t *self, sqlite3_stmt *stmt, int index,
 }
 
 //  0 means "not yet": stored as NULL.
-static void s_bind_time(sqlite3_stmt *stmt, int index, int64_t ms)
+void broker_store_sql_bind_time(sqlite3_stmt *stmt, int index, int64_t ms)
 {
     if (ms > 0)
         sqlite3_bind_int64(stmt, index, ms);
@@ -314,7 +300,7 @@ int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *ba
                       -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, batch->total_jobs);
     sqlite3_bind_int64(stmt, 5, batch->created_at_ms);
-    if (s_bind_value(self, stmt, 6, batch->config)) {
+    if (broker_store_sql_bind_value(self, stmt, 6, batch->config)) {
         sqlite3_reset(stmt);
         return -1;
     }
@@ -322,7 +308,7 @@ int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *ba
     sqlite3_bind_int64(stmt, 8, (int64_t)batch->seed);
     if (batch->submitted_by)
         sqlite3_bind_text(stmt, 9, batch->submitted_by, -1, SQLITE_STATIC);
-    return s_step_done(self, stmt, "insert batch into");
+    return broker_store_sql_step_done(self, stmt, "insert batch into");
 }
 
 //  Delete the rows of the batches selected by where (a condition on batches, with ?1 bound to
@@ -339,14 +325,14 @@ static int64_t s_delete_batches(broker_store_t *self, const char *where, const c
         snprintf(sql, sizeof sql, "DELETE FROM %s IN (SELECT id FROM batches WHERE %s)", tables[i],
                  where);
         sqlite3_stmt *stmt = NULL;
-        if (s_prepare(self, &stmt, sql))
+        if (broker_store_sql_prepare(self, &stmt, sql))
             goto failed;
         if (arg)
             sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
         int rc = sqlite3_step(stmt);
         sqlite3_finalize(stmt);
         if (rc != SQLITE_DONE) {
-            s_fail(self, "delete from");
+            broker_store_sql_fail(self, "delete from");
             goto failed;
         }
         deleted = sqlite3_changes(self->db);
@@ -379,7 +365,7 @@ int broker_store_insert_job(broker_store_t *self, const broker_job_rec_t *job,
     sqlite3_bind_text(stmt, 2, job->batch_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, job->run_id);
     sqlite3_bind_text(stmt, 4, lynx_job_state_name(job->status), -1, SQLITE_STATIC);
-    if (s_bind_value(self, stmt, 5, parameters)) {
+    if (broker_store_sql_bind_value(self, stmt, 5, parameters)) {
         sqlite3_reset(stmt);
         return -1;
     }
@@ -388,7 +374,7 @@ int broker_store_insert_job(broker_store_t *self, const broker_job_rec_t *job,
     sqlite3_bind_int64(stmt, 8, job->timeout_secs);
     sqlite3_bind_int64(stmt, 9, job->attempt);
     sqlite3_bind_int64(stmt, 10, job->created_at_ms);
-    return s_step_done(self, stmt, "insert job into");
+    return broker_store_sql_step_done(self, stmt, "insert job into");
 }
 
 int broker_store_update_job(broker_store_t *self, const broker_job_rec_t *job,
@@ -399,16 +385,16 @@ int broker_store_update_job(broker_store_t *self, const broker_job_rec_t *job,
     sqlite3_bind_text(stmt, 2, lynx_job_state_name(job->status), -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, job->retries);
     sqlite3_bind_int64(stmt, 4, job->attempt);
-    s_bind_time(stmt, 5, job->claimed_at_ms);
-    s_bind_time(stmt, 6, job->started_at_ms);
-    s_bind_time(stmt, 7, job->completed_at_ms);
+    broker_store_sql_bind_time(stmt, 5, job->claimed_at_ms);
+    broker_store_sql_bind_time(stmt, 6, job->started_at_ms);
+    broker_store_sql_bind_time(stmt, 7, job->completed_at_ms);
     if (job->assigned_runner[0])
         sqlite3_bind_text(stmt, 8, job->assigned_runner, -1, SQLITE_STATIC);
     if (job->last_runner[0])
         sqlite3_bind_text(stmt, 10, job->last_runner, -1, SQLITE_STATIC);
     if (error_message)
         sqlite3_bind_text(stmt, 9, error_message, -1, SQLITE_STATIC);
-    if (s_step_done(self, stmt, "update job in"))
+    if (broker_store_sql_step_done(self, stmt, "update job in"))
         return -1;
     if (sqlite3_changes(self->db) != 1) {
         snprintf(self->error, sizeof self->error, "update job %s in %s: no such job", job->id,
@@ -424,7 +410,7 @@ int broker_store_update_batch_status(broker_store_t *self, const char *batch_id,
     sqlite3_stmt *stmt = self->update_batch;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, lynx_batch_state_name(status), -1, SQLITE_STATIC);
-    if (s_step_done(self, stmt, "update batch in"))
+    if (broker_store_sql_step_done(self, stmt, "update batch in"))
         return -1;
     if (sqlite3_changes(self->db) != 1) {
         snprintf(self->error, sizeof self->error, "update batch %.64s in %s: no such batch",
@@ -435,19 +421,23 @@ int broker_store_update_batch_status(broker_store_t *self, const char *batch_id,
 }
 
 int broker_store_put_result(broker_store_t *self, const char *job_id, const char *batch_id,
-                            const lynx_value_t *result)
+                            const lynx_value_t *result, broker_exit_t exit)
 {
     sqlite3_stmt *stmt = self->put_result;
     sqlite3_bind_text(stmt, 1, job_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, batch_id, -1, SQLITE_STATIC);
-    if (s_bind_value(self, stmt, 3, result)) {
+    if (broker_store_sql_bind_value(self, stmt, 3, result)) {
         sqlite3_reset(stmt);
         return -1;
     }
-    return s_step_done(self, stmt, "store result in");
+    if (exit.code >= 0)
+        sqlite3_bind_int64(stmt, 4, exit.code);
+    if (exit.signal >= 0)
+        sqlite3_bind_int64(stmt, 5, exit.signal);
+    return broker_store_sql_step_done(self, stmt, "store result in");
 }
 
-static void s_copy_text(char *target, size_t size, sqlite3_stmt *stmt, int column)
+void broker_store_sql_copy_text(char *target, size_t size, sqlite3_stmt *stmt, int column)
 {
     const unsigned char *text = sqlite3_column_text(stmt, column);
     snprintf(target, size, "%s", text ? (const char *)text : "");
@@ -457,8 +447,8 @@ static void s_copy_text(char *target, size_t size, sqlite3_stmt *stmt, int colum
 static void s_read_job(sqlite3_stmt *stmt, broker_job_rec_t *job)
 {
     memset(job, 0, sizeof *job);
-    s_copy_text(job->id, sizeof job->id, stmt, 0);
-    s_copy_text(job->batch_id, sizeof job->batch_id, stmt, 1);
+    broker_store_sql_copy_text(job->id, sizeof job->id, stmt, 0);
+    broker_store_sql_copy_text(job->batch_id, sizeof job->batch_id, stmt, 1);
     job->run_id = sqlite3_column_int64(stmt, 2);
     int status = lynx_job_state_parse((const char *)sqlite3_column_text(stmt, 3));
     job->status = status < 0 ? LYNX_JOB_PENDING : (lynx_job_state_t)status;
@@ -470,8 +460,8 @@ static void s_read_job(sqlite3_stmt *stmt, broker_job_rec_t *job)
     job->claimed_at_ms = sqlite3_column_int64(stmt, 9);
     job->started_at_ms = sqlite3_column_int64(stmt, 10);
     job->completed_at_ms = sqlite3_column_int64(stmt, 11);
-    s_copy_text(job->assigned_runner, sizeof job->assigned_runner, stmt, 12);
-    s_copy_text(job->last_runner, sizeof job->last_runner, stmt, 13);
+    broker_store_sql_copy_text(job->assigned_runner, sizeof job->assigned_runner, stmt, 12);
+    broker_store_sql_copy_text(job->last_runner, sizeof job->last_runner, stmt, 13);
 }
 
 int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_rec_t *job)
@@ -484,7 +474,7 @@ int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_re
         s_read_job(stmt, job);
         result = 0;
     } else if (rc != SQLITE_DONE)
-        result = s_fail(self, "read job from");
+        result = broker_store_sql_fail(self, "read job from");
     sqlite3_reset(stmt);
     return result;
 }
@@ -493,7 +483,7 @@ int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_re
 //  row. NULL when there is no row.
 static lynx_value_t *s_query_blob(broker_store_t *self, const char *sql, const char *key)
 {
-    sqlite3_stmt *stmt = s_cached(self, sql);
+    sqlite3_stmt *stmt = broker_store_sql_cached(self, sql);
     if (!stmt)
         return NULL;
     sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
@@ -503,7 +493,7 @@ static lynx_value_t *s_query_blob(broker_store_t *self, const char *sql, const c
         value = lynx_msgpack_unpack(sqlite3_column_blob(stmt, 0),
                                     (size_t)sqlite3_column_bytes(stmt, 0), NULL);
     else if (rc != SQLITE_DONE)
-        s_fail(self, "query");
+        broker_store_sql_fail(self, "query");
     sqlite3_reset(stmt);
     return value;
 }
@@ -536,7 +526,8 @@ lynx_value_t *broker_store_get_result(broker_store_t *self, const char *job_id)
 
 char *broker_store_job_error(broker_store_t *self, const char *job_id)
 {
-    sqlite3_stmt *stmt = s_cached(self, "SELECT error_message FROM jobs WHERE id = ?1");
+    sqlite3_stmt *stmt =
+        broker_store_sql_cached(self, "SELECT error_message FROM jobs WHERE id = ?1");
     if (!stmt)
         return NULL;
     sqlite3_bind_text(stmt, 1, job_id, -1, SQLITE_STATIC);
@@ -550,9 +541,10 @@ char *broker_store_job_error(broker_store_t *self, const char *job_id)
 lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch_id)
 {
     sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt,
-                  "SELECT " RESULT_COLUMNS " FROM results r JOIN jobs j ON j.id = r.job_id"
-                  " WHERE r.batch_id = ?1 ORDER BY j.run_id"))
+    if (broker_store_sql_prepare(self, &stmt,
+                                 "SELECT " RESULT_COLUMNS
+                                 " FROM results r JOIN jobs j ON j.id = r.job_id"
+                                 " WHERE r.batch_id = ?1 ORDER BY j.run_id"))
         return NULL;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     lynx_value_t *results = lynx_value_array();
@@ -563,7 +555,7 @@ lynx_value_t *broker_store_batch_results(broker_store_t *self, const char *batch
             lynx_value_destroy(&result);
     }
     if (results && rc != SQLITE_DONE) {
-        s_fail(self, "read results from");
+        broker_store_sql_fail(self, "read results from");
         lynx_value_destroy(&results);
     }
     sqlite3_finalize(stmt);
@@ -600,7 +592,8 @@ static lynx_value_t *s_read_batch(sqlite3_stmt *stmt)
 lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id)
 {
     sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt, "SELECT " BATCH_COLUMNS " FROM batches WHERE id = ?1"))
+    if (broker_store_sql_prepare(self, &stmt,
+                                 "SELECT " BATCH_COLUMNS " FROM batches WHERE id = ?1"))
         return NULL;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     lynx_value_t *batch = NULL;
@@ -608,7 +601,7 @@ lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id)
     if (rc == SQLITE_ROW)
         batch = s_read_batch(stmt);
     else if (rc != SQLITE_DONE)
-        s_fail(self, "read batch from");
+        broker_store_sql_fail(self, "read batch from");
     sqlite3_finalize(stmt);
     return batch;
 }
@@ -625,16 +618,17 @@ static int s_count_jobs(broker_store_t *self, sqlite3_stmt *count, const char *b
             counts[state] = sqlite3_column_int64(count, 1);
     }
     sqlite3_reset(count);
-    return rc == SQLITE_DONE ? 0 : s_fail(self, "count jobs in");
+    return rc == SQLITE_DONE ? 0 : broker_store_sql_fail(self, "count jobs in");
 }
 
 int broker_store_foreach_batch(broker_store_t *self, broker_store_batch_fn *fn, void *arg)
 {
     sqlite3_stmt *list = NULL, *count = NULL;
-    if (s_prepare(self, &list,
-                  "SELECT " BATCH_COLUMNS " FROM batches ORDER BY created_at_ms, rowid") ||
-        s_prepare(self, &count,
-                  "SELECT status, count(*) FROM jobs WHERE batch_id = ?1 GROUP BY status")) {
+    if (broker_store_sql_prepare(
+            self, &list, "SELECT " BATCH_COLUMNS " FROM batches ORDER BY created_at_ms, rowid") ||
+        broker_store_sql_prepare(
+            self, &count,
+            "SELECT status, count(*) FROM jobs WHERE batch_id = ?1 GROUP BY status")) {
         sqlite3_finalize(list);
         return -1;
     }
@@ -648,7 +642,7 @@ int broker_store_foreach_batch(broker_store_t *self, broker_store_batch_fn *fn, 
         lynx_value_destroy(&batch);
     }
     if (result == 0 && rc != SQLITE_DONE)
-        result = s_fail(self, "list batches in");
+        result = broker_store_sql_fail(self, "list batches in");
     sqlite3_finalize(list);
     sqlite3_finalize(count);
     return result;
@@ -681,45 +675,21 @@ int64_t broker_store_list_jobs(broker_store_t *self, const char *batch_id, int s
         if (fn(&job, arg))
             break;
     }
-    int64_t result = rc == SQLITE_ROW || rc == SQLITE_DONE ? visited : s_fail(self, "list jobs in");
+    int64_t result = rc == SQLITE_ROW || rc == SQLITE_DONE
+                         ? visited
+                         : broker_store_sql_fail(self, "list jobs in");
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    return result;
-}
-
-int broker_store_set_runner_drained(broker_store_t *self, const char *runner_id, bool drained)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt,
-                  drained ? "INSERT OR IGNORE INTO drained_runners (id) VALUES (?1)"
-                          : "DELETE FROM drained_runners WHERE id = ?1"))
-        return -1;
-    sqlite3_bind_text(stmt, 1, runner_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, "record drained runner in");
-    sqlite3_finalize(stmt);
-    return rc;
-}
-
-int broker_store_foreach_drained_runner(broker_store_t *self, broker_store_id_fn *fn, void *arg)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt, "SELECT id FROM drained_runners ORDER BY id"))
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        fn((const char *)sqlite3_column_text(stmt, 0), arg);
-    int result = rc == SQLITE_DONE ? 0 : s_fail(self, "list drained runners in");
-    sqlite3_finalize(stmt);
     return result;
 }
 
 int broker_store_set_batch_cancelled(broker_store_t *self, const char *batch_id)
 {
     sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt, "UPDATE batches SET cancelled = 1 WHERE id = ?1"))
+    if (broker_store_sql_prepare(self, &stmt, "UPDATE batches SET cancelled = 1 WHERE id = ?1"))
         return -1;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : s_fail(self, "cancel batch in");
+    int rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : broker_store_sql_fail(self, "cancel batch in");
     sqlite3_finalize(stmt);
     if (rc == 0 && sqlite3_changes(self->db) != 1) {
         snprintf(self->error, sizeof self->error, "cancel batch %.64s in %s: no such batch",
@@ -733,16 +703,18 @@ int64_t broker_store_cancel_pending(broker_store_t *self, const char *batch_id, 
                                     int64_t now_ms)
 {
     sqlite3_stmt *stmt = NULL;
-    if (s_prepare(self, &stmt,
-                  "UPDATE jobs SET status = 'Cancelled', completed_at_ms = ?3"
-                  " WHERE batch_id = ?1 AND status = 'Pending' AND (?2 IS NULL OR id = ?2)"))
+    if (broker_store_sql_prepare(
+            self, &stmt,
+            "UPDATE jobs SET status = 'Cancelled', completed_at_ms = ?3"
+            " WHERE batch_id = ?1 AND status = 'Pending' AND (?2 IS NULL OR id = ?2)"))
         return -1;
     sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
     if (job_id)
         sqlite3_bind_text(stmt, 2, job_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, now_ms);
-    int64_t changed = sqlite3_step(stmt) == SQLITE_DONE ? sqlite3_changes64(self->db)
-                                                        : s_fail(self, "cancel jobs in");
+    int64_t changed = sqlite3_step(stmt) == SQLITE_DONE
+                          ? sqlite3_changes64(self->db)
+                          : broker_store_sql_fail(self, "cancel jobs in");
     sqlite3_finalize(stmt);
     return changed;
 }

@@ -48,6 +48,39 @@ typedef struct {
     char last_runner[128]; //  the runner whose attempt failed last, to prefer another one
 } broker_job_rec_t;
 
+//  How a scenario ended, as its runner reported it; -1 where not known (it never started, was
+//  killed by a signal, or an older runner did not say).
+typedef struct {
+    int64_t code;
+    int64_t signal;
+} broker_exit_t;
+#define BROKER_EXIT_UNKNOWN ((broker_exit_t){-1, -1})
+
+//  An attempt of a job that ended and was followed by another (a retry): the job row and its
+//  result describe only the last attempt, so the earlier ones are kept here.
+typedef struct {
+    char job_id[BROKER_ID_SIZE];
+    int64_t attempt;
+    char runner_id[128];
+    lynx_job_state_t status; //  the attempt's outcome
+    int64_t claimed_at_ms;
+    int64_t started_at_ms;
+    int64_t ended_at_ms;
+    broker_exit_t exit;
+    const char *error_message;   //  borrowed; NULL when none
+    const lynx_value_t *trigger; //  the early-termination trigger (borrowed) or NULL
+    bool charged;                //  false: it did not count against the job's retries
+} broker_attempt_rec_t;
+
+//  A quarantined runner, as an operator sees it until resuming it.
+typedef struct {
+    const char *runner_id;
+    const char *reason;
+    const char *last_error;
+    int64_t since_ms;
+    int64_t failed_attempts;
+} broker_quarantine_rec_t;
+
 //  Open (creating if needed) <data_dir>/lynx.db, creating data_dir too. NULL with err naming
 //  the path and SQLite's reason.
 broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err);
@@ -85,9 +118,12 @@ int broker_store_update_job(broker_store_t *self, const broker_job_rec_t *job,
 //  Record the batch's derived status.
 int broker_store_update_batch_status(broker_store_t *self, const char *batch_id,
                                      lynx_batch_state_t status);
-//  Store (or replace) the JobResult of a job.
+//  Store (or replace) the JobResult of a job, with how its last attempt's scenario ended.
 int broker_store_put_result(broker_store_t *self, const char *job_id, const char *batch_id,
-                            const lynx_value_t *result);
+                            const lynx_value_t *result, broker_exit_t exit);
+//  How the scenario of the attempt that produced the job's result ended. 0, 1 when the job has
+//  no result, -1 on error.
+int broker_store_result_exit(broker_store_t *self, const char *job_id, broker_exit_t *exit);
 
 //  Load one job's record. Returns 0, 1 when not found, -1 on error.
 int broker_store_get_job(broker_store_t *self, const char *job_id, broker_job_rec_t *job);
@@ -112,6 +148,24 @@ int broker_store_set_batch_cancelled(broker_store_t *self, const char *batch_id)
 //  Cancel Pending jobs of a batch (only job_id when not NULL). Returns how many, or -1.
 int64_t broker_store_cancel_pending(broker_store_t *self, const char *batch_id, const char *job_id,
                                     int64_t now_ms);
+
+//  Keep an attempt that was followed by a retry (see broker_attempt_rec_t). -1 on error.
+int broker_store_add_attempt(broker_store_t *self, const broker_attempt_rec_t *attempt);
+//  Record that an attempt kept with broker_store_add_attempt did not count against its job's
+//  retries. 0 (also when there is no such row), -1 on error.
+int broker_store_uncharge_attempt(broker_store_t *self, const char *job_id, int64_t attempt);
+//  Visit the kept attempts of a job in attempt order (borrowed for the call). Returns 0 or -1.
+typedef int(broker_store_attempt_fn)(const broker_attempt_rec_t *attempt, void *arg);
+int broker_store_foreach_attempt(broker_store_t *self, const char *job_id,
+                                 broker_store_attempt_fn *fn, void *arg);
+
+//  Quarantine a runner (record NULL: lift its quarantine), across broker restarts.
+int broker_store_set_runner_quarantine(broker_store_t *self, const char *runner_id,
+                                       const broker_quarantine_rec_t *quarantine);
+//  Visit the quarantined runners (borrowed for the call). Returns 0 or -1.
+typedef void(broker_store_quarantine_fn)(const broker_quarantine_rec_t *quarantine, void *arg);
+int broker_store_foreach_quarantined_runner(broker_store_t *self, broker_store_quarantine_fn *fn,
+                                            void *arg);
 
 //  Remember that an operator drained (or resumed) a runner, across broker restarts.
 int broker_store_set_runner_drained(broker_store_t *self, const char *runner_id, bool drained);

@@ -474,8 +474,11 @@ S_FIXTURE void s_started(s_runner_t *runner, const char *job_id, int64_t attempt
     s_send(runner->socket, msg);
 }
 
-S_FIXTURE void s_send_finished(s_runner_t *runner, const char *job_id, int64_t attempt,
-                               const char *status, const char *error_message)
+//  FINISHED with extra fields (a map this takes, or NULL): each goes into the body, except
+//  telemetry_data, which replaces the result's.
+S_FIXTURE void s_send_finished_with(s_runner_t *runner, const char *job_id, int64_t attempt,
+                                    const char *status, const char *error_message,
+                                    lynx_value_t *extra)
 {
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_FINISHED);
     lynx_value_t *body = lynx_msg_body(msg);
@@ -493,7 +496,20 @@ S_FIXTURE void s_send_finished(s_runner_t *runner, const char *job_id, int64_t a
     lynx_value_set_null(result, "telemetry_data");
     lynx_value_set_string(s_object(result, "metadata"), "engine", "basilisk");
     lynx_value_set_string(result, "error_message", error_message);
+    for (size_t i = 0; i < lynx_value_size(extra); i++) {
+        const char *key = lynx_value_key_at(extra, i);
+        lynx_value_t *copy = lynx_value_dup(lynx_value_at(extra, i));
+        lynx_value_t *into = strcmp(key, "telemetry_data") == 0 ? result : body;
+        assert_int_equal(lynx_value_set(into, key, &copy), 0);
+    }
+    lynx_value_destroy(&extra);
     s_send(runner->socket, msg);
+}
+
+S_FIXTURE void s_send_finished(s_runner_t *runner, const char *job_id, int64_t attempt,
+                               const char *status, const char *error_message)
+{
+    s_send_finished_with(runner, job_id, attempt, status, error_message, NULL);
 }
 
 //  FINISHED, and the ACK that must answer it, current attempt or stale.

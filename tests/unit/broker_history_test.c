@@ -112,11 +112,168 @@ static void test_submitted_by_is_validated_stored_and_shown(void **state)
     s_assert_submitted_by(fx, wide_batch, wide);
 }
 
+//  ---------------------------------------------------------------------------------------
+//  Attempt history: GET /jobs/{id} lists every attempt, the retried ones kept in the store.
+
+static const lynx_value_t *s_attempt(const lynx_value_t *job, size_t index)
+{
+    const lynx_value_t *attempts = lynx_value_get(job, "attempts");
+    assert_int_equal(lynx_value_type(attempts), LYNX_VALUE_ARRAY);
+    const lynx_value_t *entry = lynx_value_at(attempts, index);
+    assert_non_null(entry);
+    return entry;
+}
+
+static void s_assert_attempt(const lynx_value_t *entry, int64_t attempt, const char *runner_id,
+                             const char *status, int64_t exit_code, int64_t exit_signal)
+{
+    assert_int_equal(lynx_value_get_int(entry, "attempt", -1), attempt);
+    assert_string_equal(lynx_value_get_string(entry, "runner_id", "(null)"), runner_id);
+    assert_string_equal(lynx_value_get_string(entry, "status", ""), status);
+    const char *keys[] = {"exit_code", "exit_signal"};
+    const int64_t expected[] = {exit_code, exit_signal};
+    for (size_t i = 0; i < 2; i++) {
+        const lynx_value_t *value = lynx_value_get(entry, keys[i]);
+        assert_non_null(value);
+        if (expected[i] < 0)
+            assert_int_equal(lynx_value_type(value), LYNX_VALUE_NULL);
+        else
+            assert_int_equal(lynx_value_as_int(value), expected[i]);
+    }
+    assert_true(lynx_value_get_bool(entry, "charged", false));
+    assert_non_null(lynx_value_get_string(entry, "claimed_at", NULL));
+    if (strcmp(status, "Claimed") != 0)
+        assert_non_null(lynx_value_get_string(entry, "started_at", NULL));
+}
+
+static void s_expect_ack(s_fixture_t *fx, s_runner_t *runner)
+{
+    lynx_msg_t *ack = s_expect(fx, runner->socket, LYNX_MSG_ACK, S_REPLY_MS);
+    lynx_msg_destroy(&ack);
+}
+
+//  An API call that must succeed, whose reply is not needed.
+static void s_call_done(s_fixture_t *fx, const char *op, lynx_value_t *args)
+{
+    lynx_value_t *reply = s_call_ok(fx, op, args);
+    lynx_value_destroy(&reply);
+}
+
+static lynx_value_t *s_exit(const char *key, int64_t value)
+{
+    lynx_value_t *extra = lynx_value_map();
+    lynx_value_set_int(extra, key, value);
+    return extra;
+}
+
+static void test_attempt_history_lists_every_attempt(void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *)*state;
+    s_runner_t *first = s_runner_new(fx, "runner-first");
+    s_register(fx, first, 1, "basilisk", NULL);
+    char batch_id[S_ID_SIZE];
+    s_submit(fx, (s_spec_t){.runs = 1, .max_retries = 2}, batch_id);
+
+    //  Attempt 1 exits 3 on runner-first; the job goes back to Pending.
+    s_assign_t job = s_expect_assign(fx, first, S_REPLY_MS);
+    lynx_value_t *view = s_job_get(fx, job.job_id);
+    s_assert_attempt(s_attempt(view, 0), 1, "runner-first", "Claimed", -1, -1);
+    assert_null(lynx_value_get_string(s_attempt(view, 0), "ended_at", NULL));
+    lynx_value_destroy(&view);
+    s_started(first, job.job_id, job.attempt);
+    s_send_finished_with(first, job.job_id, job.attempt, "Failed", "scenario failed: exit 3",
+                         s_exit("exit_code", 3));
+    s_expect_ack(fx, first);
+
+    //  Attempt 2, on the same runner (the only one), is killed by a signal; attempt 3 completes.
+    s_assign_t second = s_expect_assign(fx, first, S_REPLY_MS);
+    assert_int_equal(second.attempt, 2);
+    s_started(first, second.job_id, second.attempt);
+    view = s_job_get(fx, job.job_id);
+    assert_int_equal(lynx_value_size(lynx_value_get(view, "attempts")), 2);
+    s_assert_attempt(s_attempt(view, 1), 2, "runner-first", "Running", -1, -1);
+    lynx_value_destroy(&view);
+    s_send_finished_with(first, second.job_id, second.attempt, "Failed",
+                         "scenario failed: signal 9", s_exit("exit_signal", 9));
+    s_expect_ack(fx, first);
+    s_assign_t third = s_expect_assign(fx, first, S_REPLY_MS);
+    s_started(first, third.job_id, third.attempt);
+    s_send_finished_with(first, third.job_id, third.attempt, "Completed", NULL,
+                         s_exit("exit_code", 0));
+    s_expect_ack(fx, first);
+    s_wait_job_status(fx, job.job_id, "Completed");
+
+    //  Three attempts, with their outcomes, errors and exit statuses; it survives a restart.
+    for (int pass = 0; pass < 2; pass++) {
+        view = s_job_get(fx, job.job_id);
+        assert_int_equal(lynx_value_size(lynx_value_get(view, "attempts")), 3);
+        s_assert_attempt(s_attempt(view, 0), 1, "runner-first", "Failed", 3, -1);
+        assert_string_equal(lynx_value_get_string(s_attempt(view, 0), "error_message", ""),
+                            "scenario failed: exit 3");
+        assert_non_null(lynx_value_get_string(s_attempt(view, 0), "ended_at", NULL));
+        s_assert_attempt(s_attempt(view, 1), 2, "runner-first", "Failed", -1, 9);
+        s_assert_attempt(s_attempt(view, 2), 3, "runner-first", "Completed", 0, -1);
+        assert_null(lynx_value_get_string(s_attempt(view, 2), "error_message", NULL));
+        assert_non_null(lynx_value_get_string(s_attempt(view, 2), "ended_at", NULL));
+        lynx_value_destroy(&view);
+        if (pass == 0) {
+            s_broker_stop(fx);
+            s_broker_start(fx);
+        }
+    }
+}
+
+//  A job cancelled before it ever ran has no attempt; an early termination's trigger shows.
+static void test_attempt_history_of_cancelled_and_triggered_jobs(void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *)*state;
+    char batch_id[S_ID_SIZE];
+    s_submit(fx, (s_spec_t){.runs = 2}, batch_id);
+    s_runner_t *runner = s_runner_new(fx, "runner-trigger");
+    s_register(fx, runner, 1, "basilisk", NULL);
+    s_assign_t job = s_expect_assign(fx, runner, S_REPLY_MS);
+    s_started(runner, job.job_id, job.attempt);
+    //  Drained, the runner finishes this job and takes no other: the second stays Pending.
+    s_call_done(fx, "runner.drain", s_args("runner_id", runner->id));
+    lynx_value_t *extra = lynx_value_map();
+    lynx_value_t *telemetry = s_object(extra, "telemetry_data");
+    lynx_value_t *trigger = s_object(telemetry, "trigger");
+    lynx_value_set_string(trigger, "rule_name", "orbit.radius_km < 6371");
+    lynx_value_set_bool(extra, "retryable", false);
+    lynx_value_set_int(extra, "exit_signal", 9);
+    s_send_finished_with(runner, job.job_id, job.attempt, "Failed",
+                         "early termination: orbit.radius_km < 6371", extra);
+    s_expect_ack(fx, runner);
+    s_wait_job_status(fx, job.job_id, "Failed");
+    lynx_value_t *view = s_job_get(fx, job.job_id);
+    const lynx_value_t *entry = s_attempt(view, 0);
+    s_assert_attempt(entry, 1, "runner-trigger", "Failed", -1, 9);
+    assert_string_equal(lynx_value_get_string(lynx_value_get(entry, "trigger"), "rule_name", ""),
+                        "orbit.radius_km < 6371");
+    lynx_value_destroy(&view);
+
+    //  The second job never ran: cancel the batch.
+    s_call_done(fx, "batch.cancel", s_args("batch_id", batch_id));
+    lynx_value_t *jobs = s_call_ok(fx, "batch.jobs", s_args("batch_id", batch_id));
+    const lynx_value_t *list = lynx_value_get(jobs, "jobs");
+    assert_int_equal(lynx_value_size(list), 2);
+    const char *other = lynx_value_get_string(lynx_value_at(list, 1), "id", "");
+    view = s_job_get(fx, other);
+    assert_string_equal(lynx_value_get_string(view, "status", ""), "Cancelled");
+    assert_int_equal(lynx_value_size(lynx_value_get(view, "attempts")), 0);
+    lynx_value_destroy(&view);
+    lynx_value_destroy(&jobs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_submitted_by_is_validated_stored_and_shown, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_history_lists_every_attempt, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_history_of_cancelled_and_triggered_jobs,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("broker_history", tests, NULL, NULL);
 }

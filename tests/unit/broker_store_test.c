@@ -299,7 +299,9 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(broker_store_begin(fixture->store), 0);
     assert_int_equal(broker_store_insert_batch(fixture->store, &batch), 0);
     assert_int_equal(broker_store_insert_job(fixture->store, &job, parameters), 0);
-    assert_int_equal(broker_store_put_result(fixture->store, job_id, batch_id, parameters), 0);
+    assert_int_equal(
+        broker_store_put_result(fixture->store, job_id, batch_id, parameters, BROKER_EXIT_UNKNOWN),
+        0);
     broker_store_rollback(fixture->store);
 
     broker_job_rec_t got;
@@ -365,7 +367,9 @@ static void test_constraint_errors(void **state)
     assert_int_equal(broker_store_insert_job(fixture->store, &orphan, parameters), -1);
     assert_non_null(strstr(broker_store_error(fixture->store), "FOREIGN KEY"));
 
-    assert_int_equal(broker_store_put_result(fixture->store, other_job, batch_id, parameters), -1);
+    assert_int_equal(broker_store_put_result(fixture->store, other_job, batch_id, parameters,
+                                             BROKER_EXIT_UNKNOWN),
+                     -1);
     assert_non_null(strstr(broker_store_error(fixture->store), "store result in"));
 
     //  The failed writes changed nothing.
@@ -502,7 +506,8 @@ static void test_values_round_trip(void **state)
     lynx_value_set_string(metadata, "run_id", "1");
     lynx_value_set(result, "metadata", &metadata);
     lynx_value_set_null(result, "error_message");
-    assert_int_equal(broker_store_put_result(fixture->store, job_id, batch_id, result), 0);
+    assert_int_equal(
+        broker_store_put_result(fixture->store, job_id, batch_id, result, BROKER_EXIT_UNKNOWN), 0);
 
     lynx_value_t *stored = broker_store_get_result(fixture->store, job_id);
     s_assert_value_identical(stored, result);
@@ -512,7 +517,8 @@ static void test_values_round_trip(void **state)
     //  Storing again replaces the result.
     lynx_value_set_bool(result, "success", false);
     lynx_value_set_string(result, "error_message", "diverged");
-    assert_int_equal(broker_store_put_result(fixture->store, job_id, batch_id, result), 0);
+    assert_int_equal(
+        broker_store_put_result(fixture->store, job_id, batch_id, result, BROKER_EXIT_UNKNOWN), 0);
     stored = broker_store_get_result(fixture->store, job_id);
     s_assert_value_identical(stored, result);
     lynx_value_destroy(&stored);
@@ -541,14 +547,18 @@ static void test_batch_results_in_run_order(void **state)
         s_uuid(job_id, 'j', 1000 + (unsigned)arrivals[i]);
         lynx_value_t *result = lynx_value_map();
         lynx_value_set_int(result, "run_id", arrivals[i]);
-        assert_int_equal(broker_store_put_result(fixture->store, job_id, batch_id, result), 0);
+        assert_int_equal(
+            broker_store_put_result(fixture->store, job_id, batch_id, result, BROKER_EXIT_UNKNOWN),
+            0);
         lynx_value_destroy(&result);
     }
     char other_job[BROKER_ID_SIZE];
     s_uuid(other_job, 'j', 2000);
     lynx_value_t *result = lynx_value_map();
     lynx_value_set_int(result, "run_id", -1);
-    assert_int_equal(broker_store_put_result(fixture->store, other_job, other_batch, result), 0);
+    assert_int_equal(broker_store_put_result(fixture->store, other_job, other_batch, result,
+                                             BROKER_EXIT_UNKNOWN),
+                     0);
     lynx_value_destroy(&result);
 
     lynx_value_t *results = broker_store_batch_results(fixture->store, batch_id);
@@ -870,7 +880,8 @@ static void test_reopen_keeps_everything(void **state)
     assert_int_equal(broker_store_update_job(fixture->store, &job, "retries exhausted"), 0);
     lynx_value_t *result = lynx_value_map();
     lynx_value_set_bool(result, "success", false);
-    assert_int_equal(broker_store_put_result(fixture->store, job_id, batch_id, result), 0);
+    assert_int_equal(
+        broker_store_put_result(fixture->store, job_id, batch_id, result, BROKER_EXIT_UNKNOWN), 0);
     assert_int_equal(broker_store_update_batch_status(fixture->store, batch_id, LYNX_BATCH_FAILED),
                      0);
 
