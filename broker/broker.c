@@ -174,6 +174,7 @@ static void s_core_destroy(broker_core_t *core)
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
     zhashx_destroy(&core->drained);
+    zhashx_destroy(&core->health);
     zsock_destroy(&core->events_socket);
     zhashx_destroy(&core->runners);
     zlistx_destroy(&core->batch_order);
@@ -238,6 +239,13 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     core->runners = zhashx_new();
     zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
     core->drained = zhashx_new();
+    core->health = zhashx_new();
+    zhashx_set_destructor(core->health, (zhashx_destructor_fn *)broker_health_destroy);
+    //  0 asks for the default, a negative number for never.
+    int quarantine_after = self->options.quarantine_after;
+    core->quarantine_after = quarantine_after == 0  ? 5
+                             : quarantine_after < 0 ? 0
+                                                    : quarantine_after;
     core->inflight = zhashx_new();
     zhashx_set_destructor(core->inflight, (zhashx_destructor_fn *)s_inflight_destroy);
     core->store = broker_store_new(self->options.data_dir, err);
@@ -265,7 +273,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     if (broker_sched_recover(core, err))
         return -1;
-    if (broker_store_foreach_drained_runner(core->store, s_remember_drained, core->drained))
+    if (broker_store_foreach_drained_runner(core->store, s_remember_drained, core->drained) ||
+        broker_health_load(core))
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     core->runner_socket = s_bind(ZMQ_ROUTER, self->options.runner_endpoint, runner_ep, err);
     if (!core->runner_socket)

@@ -103,7 +103,7 @@ static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)
         lynx_value_set_double(reply, "estimated_completion_time_mins", eta);
     else
         lynx_value_set_null(reply, "estimated_completion_time_mins");
-    char reason[256];
+    char reason[512];
     lynx_value_set_string(reply, "waiting_reason",
                           s_waiting_reason(core, batch, reason, sizeof reason));
     return reply;

@@ -15,6 +15,8 @@
 #define BROKER_THROUGHPUT_WINDOW_MS 60000
 #define BROKER_RECENT_MAX 4096
 
+typedef struct _broker_health_t broker_health_t;
+
 //  A batch with work left or recently finished. Counters mirror the jobs table.
 typedef struct {
     char id[BROKER_ID_SIZE];
@@ -43,7 +45,8 @@ typedef struct {
     lynx_value_t *telemetry;
     uint64_t declined_round; //  s_claim found nothing for declined_by in this dispatch round
     const void *declined_by;
-    bool queue_empty; //  no Pending rows left to fetch (until a retry requeues one)
+    bool queue_empty;       //  no Pending rows left to fetch (until a retry requeues one)
+    zlistx_t *completed_by; //  ids of the runners that completed one of its jobs (owned copies)
     int64_t recent_ms[BROKER_RECENT_MAX]; //  ring of recent job end times, for throughput
     size_t recent_next;
     size_t recent_count;
@@ -65,7 +68,8 @@ typedef struct {
     char *hostname;
     int64_t pid;
     bool online;
-    bool draining; //  Maintenance: keeps its jobs, gets no new ones
+    bool draining;           //  Maintenance: keeps its jobs, gets no new ones
+    broker_health_t *health; //  failure streak and quarantine (borrowed from core->health)
 } broker_runner_t;
 
 //  A job that is Claimed or Running.
@@ -83,11 +87,13 @@ typedef struct {
     zsock_t *events_socket; //  SUB: heartbeats published by runners
     zloop_t *loop;
     broker_store_t *store;
-    zhashx_t *batches;     //  id -> broker_batch_t
-    zlistx_t *batch_order; //  broker_batch_t, round-robin order for dispatch
-    zhashx_t *runners;     //  runner id -> broker_runner_t
-    zhashx_t *drained;     //  runner ids drained by an operator (persisted)
-    zhashx_t *inflight;    //  job id -> broker_inflight_t
+    zhashx_t *batches;        //  id -> broker_batch_t
+    zlistx_t *batch_order;    //  broker_batch_t, round-robin order for dispatch
+    zhashx_t *runners;        //  runner id -> broker_runner_t
+    zhashx_t *drained;        //  runner ids drained by an operator (persisted)
+    zhashx_t *health;         //  runner id -> broker_health_t (quarantines persisted)
+    int64_t quarantine_after; //  failures in a row that quarantine a runner (0: never)
+    zhashx_t *inflight;       //  job id -> broker_inflight_t
     int heartbeat_interval_ms;
     int heartbeat_misses;
     int64_t timeout_grace_ms; //  broker backstop waits this long past a job's timeout
@@ -150,6 +156,10 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
 //  Announce a job's new status to subscribers (held until the turn commits).
 void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
                         const char *error_message, const lynx_value_t *trigger);
+//  Announce a runner's status change (with extra fields, a map this takes) to subscribers,
+//  held until the turn commits.
+void broker_sched_runner_event(broker_core_t *core, const char *runner_id, const char *status,
+                               lynx_value_t **extra_p);
 //  Send everything held in the outbox and publish held events (after a turn committed).
 void broker_sched_flush(broker_core_t *core);
 //  zlistx destructor of outbox items.
@@ -162,6 +172,44 @@ void broker_sched_tick(broker_core_t *core);
 //  Jobs left Claimed/Running by a previous broker process go back to Pending at startup.
 int broker_sched_recover(broker_core_t *core, lynx_err_t *err);
 void broker_runner_destroy(broker_runner_t **runner_p);
+
+//  --- broker_health.c: black-hole runners are quarantined ---
+
+//  An empty record for a runner; limit is the streak that quarantines it (0: never). NULL on
+//  out-of-memory.
+broker_health_t *broker_health_new(size_t limit);
+void broker_health_destroy(broker_health_t **self_p);
+//  The health record of a runner id, created when first asked for (NULL on out-of-memory).
+broker_health_t *broker_health_of(broker_core_t *core, const char *runner_id);
+//  Restore the quarantines the store kept. 0 or -1 (see the store's error).
+int broker_health_load(broker_core_t *core);
+bool broker_health_quarantined(const broker_health_t *self);
+//  Failed attempts in a row, 0 after a success (NULL-safe).
+int64_t broker_health_streak(const broker_health_t *self);
+//  {reason, last_error, since, failed_attempts} of a quarantine, or a null value.
+lynx_value_t *broker_health_view(const broker_health_t *self);
+
+//  How a runner reported an attempt (FINISHED): what health judges.
+typedef struct {
+    const char *job_id;
+    const char *batch_id;
+    int64_t attempt;
+    lynx_job_state_t outcome; //  as the runner reported it
+    bool retryable;
+    bool cancelled; //  cancel was requested: not the runner's fault, whatever it says
+    const char *error_message;
+} broker_attempt_end_t;
+//  Count the attempt in runner's streak; quarantine it (durably, within the open turn, and
+//  giving back the retries its failures cost) once the streak is full and other runners
+//  completed jobs of the same batches. A completion may quarantine other, suspect runners.
+void broker_health_attempt_ended(broker_core_t *core, broker_runner_t *runner,
+                                 const broker_attempt_end_t *end);
+//  False when runner is a suspect (full streak, no evidence yet) and a healthy runner able to
+//  serve batch exists.
+bool broker_health_may_serve(broker_core_t *core, const broker_runner_t *runner,
+                             const broker_batch_t *batch);
+//  An operator resumed the runner: its quarantine (if any) and streak are forgotten.
+void broker_health_resume(broker_core_t *core, broker_runner_t *runner);
 
 //  --- broker_runners.c: the runner pool ---
 

@@ -65,7 +65,8 @@ static void s_describe_missing(broker_core_t *core, const broker_batch_t *batch,
 const char *broker_match_unservable(broker_core_t *core, const broker_batch_t *batch, char *reason,
                                     size_t size)
 {
-    size_t online = 0, with_engine = 0, capable = 0, serving = 0;
+    size_t online = 0, with_engine = 0, capable = 0, serving = 0, quarantined = 0;
+    char names[160] = "";
     broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
     for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
         if (!runner->online)
@@ -75,7 +76,14 @@ const char *broker_match_unservable(broker_core_t *core, const broker_batch_t *b
         if (!broker_match_fits(runner, batch))
             continue;
         capable++;
-        serving += !runner->draining;
+        if (broker_health_quarantined(runner->health)) {
+            size_t used = strlen(names);
+            if (used < sizeof names - 1)
+                snprintf(names + used, sizeof names - used, "%s%s", quarantined ? ", " : "",
+                         runner->id);
+            quarantined++;
+        } else
+            serving += !runner->draining;
     }
     if (online == 0)
         snprintf(reason, size, "no runner is online");
@@ -86,7 +94,12 @@ const char *broker_match_unservable(broker_core_t *core, const broker_batch_t *b
                  "no online runner with engine '%.64s' offers everything the batch requires",
                  batch->engine);
         s_describe_missing(core, batch, reason, size);
-    } else if (serving == 0)
+    } else if (serving == 0 && quarantined > 0)
+        snprintf(reason, size,
+                 "every online runner that can run this batch is %squarantined: %s (see GET "
+                 "/runners/{id}; resume with POST /runners/{id}/resume or lynx resume)",
+                 quarantined < capable ? "drained (Maintenance) or " : "", names);
+    else if (serving == 0)
         snprintf(reason, size,
                  "every online runner that can run this batch is drained (Maintenance)");
     else

@@ -154,6 +154,7 @@ void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_val
         runner = (broker_runner_t *)calloc(1, sizeof *runner);
         runner->id = strdup(runner_id);
         runner->draining = zhashx_lookup(core->drained, runner_id) != NULL;
+        runner->health = broker_health_of(core, runner_id);
         zhashx_insert(core->runners, runner_id, runner);
     }
     free(runner->hostname);
@@ -231,6 +232,8 @@ const char *broker_runners_status(const broker_runner_t *runner)
 {
     if (!runner->online)
         return "Offline";
+    if (broker_health_quarantined(runner->health))
+        return "Quarantined";
     if (runner->draining)
         return "Maintenance";
     return runner->active_jobs > 0 ? "Busy" : "Idle";
@@ -238,7 +241,8 @@ const char *broker_runners_status(const broker_runner_t *runner)
 
 bool broker_runners_available(const broker_runner_t *runner)
 {
-    return runner->online && !runner->draining && runner->active_jobs < runner->max_concurrent_jobs;
+    return runner->online && !runner->draining && !broker_health_quarantined(runner->health) &&
+           runner->active_jobs < runner->max_concurrent_jobs;
 }
 
 // --------------------------------------------------------------------------------------------
@@ -273,6 +277,7 @@ static lynx_value_t *s_view(broker_core_t *core, const broker_runner_t *runner)
     lynx_value_set_int(view, "jobs_completed", runner->jobs_completed);
     lynx_value_set_int(view, "jobs_failed", runner->jobs_failed);
     lynx_value_set_string(view, "hostname", runner->hostname);
+    lynx_value_set_owned(view, "quarantine", broker_health_view(runner->health));
     return view;
 }
 
@@ -344,8 +349,13 @@ static lynx_value_t *s_set_draining(broker_core_t *core, const lynx_value_t *arg
         zsys_notice("broker: runner %s runner=%s active=%" PRId64, draining ? "drained" : "resumed",
                     runner->id, runner->active_jobs);
     runner->draining = draining;
-    if (!draining)
+    if (!draining) {
+        bool was_quarantined = broker_health_quarantined(runner->health);
+        broker_health_resume(core, runner);
+        if (was_quarantined && !broker_health_quarantined(runner->health))
+            broker_sched_runner_event(core, runner->id, broker_runners_status(runner), NULL);
         broker_sched_dispatch(core);
+    }
     return s_view(core, runner);
 }
 

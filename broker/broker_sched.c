@@ -23,6 +23,7 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     free(batch->required);
     lynx_value_destroy(&batch->early_termination);
     lynx_value_destroy(&batch->telemetry);
+    zlistx_destroy(&batch->completed_by);
     free(batch);
     *batch_p = NULL;
 }
@@ -215,10 +216,32 @@ void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_j
         broker_sched_flush(core);
 }
 
+void broker_sched_runner_event(broker_core_t *core, const char *runner_id, const char *status,
+                               lynx_value_t **extra_p)
+{
+    lynx_value_t *event = extra_p && *extra_p ? *extra_p : lynx_value_map();
+    if (extra_p)
+        *extra_p = NULL;
+    lynx_value_set_string(event, "type", "runner");
+    lynx_value_set_string(event, "runner_id", runner_id);
+    lynx_value_set_string(event, "status", status);
+    zlistx_add_end(core->events, event);
+    if (!core->turn_open)
+        broker_sched_flush(core);
+}
+
 static void s_publish_events(broker_core_t *core)
 {
     lynx_value_t *event;
     while ((event = (lynx_value_t *)zlistx_detach(core->events, NULL))) {
+        if (strcmp(lynx_value_get_string(event, "type", ""), "runner") == 0) {
+            //  Fields beyond type, runner_id and status travel as they are.
+            broker_telemetry_publish_runner_event(
+                core->telemetry, lynx_value_get_string(event, "runner_id", ""),
+                lynx_value_get_string(event, "status", ""), event);
+            lynx_value_destroy(&event);
+            continue;
+        }
         lynx_value_t *extra = lynx_value_map();
         const char *keys[] = {"attempt", "runner_id", "error_message", "trigger"};
         for (size_t i = 0; i < 4; i++) {
@@ -407,7 +430,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
 // --------------------------------------------------------------------------------------------
 //  Dispatch
 
-static bool s_batch_can_start(const broker_core_t *core, const broker_batch_t *batch,
+static bool s_batch_can_start(broker_core_t *core, const broker_batch_t *batch,
                               const broker_runner_t *runner)
 {
     if (batch->queue_empty || batch->counts[LYNX_JOB_PENDING] == 0 || batch->cancelled)
@@ -417,7 +440,7 @@ static bool s_batch_can_start(const broker_core_t *core, const broker_batch_t *b
     int64_t active = batch->counts[LYNX_JOB_CLAIMED] + batch->counts[LYNX_JOB_RUNNING];
     if (batch->max_parallel_jobs > 0 && active >= batch->max_parallel_jobs)
         return false;
-    return broker_match_fits(runner, batch);
+    return broker_match_fits(runner, batch) && broker_health_may_serve(core, runner, batch);
 }
 
 //  Stride scheduling: of the batches this runner can serve, the one with the smallest pass;
@@ -434,9 +457,11 @@ static broker_batch_t *s_next_batch(broker_core_t *core, const broker_runner_t *
 }
 
 //  Choosing among the first Pending jobs: the first one whose last failed attempt was not on
-//  this runner, so a retry prefers a different machine.
+//  this runner, so a retry prefers a different machine; a runner that has been failing gets
+//  a fresh job rather than someone's retry.
 typedef struct {
     const broker_runner_t *runner;
+    bool failing;
     broker_job_rec_t *chosen;
     broker_job_rec_t first;
     bool taken;
@@ -447,7 +472,7 @@ static int s_pick_job(const broker_job_rec_t *job, void *arg)
     s_pick_t *pick = (s_pick_t *)arg;
     if (!pick->first.id[0])
         pick->first = *job;
-    if (strcmp(job->last_runner, pick->runner->id) == 0)
+    if (strcmp(job->last_runner, pick->runner->id) == 0 || (pick->failing && job->retries > 0))
         return 0;
     *pick->chosen = *job;
     pick->taken = true;
@@ -490,7 +515,8 @@ lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_
 static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_runner_t *runner)
 {
     broker_job_rec_t rec;
-    s_pick_t pick = {.runner = runner, .chosen = &rec};
+    s_pick_t pick = {
+        .runner = runner, .failing = broker_health_streak(runner->health) > 0, .chosen = &rec};
     int64_t found = broker_store_foreach_job(core->store, batch->id, LYNX_JOB_PENDING, -1,
                                              BROKER_RETRY_LOOKAHEAD, s_pick_job, &pick);
     if (found > 0 && !pick.taken) {
@@ -688,9 +714,20 @@ static void s_on_finished(broker_core_t *core, broker_runner_t *runner, zframe_t
         bool retryable = lynx_value_get_bool(body, "retryable", true);
         inflight->exit = (broker_exit_t){lynx_value_get_int(body, "exit_code", -1),
                                          lynx_value_get_int(body, "exit_signal", -1)};
+        char batch_id[BROKER_ID_SIZE];
+        snprintf(batch_id, sizeof batch_id, "%s", inflight->rec.batch_id);
+        broker_attempt_end_t end = {.job_id = job_id,
+                                    .batch_id = batch_id,
+                                    .attempt = attempt,
+                                    .outcome = (lynx_job_state_t)outcome,
+                                    .retryable = retryable,
+                                    .cancelled =
+                                        inflight->cancel_requested || inflight->batch->cancelled,
+                                    .error_message = message};
         if (broker_sched_end_attempt(core, inflight, (lynx_job_state_t)outcome, message, result,
                                      retryable))
             return; //  not durable: no ACK, the runner will send it again
+        broker_health_attempt_ended(core, runner, &end);
     }
     //  Durable, or stale: either way the runner may forget it.
     s_send_ack(core, routing_id, job_id, attempt);

@@ -752,45 +752,74 @@ int broker_telemetry_job_ended(broker_telemetry_t *self, const char *job_id)
     return rc;
 }
 
+//  Publish {type, <id keys>: ids, status, time_ms, ...extra} on topic.
+static int s_publish_state(broker_telemetry_t *self, const char *type, const char *topic,
+                           const char *const keys[], const char *const ids[], size_t count,
+                           const char *status, const lynx_value_t *extra)
+{
+    lynx_value_t *event = lynx_value_map();
+    bool failed = !event || lynx_value_set_string(event, "type", type);
+    for (size_t i = 0; i < count && !failed; i++)
+        failed = lynx_value_set_string(event, keys[i], ids[i]) != 0;
+    if (failed || lynx_value_set_string(event, "status", status) ||
+        lynx_value_set_int(event, "time_ms", lynx_time_now_ms()))
+        lynx_value_destroy(&event);
+    return s_publish_event(self, topic, &event, extra);
+}
+
+static int s_refuse_event(broker_telemetry_t *self)
+{
+    self->stats.events_dropped++;
+    return -1;
+}
+
 int broker_telemetry_publish_job_event(broker_telemetry_t *self, const char *batch_id,
                                        const char *job_id, const char *status,
                                        const lynx_value_t *extra)
 {
     assert(self);
     if (!batch_id || !telemetry_id_valid(batch_id, strlen(batch_id)) || !job_id ||
-        !telemetry_id_valid(job_id, strlen(job_id)) || !status) {
-        self->stats.events_dropped++;
-        return -1;
-    }
+        !telemetry_id_valid(job_id, strlen(job_id)) || !status)
+        return s_refuse_event(self);
     char topic[S_TOPIC_MAX];
     snprintf(topic, sizeof topic, "event.%s.%s", batch_id, job_id);
-    lynx_value_t *event = lynx_value_map();
-    if (event && (lynx_value_set_string(event, "type", "job") ||
-                  lynx_value_set_string(event, "batch_id", batch_id) ||
-                  lynx_value_set_string(event, "job_id", job_id) ||
-                  lynx_value_set_string(event, "status", status) ||
-                  lynx_value_set_int(event, "time_ms", lynx_time_now_ms())))
-        lynx_value_destroy(&event);
-    return s_publish_event(self, topic, &event, extra);
+    const char *keys[] = {"batch_id", "job_id"}, *ids[] = {batch_id, job_id};
+    return s_publish_state(self, "job", topic, keys, ids, 2, status, extra);
 }
 
 int broker_telemetry_publish_batch_event(broker_telemetry_t *self, const char *batch_id,
                                          const char *status, const lynx_value_t *extra)
 {
     assert(self);
-    if (!batch_id || !telemetry_id_valid(batch_id, strlen(batch_id)) || !status) {
-        self->stats.events_dropped++;
-        return -1;
-    }
+    if (!batch_id || !telemetry_id_valid(batch_id, strlen(batch_id)) || !status)
+        return s_refuse_event(self);
     char topic[S_TOPIC_MAX];
     snprintf(topic, sizeof topic, "event.%s", batch_id);
-    lynx_value_t *event = lynx_value_map();
-    if (event && (lynx_value_set_string(event, "type", "batch") ||
-                  lynx_value_set_string(event, "batch_id", batch_id) ||
-                  lynx_value_set_string(event, "status", status) ||
-                  lynx_value_set_int(event, "time_ms", lynx_time_now_ms())))
-        lynx_value_destroy(&event);
-    return s_publish_event(self, topic, &event, extra);
+    const char *keys[] = {"batch_id"}, *ids[] = {batch_id};
+    return s_publish_state(self, "batch", topic, keys, ids, 1, status, extra);
+}
+
+//  Runner ids are an operator's choice (often a host name, dots included): any printable
+//  characters but spaces, at most BROKER_TELEMETRY_RUNNER_ID_MAX.
+static bool s_runner_id_valid(const char *id)
+{
+    size_t len = strlen(id);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] <= ' ' || (unsigned char)id[i] == 0x7f)
+            return false;
+    return len > 0 && len <= BROKER_TELEMETRY_RUNNER_ID_MAX;
+}
+
+int broker_telemetry_publish_runner_event(broker_telemetry_t *self, const char *runner_id,
+                                          const char *status, const lynx_value_t *extra)
+{
+    assert(self);
+    if (!runner_id || !s_runner_id_valid(runner_id) || !status)
+        return s_refuse_event(self);
+    char topic[S_TOPIC_MAX];
+    snprintf(topic, sizeof topic, "runner.%s", runner_id);
+    const char *keys[] = {"runner_id"}, *ids[] = {runner_id};
+    return s_publish_state(self, "runner", topic, keys, ids, 1, status, extra);
 }
 
 void broker_telemetry_stats(const broker_telemetry_t *self, broker_telemetry_stats_t *stats)

@@ -28,6 +28,7 @@ typedef struct _broker_telemetry_t broker_telemetry_t;
 #define BROKER_TELEMETRY_READ_MAX_CELLS 2000000u //  frames x (variables + 1) in one read
 //  Ids (batch_id, job_id) are 1-64 characters of [A-Za-z0-9_-]: no path or topic separators.
 #define BROKER_TELEMETRY_ID_MAX 64
+#define BROKER_TELEMETRY_RUNNER_ID_MAX 127
 //  Variable names are 1-128 bytes without control characters (scenarios choose them).
 #define BROKER_TELEMETRY_NAME_MAX 128
 //  A frame carries at most this many values.
@@ -105,6 +106,13 @@ int broker_telemetry_publish_job_event(broker_telemetry_t *self, const char *bat
 //  time_ms, ...extra}. As broker_telemetry_publish_job_event.
 int broker_telemetry_publish_batch_event(broker_telemetry_t *self, const char *batch_id,
                                          const char *status, const lynx_value_t *extra);
+
+//  Publish a runner's status change (Quarantined, and the status a resume gives it) on
+//  "runner.<runner_id>" as {type: "runner", runner_id, status, time_ms, ...extra}. As
+//  broker_telemetry_publish_job_event; runner ids are 1-BROKER_TELEMETRY_RUNNER_ID_MAX
+//  printable characters without spaces.
+int broker_telemetry_publish_runner_event(broker_telemetry_t *self, const char *runner_id,
+                                          const char *status, const lynx_value_t *extra);
 
 //  A job's series as columns, after flushing its buffer: {job_id, batch_id, count, seq: [...],
 //  timestamp_ns: [...], values: {name: [...]}}, null where a frame lacks a value, frames in

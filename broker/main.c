@@ -30,6 +30,10 @@ int main(int argc, char **argv)
          "a job without a result this long past its timeout ends Timeout (backstop for a "
          "runner that cannot enforce it)",
          NULL},
+        {"--quarantine-after", "LYNX_BROKER_QUARANTINE_AFTER", "5",
+         "quarantine a runner whose last N attempts failed while other runners completed jobs of "
+         "the same batches (0: never)",
+         NULL},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;
@@ -47,6 +51,9 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = lynx_options_int(&options[7], 10, 86400, &grace_secs,
                               &err); //  > runner's 5 s kill grace
+    long quarantine_after = 0;
+    if (rc == 0)
+        rc = lynx_options_int(&options[8], 0, 1000, &quarantine_after, &err);
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 2;
@@ -65,6 +72,7 @@ int main(int argc, char **argv)
         .heartbeat_interval_ms = (int)interval_ms,
         .heartbeat_misses = (int)misses,
         .timeout_grace_secs = (int)grace_secs,
+        .quarantine_after = quarantine_after == 0 ? -1 : (int)quarantine_after,
     };
     zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
     if (!broker) {
