@@ -355,8 +355,12 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         return -1;
     }
     next.status = target;
+    //  Pending as the outcome itself: the attempt ended through no fault of the job (its runner
+    //  was stopped), so it does not use up a retry.
+    bool charged = outcome != LYNX_JOB_PENDING;
     if (target == LYNX_JOB_PENDING) {
-        next.retries++;
+        if (charged)
+            next.retries++;
         next.claimed_at_ms = next.started_at_ms = 0;
         snprintf(next.last_runner, sizeof next.last_runner, "%s", rec.assigned_runner);
         next.assigned_runner[0] = '\0';
@@ -386,7 +390,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                                       .exit = inflight->exit,
                                       .error_message = error_message,
                                       .trigger = trigger,
-                                      .charged = true};
+                                      .charged = charged};
         snprintf(ended.job_id, sizeof ended.job_id, "%s", rec.id);
         snprintf(ended.runner_id, sizeof ended.runner_id, "%s", rec.assigned_runner);
         rc = broker_store_add_attempt(core->store, &ended);
@@ -410,7 +414,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         runner->active_jobs--;
         if (target == LYNX_JOB_COMPLETED)
             runner->jobs_completed++;
-        else
+        else if (charged)
             runner->jobs_failed++;
     }
     if (target == LYNX_JOB_PENDING) {
@@ -733,6 +737,29 @@ static void s_on_finished(broker_core_t *core, broker_runner_t *runner, zframe_t
     s_send_ack(core, routing_id, job_id, attempt);
 }
 
+//  A runner that stops says so: it is Offline at once, and what it was running (it killed
+//  those attempts on its way out) goes back to Pending without using up retries, instead of
+//  waiting out a heartbeat timeout and failing them.
+static void s_on_disconnect(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
+{
+    const char *reason = lynx_value_get_string(body, "reason", "stopped");
+    runner->online = false;
+    char message[256];
+    snprintf(message, sizeof message, "runner %s stopped (%s)", runner->id, reason);
+    zlistx_t *orphans = zlistx_new();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
+        if (inflight->runner == runner)
+            zlistx_add_end(orphans, inflight);
+    size_t requeued = zlistx_size(orphans);
+    while ((inflight = (broker_inflight_t *)zlistx_detach(orphans, NULL)))
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_PENDING, message, NULL, true);
+    zlistx_destroy(&orphans);
+    zsys_notice("broker: runner disconnected runner=%s reason=\"%s\" requeued=%zu", runner->id,
+                reason, requeued);
+    broker_sched_runner_event(core, runner->id, broker_runners_status(runner), NULL);
+}
+
 void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)
 {
     lynx_value_t *body = lynx_msg_body(msg);
@@ -761,6 +788,8 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
     runner->last_seen_ms = lynx_time_mono_ms();
     if (id == LYNX_MSG_STARTED)
         s_on_started(core, runner, body);
+    else if (id == LYNX_MSG_DISCONNECT)
+        s_on_disconnect(core, runner, body);
     else if (id == LYNX_MSG_FINISHED)
         s_on_finished(core, runner, routing_id, body);
     else {

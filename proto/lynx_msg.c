@@ -105,6 +105,7 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                              {"dropped", S_INT, O}}},
     [LYNX_MSG_PING] = {"PING", {{"nonce", S_INT, O}}},
     [LYNX_MSG_PONG] = {"PONG", {{"nonce", S_INT, O}, {"version", S_STR, O}}},
+    [LYNX_MSG_DISCONNECT] = {"DISCONNECT", {{"runner_id", S_STR, R}, {"reason", S_STR, O}}},
 };
 
 #undef R

@@ -36,6 +36,7 @@ typedef enum {
     LYNX_MSG_TELEMETRY,    //  scenario -> runner -> broker -> subscribers: one sample of values
     LYNX_MSG_PING,         //  runner -> broker: is a Lynx broker listening? (no registration)
     LYNX_MSG_PONG,         //  broker -> runner: yes, with its protocol version
+    LYNX_MSG_DISCONNECT,   //  runner -> broker: stopping now; requeue what I ran
     LYNX_MSG_COUNT
 } lynx_msg_id_t;
 

@@ -458,6 +458,17 @@ static int s_connect_broker(s_runner_t *self, char *reason, size_t size)
     return 0;
 }
 
+//  Tell the broker we are leaving, so it requeues what we just killed now rather than after a
+//  heartbeat timeout. The DEALER's linger gives the message its chance to leave.
+static void s_disconnect(s_runner_t *self, size_t killed)
+{
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_DISCONNECT);
+    lynx_value_set_string(lynx_msg_body(msg), "runner_id", self->config->runner_id);
+    lynx_value_set_string(lynx_msg_body(msg), "reason", "lynx-runner stopped");
+    s_send(self, &msg);
+    zsys_info("runner: disconnected from broker killed_jobs=%zu", killed);
+}
+
 static void s_runner_actor(zsock_t *pipe, void *args)
 {
     s_runner_t self = {.config = (runner_config_t *)args, .pipe = pipe};
@@ -502,7 +513,10 @@ static void s_runner_actor(zsock_t *pipe, void *args)
     }
     zloop_start(self.loop); //  until $TERM
 
+    size_t killed = zhashx_size(self.jobs);
     zhashx_destroy(&self.jobs); //  kills what still runs; their telemetry leaves the loop
+    if (self.registered)
+        s_disconnect(&self, killed);
     zloop_destroy(&self.loop);
     zlistx_destroy(&self.unacked);
     if (self.monitor)

@@ -4,12 +4,12 @@
 #include "runner_job.h"
 
 #include <ctype.h>
-#include <ftw.h>
 #include <sys/stat.h>
 
 #include "lynx_json.h"
 #include "lynx_time.h"
 #include "runner_engine.h"
+#include "runner_fs.h"
 #include "runner_proc.h"
 #include "runner_telemetry.h"
 
@@ -304,21 +304,13 @@ void runner_job_cancel(runner_job_t *self, const char *reason)
 // --------------------------------------------------------------------------------------------
 //  Starting
 
-static int s_remove_entry(const char *path, const struct stat *stat, int flag, struct FTW *ftw)
-{
-    (void)stat, (void)flag;
-    if (ftw->level > 0)
-        remove(path);
-    return 0;
-}
-
-//  A fresh, empty output directory: a retried attempt must not see the last one's files.
+//  A fresh, empty output directory: a retried attempt must not see the last one's files. Other
+//  runners may be creating the same parents at this moment (a shared output root).
 static int s_prepare_dir(const char *path, lynx_err_t *err)
 {
-    if (zsys_dir_create("%s", path))
-        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "create %s: %s", path, strerror(errno));
-    nftw(path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    if (runner_fs_mkdir_p(path, 0755, err))
+        return -1;
+    return runner_fs_empty_dir(path, err);
 }
 
 int runner_job_launch(runner_job_t *self, lynx_err_t *err)
@@ -335,8 +327,8 @@ int runner_job_launch(runner_job_t *self, lynx_err_t *err)
     //  The run config lives beside, not inside, the output dir: it is not an artifact.
     char config_dir[4200], config_path[4400];
     snprintf(config_dir, sizeof config_dir, "%s/.lynx-run-configs", config->output_root);
-    if (mkdir(config_dir, 0755) != 0 && errno != EEXIST)
-        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "mkdir %s: %s", config_dir, strerror(errno));
+    if (runner_fs_mkdir_p(config_dir, 0755, err))
+        return -1;
     snprintf(config_path, sizeof config_path, "%s/%s.json", config_dir, self->job_id);
     if (lynx_json_write_file(lynx_value_get(self->assign, "run_config"), config_path, err))
         return -1;

@@ -472,6 +472,42 @@ static void test_lost_runner_jobs_are_requeued(void **state)
     s_assert_batch(fx, batch_id, "Completed", 1, 0);
 }
 
+//  A runner that stops says DISCONNECT: Offline at once, its job Pending again with its
+//  retries untouched (max_retries 0 still runs it), and the next runner gets attempt 2.
+static void test_disconnect_requeues_without_charging(void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *)*state;
+    s_runner_t *leaving = s_runner_new(fx, "runner-leaving");
+    s_register(fx, leaving, 1, "basilisk", NULL);
+    char batch_id[S_ID_SIZE];
+    s_submit(fx, (s_spec_t){.runs = 1, .max_retries = 0}, batch_id);
+    s_assign_t first = s_expect_assign(fx, leaving, S_REPLY_MS);
+    s_started(leaving, first.job_id, first.attempt);
+    s_wait_job_status(fx, first.job_id, "Running");
+
+    lynx_msg_t *bye = lynx_msg_new(LYNX_MSG_DISCONNECT);
+    lynx_value_set_string(lynx_msg_body(bye), "runner_id", leaving->id);
+    lynx_value_set_string(lynx_msg_body(bye), "reason", "lynx-runner stopped");
+    s_send(leaving->socket, bye);
+    leaving->beating = false;
+    s_wait_job_status(fx, first.job_id, "Pending");
+    lynx_value_t *job = s_job_get(fx, first.job_id);
+    assert_int_equal(lynx_value_get_int(job, "retries", -1), 0);
+    assert_non_null(strstr(lynx_value_get_string(job, "error_message", ""), "stopped"));
+    lynx_value_destroy(&job);
+    lynx_value_t *health = s_call_ok(fx, "health", NULL);
+    assert_int_equal(lynx_value_get_int(health, "runners_online", -1), 0);
+    lynx_value_destroy(&health);
+
+    s_runner_t *next = s_runner_new(fx, "runner-next");
+    s_register(fx, next, 1, "basilisk", NULL);
+    s_assign_t second = s_expect_assign(fx, next, S_REPLY_MS);
+    assert_string_equal(second.job_id, first.job_id);
+    assert_int_equal(second.attempt, 2);
+    s_finished(fx, next, second.job_id, second.attempt, "Completed", NULL);
+    s_assert_batch(fx, batch_id, "Completed", 1, 0);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  8. Jobs go only to runners that have the batch's engine.
 
@@ -608,6 +644,8 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_is_retried_then_fails, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lost_runner_jobs_are_requeued, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_disconnect_requeues_without_charging, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_jobs_go_only_to_runners_with_the_engine, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_batches_and_reconciles_runners, s_setup,
