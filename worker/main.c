@@ -1,8 +1,51 @@
-//  lynx-runner: load the configuration (flags > LYNX_RUNNER_* > YAML > defaults), start the
-//  runner actor, print READY once registered, run until SIGINT/SIGTERM.
+//  lynx-runner: load the configuration (flags > LYNX_RUNNER_* > YAML > defaults), check what
+//  can be checked locally, start the runner actor, print READY once registered, run until
+//  SIGINT/SIGTERM. With --check: the same checks plus a broker round trip, then exit 0/1.
 #include "runner.h"
+#include "runner_check.h"
+
+#define RUNNER_CHECK_BROKER_TIMEOUT_MS 5000
 
 extern char **environ;
+
+//  Start-up: only failures are worth a line, and they go to stderr.
+static void s_report_failure(bool ok, const char *field, const char *detail, void *arg)
+{
+    (void)arg;
+    if (!ok)
+        fprintf(stderr, "lynx-runner: %s: %s\n", field, detail);
+}
+
+//  --check: every check, passed or not, on stdout.
+static void s_report_each(bool ok, const char *field, const char *detail, void *arg)
+{
+    (void)arg;
+    printf("%-4s %-20s %s\n", ok ? "ok" : "FAIL", field, detail);
+}
+
+static int s_check(const runner_config_t *config)
+{
+    printf("lynx-runner --check runner_id=%s\n", config->runner_id);
+    int failed = runner_check_setup(config, s_report_each, NULL);
+    char version[64] = "";
+    lynx_err_t err;
+    if (runner_check_broker(config->broker_endpoint, RUNNER_CHECK_BROKER_TIMEOUT_MS, version,
+                            sizeof version, &err) == 0) {
+        char detail[1024];
+        snprintf(detail, sizeof detail, "%s (lynx-broker %s answered PING)",
+                 config->broker_endpoint, *version ? version : "of unknown version");
+        s_report_each(true, "broker_endpoint", detail, NULL);
+    } else {
+        s_report_each(false, "broker_endpoint", err.message, NULL);
+        printf("     %-20s is lynx-broker running there? Its READY line prints its "
+               "runner_endpoint=...; set it with --broker, LYNX_RUNNER_BROKER_ENDPOINT or "
+               "broker_endpoint\n",
+               "");
+        failed++;
+    }
+    printf("%s\n", failed ? "check failed" : "all checks passed");
+    return failed ? 1 : 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -20,6 +63,18 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_set_logstream(stderr); //  stdout carries only machine-readable lines (READY)
     zsys_set_logident("lynx-runner");
+    if (config->check_only) {
+        int status = s_check(config);
+        runner_config_destroy(&config);
+        return status;
+    }
+    int failed = runner_check_setup(config, s_report_failure, NULL);
+    if (failed) {
+        fprintf(stderr, "lynx-runner: %d setup check%s failed; not starting (see --check)\n",
+                failed, failed == 1 ? "" : "s");
+        runner_config_destroy(&config);
+        return 2;
+    }
     zactor_t *runner = runner_start(config);
     int status = 0;
     while (!zsys_interrupted) {

@@ -20,6 +20,10 @@
 //  The PUB's queue: heartbeats and forwarded telemetry. Sends never wait; a full queue refuses
 //  them (ZMQ_XPUB_NODROP), and a refused heartbeat goes on the DEALER instead.
 #define RUNNER_EVENTS_SNDHWM 1000
+//  A runner with no answer from its broker says so on stderr after this long, then again every
+//  RUNNER_SILENCE_REPEAT_MS: a wrong endpoint must not look like an idle grid.
+#define RUNNER_SILENCE_FIRST_MS 5000
+#define RUNNER_SILENCE_REPEAT_MS 30000
 
 //  A FINISHED body the broker has not acknowledged yet.
 typedef struct {
@@ -38,8 +42,11 @@ typedef struct {
     zhashx_t *jobs;    //  job_id -> runner_job_t, running now
     zlistx_t *unacked; //  s_pending_t, oldest first
     bool registered;
-    bool announced;     //  READY sent to the owner
-    bool was_connected; //  the DEALER has been connected before: a new connection is a return
+    bool announced;           //  READY sent to the owner
+    bool was_connected;       //  the DEALER has been connected before: a new connection is a return
+    bool link_down;           //  the DEALER's connection dropped and has not come back yet
+    int64_t waiting_since_ms; //  monotonic: since when we have had no answer, or 0
+    int64_t next_warning_ms;  //  how long waited when the next silence warning is due
     int64_t heartbeat_ms;
     int64_t last_register_ms;
     char hostname[256];
@@ -152,12 +159,55 @@ static void s_resend_unacked(s_runner_t *self, int64_t min_age_ms)
         }
 }
 
+//  Waiting starts when we are unregistered or the link drops, and ends with REGISTERED (or the
+//  link back while registered).
+static void s_update_waiting(s_runner_t *self)
+{
+    bool waiting = !self->registered || self->link_down;
+    if (waiting && !self->waiting_since_ms) {
+        self->waiting_since_ms = lynx_time_mono_ms();
+        self->next_warning_ms = RUNNER_SILENCE_FIRST_MS;
+    } else if (!waiting && self->waiting_since_ms) {
+        int64_t waited_ms = lynx_time_mono_ms() - self->waiting_since_ms;
+        if (waited_ms >= RUNNER_SILENCE_FIRST_MS)
+            zsys_notice("runner: broker answered after %" PRId64 " s broker=%s", waited_ms / 1000,
+                        self->config->broker_endpoint);
+        self->waiting_since_ms = 0;
+    }
+}
+
+//  Say on stderr, first after a few seconds and then periodically, that the broker does not
+//  answer: the endpoint, how long, and what to check.
+static void s_warn_if_silent(s_runner_t *self)
+{
+    s_update_waiting(self);
+    if (!self->waiting_since_ms)
+        return;
+    int64_t waited_ms = lynx_time_mono_ms() - self->waiting_since_ms;
+    if (waited_ms < self->next_warning_ms)
+        return;
+    self->next_warning_ms = waited_ms + RUNNER_SILENCE_REPEAT_MS;
+    const char *endpoint = self->config->broker_endpoint;
+    if (self->registered)
+        zsys_warning("runner: broker unreachable for %" PRId64 " s broker=%s; running jobs go on "
+                     "and their results are held until it is back",
+                     waited_ms / 1000, endpoint);
+    else
+        zsys_warning("runner: no answer from a broker at %s after %" PRId64 " s, not registered. "
+                     "Check that lynx-broker runs there and that this is its runner endpoint "
+                     "(its READY line prints runner_endpoint=...); set it with --broker, "
+                     "LYNX_RUNNER_BROKER_ENDPOINT or broker_endpoint in the config file. "
+                     "`lynx-runner --check` tests the connection.",
+                     endpoint, waited_ms / 1000);
+}
+
 //  Every interval: a HEARTBEAT (on the PUB when the broker has an events socket), FINISHED
 //  results still waiting for their ACK, or, while unregistered, REGISTER again.
 static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
     s_runner_t *self = (s_runner_t *)arg;
+    s_warn_if_silent(self);
     if (!self->registered) {
         if (lynx_time_mono_ms() - self->last_register_ms >= RUNNER_REGISTER_RETRY_MS)
             s_register(self);
@@ -245,9 +295,11 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
     if (frame && zframe_size(frame) >= sizeof event)
         memcpy(&event, zframe_data(frame), sizeof event);
     zmsg_destroy(&msg);
-    if (event == ZMQ_EVENT_DISCONNECTED)
+    if (event == ZMQ_EVENT_DISCONNECTED) {
         zsys_warning("runner: broker connection lost broker=%s", self->config->broker_endpoint);
-    else if (event == ZMQ_EVENT_CONNECTED) {
+        self->link_down = true;
+    } else if (event == ZMQ_EVENT_CONNECTED) {
+        self->link_down = false;
         if (self->was_connected) {
             zsys_notice("runner: broker connection back, registering again broker=%s",
                         self->config->broker_endpoint);
@@ -256,6 +308,7 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
         }
         self->was_connected = true;
     }
+    s_update_waiting(self);
     return 0;
 }
 
@@ -365,6 +418,7 @@ static void s_on_registered(s_runner_t *self, lynx_value_t *body)
     if (self->registered)
         return;
     self->registered = true;
+    s_update_waiting(self);
     zsys_info("runner: registered runner=%s", self->config->runner_id);
     s_use_events(self, body);
     if (!self->announced) {
@@ -506,6 +560,7 @@ static void s_runner_actor(zsock_t *pipe, void *args)
         if (self.monitor)
             zloop_reader(self.loop, self.monitor, s_on_monitor, &self);
         zloop_timer(self.loop, (size_t)self.heartbeat_ms, 0, s_on_heartbeat, &self);
+        s_update_waiting(&self);
         s_register(&self);
     } else {
         zsys_error("runner: %s", reason);

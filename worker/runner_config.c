@@ -603,13 +603,17 @@ typedef struct {
 
 //  Scan argv. Fills flags (room for argc entries); returns their count, -1 with err on an
 //  unknown flag or a missing value, and -2 for --help.
-static int s_scan_flags(int argc, char **argv, s_flag_t *flags, lynx_err_t *err)
+static int s_scan_flags(int argc, char **argv, s_flag_t *flags, bool *check_only, lynx_err_t *err)
 {
     int count = 0;
     for (int index = 1; index < argc; index++) {
         const char *arg = argv[index];
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
             return -2;
+        if (strcmp(arg, "--check") == 0) { //  a mode, not a setting: takes no value
+            *check_only = true;
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0)
             return lynx_err_set(err, LYNX_EINVALID, arg, "%s: unexpected argument (see --help)",
                                 arg);
@@ -698,7 +702,7 @@ runner_config_t *runner_config_load(int argc, char **argv, char **envp, lynx_err
         return NULL;
     }
     runner_config_t *config = &self->config;
-    int flag_count = s_scan_flags(argc, argv, flags, err);
+    int flag_count = s_scan_flags(argc, argv, flags, &config->check_only, err);
     int rc = flag_count < 0 ? -1 : 0; //  for --help (-2) err stays LYNX_OK
 
     if (rc == 0)

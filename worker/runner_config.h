@@ -39,6 +39,7 @@ typedef struct {
     double memory_gb;               //  default: detected (physical memory)
     bool gpu_available;             //  default: false
     char *clients_dir; //  default: detected (the Python telemetry client's directory), or NULL
+    bool check_only;   //  --check: check the setup and the broker link, then exit
 } runner_config_t;
 
 //  Build the configuration from argv (flags), envp (a NULL-terminated "KEY=VALUE" array such

@@ -156,6 +156,13 @@ static void s_report(runner_job_t *self, const char *status, bool success,
     lynx_value_set_owned(body, "result", s_result(self, success, error_message));
     if (!retryable)
         lynx_value_set_bool(body, "retryable", false);
+    //  How the scenario ended, for the job's attempt history (absent when it never started).
+    if (self->proc && self->exited) {
+        if (runner_proc_exit_code(self->proc) >= 0)
+            lynx_value_set_int(body, "exit_code", runner_proc_exit_code(self->proc));
+        else if (runner_proc_term_signal(self->proc) > 0)
+            lynx_value_set_int(body, "exit_signal", runner_proc_term_signal(self->proc));
+    }
     zsys_info("runner: job %s job=%s attempt=%" PRId64 "%s%s", status, self->job_id, self->attempt,
               error_message ? " reason=" : "", error_message ? error_message : "");
     self->host->finished(self, &body, self->host->finished_arg);

@@ -4,7 +4,7 @@
 #include "runner_config.h"
 
 static const char s_usage[] =
-    "Usage: lynx-runner [--config PATH] [FLAG VALUE]...\n"
+    "Usage: lynx-runner [--config PATH] [--check] [FLAG VALUE]...\n"
     "\n"
     "Runs Monte Carlo jobs handed out by a Lynx broker.\n"
     "\n"
@@ -73,6 +73,12 @@ static const char s_usage[] =
     "        put first on the PYTHONPATH of every scenario; it must hold the module. A\n"
     "        relative path is relative to the current directory. Default: the executable's\n"
     "        ../share/lynx/python when installed, else the source tree's clients/python.\n"
+    "  --check\n"
+    "        Check the setup and the broker, print each check, and exit: 0 when all pass,\n"
+    "        1 otherwise. Checked: the working directory, each engine's program (resolves\n"
+    "        and is executable) and script (exists), that the output root is writable, and\n"
+    "        a PING/PONG round trip to the broker. Without --check the same local checks\n"
+    "        run at start, and a failing one stops the runner with exit status 2.\n"
     "  -h, --help\n"
     "        Print this text and exit.\n";
 

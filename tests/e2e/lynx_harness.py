@@ -503,13 +503,14 @@ class Stack:
     def start_runner(self, runner_id, entrypoint, name=None, max_concurrent_jobs=1,
                      engines=("basilisk",), capabilities=("basilisk", "orbit", "aerospace"),
                      heartbeat_interval_secs=1, extra_config=None, extra_args=(),
-                     extra_env=None, wait_ready=True):
+                     extra_env=None, wait_ready=True, broker_endpoint=None):
         """Start lynx-runner with a config file rendered from the arguments (extra_config adds
         or overrides fields) and extra_env laid over the environment (the scenarios inherit
         it). A runner started again with the same id reuses its directories and gets a new
         process name (runner-ID.1, ...). wait_ready=False returns at once and lets the process
-        exit by itself (a runner expected to be refused)."""
-        assert self.broker is not None, "start the broker first"
+        exit by itself (a runner expected to be refused). broker_endpoint points it elsewhere
+        than the stack's broker (which then need not run yet)."""
+        assert broker_endpoint or self.broker is not None, "start the broker first"
         base = self.root / f"runner-{runner_id}"
         work = base / "work"
         output_root = base / "runs"
@@ -529,7 +530,7 @@ class Stack:
         config_path.write_text(runner_yaml(config))
         argv = [binary("lynx-runner"), "--config", config_path, "--runner-id", runner_id,
                 "--name", name or f"Runner {runner_id}", "--broker",
-                self.broker.runner_endpoint, *extra_args]
+                broker_endpoint or self.broker.runner_endpoint, *extra_args]
         proc = self._spawn(Runner, self._unique_name(f"runner-{runner_id}"), argv,
                            runner_id=runner_id, config=config, config_path=config_path,
                            extra_env=extra_env)
