@@ -7,8 +7,8 @@
 
 static const char s_status_usage[] =
     "usage: lynx status BATCH_ID [--json]\n\n"
-    "Show a batch's progress: status, jobs per state, throughput and ETA. Exits 1 when the\n"
-    "batch ended and not Completed.\n\n"
+    "Show a batch's progress: status, submitter, jobs per state, throughput, ETA and, while\n"
+    "jobs wait, why (waiting_reason). Exits 1 when the batch ended and not Completed.\n\n"
     "  --json     print GET /batches/{id} as returned\n";
 
 static const char s_results_usage[] =
@@ -50,56 +50,8 @@ static int s_parse_id(int argc, char **argv, const cli_flag_t *flags, const char
 static int s_walk_jobs(cli_ctx_t *ctx, const char *batch_id, const char *state, const char *limit,
                        lynx_value_t *jobs)
 {
-    char *base = cli_path(ctx, "/batches/%s/jobs?", batch_id);
-    char *cursor = NULL;
-    int status = base ? CLI_EXIT_OK : CLI_EXIT_JOBS_FAILED;
-    while (status == CLI_EXIT_OK) {
-        char *path = NULL;
-        size_t len = 0;
-        FILE *stream = open_memstream(&path, &len);
-        if (!stream) {
-            status = CLI_EXIT_JOBS_FAILED;
-            break;
-        }
-        fputs(base, stream);
-        const char *keys[] = {"status", "limit", "cursor"};
-        const char *values[] = {state, limit, cursor};
-        for (size_t i = 0; i < 3; i++) {
-            char *escaped = values[i] ? cli_http_escape(ctx->http, values[i]) : NULL;
-            if (escaped)
-                fprintf(stream, "&%s=%s", keys[i], escaped);
-            free(escaped);
-        }
-        fclose(stream);
-        cli_http_reply_t reply;
-        status = cli_call(ctx, "GET", path, NULL, &reply);
-        free(path);
-        if (status != CLI_EXIT_OK)
-            break;
-        const lynx_value_t *page = lynx_value_get(reply.json, "jobs");
-        for (size_t i = 0; i < lynx_value_size(page); i++) {
-            lynx_value_t *job = lynx_value_dup(lynx_value_at(page, i));
-            if (!job || lynx_value_append(jobs, &job) != 0) {
-                lynx_value_destroy(&job);
-                status = CLI_EXIT_JOBS_FAILED;
-            }
-        }
-        const lynx_value_t *next = lynx_value_get(reply.json, "next_cursor");
-        free(cursor);
-        cursor = NULL;
-        if (lynx_value_type(next) == LYNX_VALUE_STRING)
-            cursor = strdup(lynx_value_as_string(next));
-        else if (lynx_value_type(next) == LYNX_VALUE_INT &&
-                 asprintf(&cursor, "%lld", (long long)lynx_value_as_int(next)) < 0)
-            cursor = NULL;
-        bool more = lynx_value_type(next) != LYNX_VALUE_NULL && lynx_value_size(page) > 0;
-        cli_http_reply_clear(&reply);
-        if (!more)
-            break;
-        if (!cursor)
-            status = CLI_EXIT_JOBS_FAILED;
-    }
-    free(cursor);
+    char *base = cli_path(ctx, "/batches/%s/jobs", batch_id);
+    int status = base ? cli_list_all(ctx, base, "jobs", state, limit, jobs) : CLI_EXIT_JOBS_FAILED;
     free(base);
     return status;
 }
@@ -124,9 +76,11 @@ int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv)
         printf("%s\n", reply.body);
     } else {
         const lynx_value_t *by_status = lynx_value_get(reply.json, "jobs_by_status");
-        printf("batch       %s\nname        %s\nstatus      %s\ncreated     %s\nseed        ",
+        printf("batch       %s\nname        %s\nstatus      %s\nsubmitter   %s\ncreated     %s\n"
+               "seed        ",
                lynx_value_get_string(batch, "id", id), lynx_value_get_string(batch, "name", ""),
-               state, lynx_value_get_string(batch, "created_at", ""));
+               state, lynx_value_get_string(batch, "submitted_by", "-"),
+               lynx_value_get_string(batch, "created_at", ""));
         cli_print_scalar(stdout, lynx_value_get(batch, "seed"), 17);
         printf("\njobs        %lld total, %lld completed, %lld failed\nby status  ",
                (long long)lynx_value_get_int(batch, "total_jobs", 0),
@@ -148,6 +102,10 @@ int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv)
             printf("%.1f min", lynx_value_as_double(eta));
         else
             printf("-");
+        //  Why Pending jobs are not taken (no runner with the engine, all busy, ...).
+        const char *waiting = lynx_value_get_string(reply.json, "waiting_reason", NULL);
+        if (waiting && *waiting)
+            printf("\nwaiting     %s", waiting);
         putchar('\n');
     }
     status = cli_batch_exit(state);

@@ -4,20 +4,23 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lynx_json.h"
 
 const cli_command_t cli_commands[] = {
     {"submit", cli_cmd_submit, "submit a study (JSON or YAML) and optionally --wait for it"},
     {"validate", cli_cmd_validate, "check a study config without creating anything"},
-    {"status", cli_cmd_status, "show a batch's progress"},
+    {"batches", cli_cmd_batches, "list every batch: status, progress, submitter, age"},
+    {"status", cli_cmd_status, "show a batch's progress and why its jobs wait"},
+    {"watch", cli_cmd_watch, "follow a batch live: a line per running job (--raw: stream)"},
     {"results", cli_cmd_results, "show a batch's results as a table, --csv or --json"},
     {"jobs", cli_cmd_jobs, "list a batch's jobs (every page), optionally --status S"},
+    {"job", cli_cmd_job, "show one job and its attempt history"},
     {"cancel", cli_cmd_cancel, "cancel a batch, or one job with --job JOB_ID"},
     {"runners", cli_cmd_runners, "list the runners"},
     {"drain", cli_cmd_drain, "put a runner in Maintenance (running jobs finish)"},
-    {"resume", cli_cmd_resume, "take a runner out of Maintenance"},
-    {"watch", cli_cmd_watch, "print a batch's live telemetry and job events"},
+    {"resume", cli_cmd_resume, "take a runner out of Maintenance or quarantine"},
     {NULL, NULL, NULL},
 };
 
@@ -82,6 +85,28 @@ int cli_usage(const char *usage, bool want_help)
     return want_help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
+//  Who submits: $USER@host (LOGNAME, then the uid, when USER is unset), printable ASCII only
+//  and at most 128 characters, as POST /jobs accepts for submitted_by.
+void cli_submitter(char *out, size_t size)
+{
+    const char *user = getenv("USER");
+    if (!user || !*user)
+        user = getenv("LOGNAME");
+    char uid[32], host[256] = "";
+    if (!user || !*user) {
+        snprintf(uid, sizeof uid, "uid%ld", (long)getuid());
+        user = uid;
+    }
+    gethostname(host, sizeof host - 1);
+    char raw[512];
+    snprintf(raw, sizeof raw, "%s%s%s", user, *host ? "@" : "", host);
+    size_t length = 0;
+    for (const char *at = raw; *at && length + 1 < size && length < 128; at++)
+        if (*at > ' ' && *at < 0x7f)
+            out[length++] = *at;
+    out[length] = '\0';
+}
+
 int cli_parse_long(const char *cmd, const char *flag, const char *text, long min, long max,
                    long *value_p)
 {
@@ -129,6 +154,61 @@ static void s_print_api_error(const char *method, const char *path, const cli_ht
     const lynx_value_t *errors = lynx_value_get(reply->json, "errors");
     for (size_t i = 0; i < lynx_value_size(errors); i++)
         s_print_problem(lynx_value_at(errors, i));
+}
+
+int cli_list_all(cli_ctx_t *ctx, const char *base, const char *key, const char *state,
+                 const char *limit, lynx_value_t *items)
+{
+    char *cursor = NULL;
+    int status = CLI_EXIT_OK;
+    while (status == CLI_EXIT_OK) {
+        char *path = NULL;
+        size_t len = 0;
+        FILE *stream = open_memstream(&path, &len);
+        if (!stream) {
+            status = CLI_EXIT_JOBS_FAILED;
+            break;
+        }
+        fprintf(stream, "%s?", base);
+        const char *keys[] = {"status", "limit", "cursor"};
+        const char *values[] = {state, limit, cursor};
+        for (size_t i = 0; i < 3; i++) {
+            char *escaped = values[i] ? cli_http_escape(ctx->http, values[i]) : NULL;
+            if (escaped)
+                fprintf(stream, "&%s=%s", keys[i], escaped);
+            free(escaped);
+        }
+        fclose(stream);
+        cli_http_reply_t reply;
+        status = cli_call(ctx, "GET", path, NULL, &reply);
+        free(path);
+        if (status != CLI_EXIT_OK)
+            break;
+        const lynx_value_t *page = lynx_value_get(reply.json, key);
+        for (size_t i = 0; i < lynx_value_size(page); i++) {
+            lynx_value_t *item = lynx_value_dup(lynx_value_at(page, i));
+            if (!item || lynx_value_append(items, &item) != 0) {
+                lynx_value_destroy(&item);
+                status = CLI_EXIT_JOBS_FAILED;
+            }
+        }
+        const lynx_value_t *next = lynx_value_get(reply.json, "next_cursor");
+        free(cursor);
+        cursor = NULL;
+        if (lynx_value_type(next) == LYNX_VALUE_STRING)
+            cursor = strdup(lynx_value_as_string(next));
+        else if (lynx_value_type(next) == LYNX_VALUE_INT &&
+                 asprintf(&cursor, "%lld", (long long)lynx_value_as_int(next)) < 0)
+            cursor = NULL;
+        bool more = lynx_value_type(next) != LYNX_VALUE_NULL && lynx_value_size(page) > 0;
+        cli_http_reply_clear(&reply);
+        if (!more)
+            break;
+        if (!cursor)
+            status = CLI_EXIT_JOBS_FAILED;
+    }
+    free(cursor);
+    return status;
 }
 
 int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const char *json_body,

@@ -2,7 +2,8 @@
 //  parsing, calling the gateway, printing its errors, mapping outcomes to exit codes).
 //
 //  Each command group lives in its own source: cli_submit.c (submit, validate), cli_batch.c
-//  (status, results, jobs, cancel), cli_runners.c (runners, drain, resume).
+//  (status, results, jobs, cancel), cli_queue.c (batches, job), cli_runners.c (runners,
+//  drain, resume), cli_watch.c (watch).
 #ifndef CLI_COMMANDS_H_INCLUDED
 #define CLI_COMMANDS_H_INCLUDED
 
@@ -58,6 +59,9 @@ int cli_args_parse(int argc, char **argv, const cli_flag_t *flags, const char **
 //  matching exit status (0 or 2).
 int cli_usage(const char *usage, bool want_help);
 
+//  Who submits, as lynx submit sends it in submitted_by: $USER@host (printable, at most 128).
+void cli_submitter(char *out, size_t size);
+
 //  Parse a decimal integer in [min, max]; -1 after printing "lynx CMD: FLAG: reason".
 int cli_parse_long(const char *cmd, const char *flag, const char *text, long min, long max,
                    long *value_p);
@@ -69,6 +73,12 @@ int cli_parse_long(const char *cmd, const char *flag, const char *text, long min
 //  status (2 for 4xx, 3 when unreachable or 503, 1 otherwise) with *reply cleared.
 int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const char *json_body,
              cli_http_reply_t *reply);
+
+//  GET base (a path without a query) page after page, following next_cursor, with the
+//  optional status and limit query arguments; append every element of each page's key array
+//  to items. Returns an exit status (errors printed as cli_call).
+int cli_list_all(cli_ctx_t *ctx, const char *base, const char *key, const char *state,
+                 const char *limit, lynx_value_t *items);
 
 //  Build a path from a format whose %s arguments are escaped first, e.g.
 //  cli_path(ctx, "/batches/%s/jobs", id). Caller frees; NULL on OOM.
@@ -110,5 +120,7 @@ int cli_cmd_cancel(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_drain(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_resume(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_batches(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_job(cli_ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -6,15 +6,17 @@
 
 static const char s_runners_usage[] =
     "usage: lynx runners\n\n"
-    "List the runners: id, status (Idle, Busy, Offline, Maintenance), active and finished\n"
-    "jobs, last heartbeat and name.\n";
+    "List the runners: id, status (Idle, Busy, Offline, Maintenance, Quarantined), active and\n"
+    "finished jobs, last heartbeat and name; then, for each quarantined runner, why and its\n"
+    "last error.\n";
 
 static const char s_drain_usage[] =
     "usage: lynx drain RUNNER_ID\n\n"
     "Put a runner in Maintenance: its running jobs finish, it gets no new ones.\n";
 
-static const char s_resume_usage[] = "usage: lynx resume RUNNER_ID\n\n"
-                                     "Take a runner out of Maintenance.\n";
+static const char s_resume_usage[] =
+    "usage: lynx resume RUNNER_ID\n\n"
+    "Take a runner out of Maintenance or out of quarantine: it takes work again.\n";
 
 int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
 {
@@ -55,6 +57,19 @@ int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
     }
     cli_print_table(stdout, rows);
     lynx_value_destroy(&rows);
+    //  A quarantined runner takes no work until resumed: say why, and how to resume it.
+    for (size_t r = 0; r < lynx_value_size(runners); r++) {
+        const lynx_value_t *runner = lynx_value_at(runners, r);
+        const lynx_value_t *quarantine = lynx_value_get(runner, "quarantine");
+        if (lynx_value_type(quarantine) != LYNX_VALUE_MAP)
+            continue;
+        const char *id = lynx_value_get_string(runner, "runner_id", "?");
+        const char *last = lynx_value_get_string(quarantine, "last_error", "");
+        printf("\nrunner %s quarantined since %s: %s\n  last error: %.*s\n  after fixing it: "
+               "lynx resume %s\n",
+               id, lynx_value_get_string(quarantine, "since", "?"),
+               lynx_value_get_string(quarantine, "reason", ""), (int)strcspn(last, "\n"), last, id);
+    }
     cli_http_reply_clear(&reply);
     return CLI_EXIT_OK;
 }

@@ -131,6 +131,10 @@ static char *s_build_body(const char *cmd, const char *path, const char *name, c
         rc = lynx_value_set_string(body, "name", stem);
     if (rc == 0 && runs)
         rc = lynx_value_set_int(body, "runs_override", runs_value);
+    char submitter[160];
+    cli_submitter(submitter, sizeof submitter);
+    if (rc == 0 && !lynx_value_get(body, "submitted_by") && *submitter)
+        rc = lynx_value_set_string(body, "submitted_by", submitter);
     char *json = rc == 0 ? lynx_json_dump(body, 0) : NULL;
     if (!json)
         fprintf(stderr, "lynx %s: out of memory\n", cmd);

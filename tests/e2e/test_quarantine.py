@@ -5,12 +5,14 @@ runner. The quarantine is visible in GET /runners/{id} and on the PUB socket, an
 lifts it with POST /runners/{id}/resume.
 """
 
+import re
 import time
 
 import msgpack
 import zmq
 
 from lynx_harness import scaled, scenario_path, tutorial_batch
+from test_cli import lynx
 
 OUTCOME = scenario_path("outcome_scenario.py")
 
@@ -72,6 +74,13 @@ def test_broken_runner_is_quarantined_and_the_batch_completes(stack):
         assert "other runners completed jobs of the same batches" in quarantine["reason"]
         assert "exit status 1" in quarantine["last_error"], quarantine
         assert stack.get_ok("/runners/good-01")["quarantine"] is None
+        #  `lynx runners` shows it too, with the reason, the last error and the way out.
+        shown = lynx("runners", url=stack.gateway.url)
+        assert shown.returncode == 0, shown.stderr
+        assert re.search(r"^broken-01\s+Quarantined\s", shown.stdout, re.M), shown.stdout
+        assert "runner broken-01 quarantined since" in shown.stdout, shown.stdout
+        assert "last error: scenario failed: exit status 1" in shown.stdout, shown.stdout
+        assert "lynx resume broken-01" in shown.stdout, shown.stdout
 
         #  The failed attempts on the broken runner were not charged: every job that failed
         #  there still completed within its one retry, and the history says so.
