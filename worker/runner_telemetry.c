@@ -613,9 +613,11 @@ static int s_bind(runner_telemetry_t *self, lynx_err_t *err)
     zsock_set_linger(self->pull, 0);
     zsock_set_rcvhwm(self->pull, RUNNER_TELEMETRY_RCVHWM);
     zsock_set_maxmsgsize(self->pull, RUNNER_TELEMETRY_MAX_FRAME_BYTES);
-    char monitor_endpoint[80];
-    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://lynx-telemetry-monitor-%p",
-             (void *)self);
+    //  The address alone is not unique: a job's intake often reuses the last one's memory
+    //  while that monitor's inproc name is still bound, and the bind would fail.
+    char monitor_endpoint[96];
+    snprintf(monitor_endpoint, sizeof monitor_endpoint,
+             "inproc://lynx-telemetry-monitor-%p-%" PRId64, (void *)self, zclock_usecs());
     if (zmq_socket_monitor(zsock_resolve(self->pull), monitor_endpoint,
                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) == 0)
         self->monitor = zsock_new_pair(monitor_endpoint); //  connects
