@@ -235,7 +235,8 @@ static int s_run(const s_options_t *options, const char *compression)
         zpoller_t *poller = zpoller_new(subscriber, NULL);
         int64_t deadline_ms = lynx_time_mono_ms() + S_SYNC_MS;
         while (!zpoller_wait(poller, 5) && lynx_time_mono_ms() < deadline_ms)
-            broker_telemetry_publish_batch_event(telemetry, "probe", "probe", NULL);
+            broker_republish_batch_event(broker_telemetry_republish(telemetry), "probe", "probe",
+                                         NULL);
         zpoller_destroy(&poller);
         char *joined = zstr_recv_nowait(subscriber);
         if (!joined) {
@@ -277,7 +278,8 @@ static int s_run(const s_options_t *options, const char *compression)
         int64_t deadline_ms = lynx_time_mono_ms() + S_DRAIN_MS;
         char *report = NULL;
         while (!report && lynx_time_mono_ms() < deadline_ms) {
-            broker_telemetry_publish_batch_event(telemetry, S_BATCH, "Completed", NULL);
+            broker_republish_batch_event(broker_telemetry_republish(telemetry), S_BATCH,
+                                         "Completed", NULL);
             if (zpoller_wait(poller, 100))
                 report = zstr_recv(subscriber);
         }

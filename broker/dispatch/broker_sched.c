@@ -81,8 +81,8 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
     if (broker_store_update_batch_status(core->store, batch->id, status))
         zsys_error("broker: cannot record batch status batch=%s: %s", batch->id,
                    broker_store_error(core->store));
-    broker_telemetry_publish_batch_event(core->telemetry, batch->id, lynx_batch_state_name(status),
-                                         NULL);
+    broker_republish_batch_event(broker_telemetry_republish(core->telemetry), batch->id,
+                                 lynx_batch_state_name(status), NULL);
     zsys_info("broker: batch %s batch=%s completed=%" PRId64 " failed=%" PRId64,
               lynx_batch_state_name(status), batch->id, counts[LYNX_JOB_COMPLETED],
               counts[LYNX_JOB_FAILED] + counts[LYNX_JOB_TIMEOUT]);
@@ -236,9 +236,9 @@ static void s_publish_events(broker_core_t *core)
     while ((event = (lynx_value_t *)zlistx_detach(core->events, NULL))) {
         if (strcmp(lynx_value_get_string(event, "type", ""), "runner") == 0) {
             //  Fields beyond type, runner_id and status travel as they are.
-            broker_telemetry_publish_runner_event(
-                core->telemetry, lynx_value_get_string(event, "runner_id", ""),
-                lynx_value_get_string(event, "status", ""), event);
+            broker_republish_runner_event(broker_telemetry_republish(core->telemetry),
+                                          lynx_value_get_string(event, "runner_id", ""),
+                                          lynx_value_get_string(event, "status", ""), event);
             lynx_value_destroy(&event);
             continue;
         }
@@ -249,10 +249,10 @@ static void s_publish_events(broker_core_t *core)
             if (copy && lynx_value_set(extra, keys[i], &copy))
                 lynx_value_destroy(&copy);
         }
-        broker_telemetry_publish_job_event(core->telemetry,
-                                           lynx_value_get_string(event, "batch_id", ""),
-                                           lynx_value_get_string(event, "job_id", ""),
-                                           lynx_value_get_string(event, "status", ""), extra);
+        broker_republish_job_event(broker_telemetry_republish(core->telemetry),
+                                   lynx_value_get_string(event, "batch_id", ""),
+                                   lynx_value_get_string(event, "job_id", ""),
+                                   lynx_value_get_string(event, "status", ""), extra);
         lynx_value_destroy(&extra);
         lynx_value_destroy(&event);
     }

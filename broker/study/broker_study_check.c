@@ -8,7 +8,7 @@
 //  broker_study_check_internal.h.
 #include "broker_study_check_internal.h"
 
-#include "broker_telemetry.h"
+#include "broker_telemetry_config.h"
 #include "lynx_rules.h"
 
 #include "lynx_problems.h"
@@ -673,7 +673,7 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
     }
     if (s_get_object(&check, config, "config", "telemetry", STUDY_CHECK_OPTIONAL, &section) == 1) {
         lynx_err_t err;
-        if (broker_telemetry_check_config(section, &err))
+        if (broker_telemetry_config_parse(section, NULL, &err))
             study_check_error(&check, err.field[0] ? err.field : "config.telemetry", NULL, "%s",
                               s_strip_field(err.message, err.field));
     }

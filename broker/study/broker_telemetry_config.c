@@ -112,7 +112,8 @@ int broker_telemetry_config_parse(const lynx_value_t *config, broker_telemetry_c
     for (size_t i = 0; i < lynx_value_size(variables); i++) {
         const lynx_value_t *name = lynx_value_at(variables, i);
         if (lynx_value_type(name) != LYNX_VALUE_STRING ||
-            !broker_telemetry_config_name_valid(lynx_value_as_string(name), lynx_value_string_len(name)))
+            !broker_telemetry_config_name_valid(lynx_value_as_string(name),
+                                                lynx_value_string_len(name)))
             S_FAIL("variables",
                    "item %zu: must be a name of 1-%d bytes without control "
                    "characters",
@@ -157,4 +158,3 @@ int broker_telemetry_config_parse(const lynx_value_t *config, broker_telemetry_c
         *err = first;
     return -1;
 }
-

@@ -16,6 +16,8 @@
 #define BROKER_TELEMETRY_ID_MAX 64
 //  Variable names are 1-128 bytes without control characters (scenarios choose them).
 #define BROKER_TELEMETRY_NAME_MAX 128
+//  A frame carries at most this many values.
+#define BROKER_TELEMETRY_VALUES_MAX 1024
 //  A storage prefix (relative path under <data_dir>/telemetry) is at most this long.
 #define BROKER_TELEMETRY_PREFIX_MAX 200
 //  Room for an untrusted text quoted into a message by broker_telemetry_config_quote.

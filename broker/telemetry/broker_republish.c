@@ -166,8 +166,8 @@ int broker_republish_job_event(broker_republish_t *self, const char *batch_id, c
     return s_publish_state(self, "job", topic, keys, ids, 2, status, extra);
 }
 
-int broker_republish_batch_event(broker_republish_t *self, const char *batch_id,
-                                 const char *status, const lynx_value_t *extra)
+int broker_republish_batch_event(broker_republish_t *self, const char *batch_id, const char *status,
+                                 const lynx_value_t *extra)
 {
     if (!s_id_valid(batch_id) || !status)
         return s_refuse_event(self);

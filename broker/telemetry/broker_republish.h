@@ -49,8 +49,8 @@ int broker_republish_job_event(broker_republish_t *self, const char *batch_id, c
                                const char *status, const lynx_value_t *extra);
 //  A batch's status change on "event.<batch_id>": {type: "batch", batch_id, status, time_ms,
 //  ...extra}. As broker_republish_job_event.
-int broker_republish_batch_event(broker_republish_t *self, const char *batch_id,
-                                 const char *status, const lynx_value_t *extra);
+int broker_republish_batch_event(broker_republish_t *self, const char *batch_id, const char *status,
+                                 const lynx_value_t *extra);
 //  A runner's status change (Quarantined, or what a resume gives it) on "runner.<runner_id>":
 //  {type: "runner", runner_id, status, time_ms, ...extra}. As broker_republish_job_event.
 int broker_republish_runner_event(broker_republish_t *self, const char *runner_id,

@@ -1,11 +1,11 @@
 //  broker_telemetry: the broker's telemetry store and fan-out.
 //
 //  Runners forward their jobs' TELEMETRY frames to the broker's events SUB socket. This module
-//  validates each frame (it comes from the network), appends it to its job's series file
-//  <data_dir>/telemetry/<s3_prefix>/<batch_id>/<job_id>.msgpack[.gz] and republishes it on a
-//  public PUB socket, beside job and batch events, for scripts and `lynx watch`. It reads a
-//  series back as JSON columns or CSV. See docs/telemetry.md for the file format, the topics
-//  and the frames. The only module that includes zlib.h.
+//  validates each frame (it comes from the network), buffers it for its job's series file
+//  <data_dir>/telemetry/<s3_prefix>/<batch_id>/<job_id>.msgpack[.gz] (broker_series writes
+//  it) and republishes it on the public PUB socket it owns (broker_republish, which also
+//  carries job, batch and runner events). It reads a series back as JSON columns or CSV. See
+//  docs/telemetry.md for the file format, the topics and the frames.
 //
 //  Everything runs in the broker's loop thread; no call blocks on the network (publishing
 //  never waits: what the PUB socket cannot take is dropped and counted). Disk writes happen in
@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker_republish.h"
+#include "broker_telemetry_config.h"
 #include "lynx_err.h"
 #include "lynx_value.h"
 
@@ -26,13 +28,6 @@ typedef struct _broker_telemetry_t broker_telemetry_t;
 #define BROKER_TELEMETRY_JOB_BUFFER_BYTES (256u * 1024u)          //  a job's buffer flushes early
 #define BROKER_TELEMETRY_TOTAL_BUFFER_BYTES (64u * 1024u * 1024u) //  all jobs together
 #define BROKER_TELEMETRY_READ_MAX_CELLS 2000000u //  frames x (variables + 1) in one read
-//  Ids (batch_id, job_id) are 1-64 characters of [A-Za-z0-9_-]: no path or topic separators.
-#define BROKER_TELEMETRY_ID_MAX 64
-#define BROKER_TELEMETRY_RUNNER_ID_MAX 127
-//  Variable names are 1-128 bytes without control characters (scenarios choose them).
-#define BROKER_TELEMETRY_NAME_MAX 128
-//  A frame carries at most this many values.
-#define BROKER_TELEMETRY_VALUES_MAX 1024
 
 //  Counters since creation, for logs, health and the bench.
 typedef struct {
@@ -60,14 +55,12 @@ broker_telemetry_t *broker_telemetry_new(const char *data_dir, const char *pub_e
 void broker_telemetry_destroy(broker_telemetry_t **self_p);
 //  The PUB socket's resolved endpoint ("tcp://127.0.0.1:41234"), or "" without one. Borrowed.
 const char *broker_telemetry_endpoint(const broker_telemetry_t *self);
+//  The PUB socket, for job, batch and runner events (borrowed; lives as long as self).
+broker_republish_t *broker_telemetry_republish(broker_telemetry_t *self);
 
 //  Override the memory and read limits (0 keeps a limit as it is). For tests and tuning.
 void broker_telemetry_set_limits(broker_telemetry_t *self, size_t job_buffer_bytes,
                                  size_t total_buffer_bytes, size_t read_max_cells);
-
-//  Check a batch config's `telemetry` section (NULL: absent, fine) for batch.submit. Returns 0,
-//  or -1 with LYNX_EINVALID and a field path such as config.telemetry.storage.s3_prefix.
-int broker_telemetry_check_config(const lynx_value_t *telemetry_config, lynx_err_t *err);
 
 //  Tell the store about a batch and its `telemetry` section (NULL: defaults: no prefix, plain
 //  files, flush every 30 s). Call it for every batch the broker knows, at submit and when
@@ -94,25 +87,6 @@ int broker_telemetry_flush_due(broker_telemetry_t *self, int64_t now_ms);
 //  Frames arriving later (a retry, or stragglers) are appended to the same file. Unknown job:
 //  0. Returns -1 when the write failed (logged here).
 int broker_telemetry_job_ended(broker_telemetry_t *self, const char *job_id);
-
-//  Publish a job's state change on "event.<batch_id>.<job_id>" as the msgpack map {type:
-//  "job", batch_id, job_id, status, time_ms, ...extra} (extra: a map or NULL, borrowed; its
-//  keys never replace those). Never blocks; returns -1 when invalid ids or the PUB socket
-//  refused it (counted in events_dropped), 0 otherwise (also without a PUB socket).
-int broker_telemetry_publish_job_event(broker_telemetry_t *self, const char *batch_id,
-                                       const char *job_id, const char *status,
-                                       const lynx_value_t *extra);
-//  Publish a batch's status change on "event.<batch_id>" as {type: "batch", batch_id, status,
-//  time_ms, ...extra}. As broker_telemetry_publish_job_event.
-int broker_telemetry_publish_batch_event(broker_telemetry_t *self, const char *batch_id,
-                                         const char *status, const lynx_value_t *extra);
-
-//  Publish a runner's status change (Quarantined, and the status a resume gives it) on
-//  "runner.<runner_id>" as {type: "runner", runner_id, status, time_ms, ...extra}. As
-//  broker_telemetry_publish_job_event; runner ids are 1-BROKER_TELEMETRY_RUNNER_ID_MAX
-//  printable characters without spaces.
-int broker_telemetry_publish_runner_event(broker_telemetry_t *self, const char *runner_id,
-                                          const char *status, const lynx_value_t *extra);
 
 //  A job's series as columns, after flushing its buffer: {job_id, batch_id, count, seq: [...],
 //  timestamp_ns: [...], values: {name: [...]}}, null where a frame lacks a value, frames in

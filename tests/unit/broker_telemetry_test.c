@@ -685,7 +685,7 @@ static void test_prefix_rules(void **state)
         lynx_err_t err;
         lynx_err_clear(&err);
         int rc = broker_telemetry_configure_batch(fx->telemetry, S_B1, config, &err);
-        assert_int_equal(broker_telemetry_check_config(config, NULL), rc);
+        assert_int_equal(broker_telemetry_config_parse(config, NULL, NULL), rc);
         lynx_value_destroy(&config);
         if (cases[i].directory)
             assert_int_equal(rc, 0);
@@ -712,7 +712,7 @@ static void test_prefix_rules(void **state)
 static void test_config_errors(void **state)
 {
     (void)state;
-    assert_int_equal(broker_telemetry_check_config(NULL, NULL), 0);
+    assert_int_equal(broker_telemetry_config_parse(NULL, NULL, NULL), 0);
     lynx_err_t err;
 
     //  The documentation's example is valid.
@@ -725,7 +725,7 @@ static void test_config_errors(void **state)
         lynx_value_append(variables, &name);
     }
     lynx_value_set(config, "variables", &variables);
-    assert_int_equal(broker_telemetry_check_config(config, &err), 0);
+    assert_int_equal(broker_telemetry_config_parse(config, NULL, &err), 0);
     lynx_value_destroy(&config);
 
     static const struct {
@@ -770,14 +770,14 @@ static void test_config_errors(void **state)
         }
         assert_int_equal(lynx_value_set(parent, key, &value), 0);
         lynx_err_clear(&err);
-        assert_int_equal(broker_telemetry_check_config(config, &err), -1);
+        assert_int_equal(broker_telemetry_config_parse(config, NULL, &err), -1);
         assert_int_equal(err.code, LYNX_EINVALID);
         if (strcmp(err.field, cases[i].field) != 0)
             fail_msg("case %zu: field '%s', expected '%s'", i, err.field, cases[i].field);
         lynx_value_destroy(&config);
     }
     config = lynx_value_string("gzip");
-    assert_int_equal(broker_telemetry_check_config(config, &err), -1);
+    assert_int_equal(broker_telemetry_config_parse(config, NULL, &err), -1);
     assert_string_equal(err.field, "config.telemetry");
     lynx_value_destroy(&config);
 }
@@ -826,11 +826,12 @@ static void test_hostile_ids_rejected(void **state)
         assert_int_equal(err.code, LYNX_EINVALID);
         assert_null(broker_telemetry_read_csv(fx->telemetry, hostile[i], S_J1, NULL, &err));
         assert_int_equal(err.code, LYNX_EINVALID);
-        assert_int_equal(
-            broker_telemetry_publish_job_event(fx->telemetry, S_B1, hostile[i], "Running", NULL),
-            -1);
-        assert_int_equal(
-            broker_telemetry_publish_batch_event(fx->telemetry, hostile[i], "Running", NULL), -1);
+        assert_int_equal(broker_republish_job_event(broker_telemetry_republish(fx->telemetry), S_B1,
+                                                    hostile[i], "Running", NULL),
+                         -1);
+        assert_int_equal(broker_republish_batch_event(broker_telemetry_republish(fx->telemetry),
+                                                      hostile[i], "Running", NULL),
+                         -1);
     }
     //  A NUL inside an id.
     lynx_value_t *body = s_frame(S_B1, S_J1, 0, 0.0);
@@ -1031,11 +1032,14 @@ static void s_publish_probe_end(s_fixture_t *fx)
 }
 static void s_publish_event_probe(s_fixture_t *fx)
 {
-    assert_int_equal(broker_telemetry_publish_batch_event(fx->telemetry, "probe", "x", NULL), 0);
+    assert_int_equal(
+        broker_republish_batch_event(broker_telemetry_republish(fx->telemetry), "probe", "x", NULL),
+        0);
 }
 static void s_publish_event_probe_end(s_fixture_t *fx)
 {
-    assert_int_equal(broker_telemetry_publish_batch_event(fx->telemetry, "probe-end", "x", NULL),
+    assert_int_equal(broker_republish_batch_event(broker_telemetry_republish(fx->telemetry),
+                                                  "probe-end", "x", NULL),
                      0);
 }
 
@@ -1108,12 +1112,15 @@ static void test_events(void **state)
     lynx_value_set_int(extra, "attempt", 2);
     lynx_value_set_string(extra, "status", "Hijacked");
     lynx_value_set_string(extra, "type", "other");
-    assert_int_equal(
-        broker_telemetry_publish_job_event(fx->telemetry, S_B1, S_J1, "Running", extra), 0);
+    assert_int_equal(broker_republish_job_event(broker_telemetry_republish(fx->telemetry), S_B1,
+                                                S_J1, "Running", extra),
+                     0);
     lynx_value_destroy(&extra);
-    assert_int_equal(
-        broker_telemetry_publish_job_event(fx->telemetry, S_B1, S_J1, "Completed", NULL), 0);
-    assert_int_equal(broker_telemetry_publish_batch_event(fx->telemetry, S_B1, "Completed", NULL),
+    assert_int_equal(broker_republish_job_event(broker_telemetry_republish(fx->telemetry), S_B1,
+                                                S_J1, "Completed", NULL),
+                     0);
+    assert_int_equal(broker_republish_batch_event(broker_telemetry_republish(fx->telemetry), S_B1,
+                                                  "Completed", NULL),
                      0);
 
     static const struct {
@@ -1183,7 +1190,9 @@ static void test_no_pub_socket_and_bind_errors(void **state)
     lynx_value_t *body = s_frame(S_B1, S_J1, 0, 0.0);
     assert_int_equal(broker_telemetry_ingest(other, body, &err), 0);
     lynx_value_destroy(&body);
-    assert_int_equal(broker_telemetry_publish_job_event(other, S_B1, S_J1, "Running", NULL), 0);
+    assert_int_equal(
+        broker_republish_job_event(broker_telemetry_republish(other), S_B1, S_J1, "Running", NULL),
+        0);
     broker_telemetry_stats_t stats;
     broker_telemetry_stats(other, &stats);
     assert_int_equal(stats.frames_published, 0);

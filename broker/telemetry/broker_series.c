@@ -1,9 +1,16 @@
-//  broker_telemetry_read: the read half of broker_telemetry (see broker_telemetry.h). A job's
-//  series file (the format is described in broker_telemetry.c) is read back, record by record,
-//  into columns of compact cells, then rendered as a value of JSON columns or as CSV text.
-//  A variables filter selects and orders the columns before any record is read.
-#include "broker_telemetry_internal.h"
+//  broker_series: the telemetry series file format. A series file is a sequence of records,
+//  each a 4-byte big-endian length and that many bytes of msgpack (lynx_msgpack_pack of {seq,
+//  timestamp_ns, values}). The length prefix is ours, not msgpack: it lets the codec decode one
+//  record at a time (it refuses trailing bytes) and lets a reader skip records without parsing
+//  them. Appends are whole records: plain files through zlib's transparent mode, gzip files as
+//  one more gzip member (a multi-member stream reads back as one). A failed append is cut back
+//  to the previous size, so a disk error never leaves half a record in the middle of a file.
+//  Reading loads records into columns of compact cells, rendered as JSON columns or CSV; a
+//  variables filter selects and orders the columns before any record is read. The only module
+//  that includes zlib.h.
+#include "broker_series.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,7 +18,79 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "broker_telemetry_config.h"
 #include "lynx_msg.h"
+
+#define S_RECORD_HEADER BROKER_SERIES_RECORD_HEADER
+#define S_FILE_BUFFER (128 * 1024) //  zlib's buffer, reading and writing
+#define S_GZIP_WRITE_MODE "ab1" //  level 1: the loop thread compresses (bench: docs/telemetry.md)
+
+int broker_series_encode(const lynx_value_t *record, unsigned char **buffer_p, size_t *size_p,
+                         size_t *capacity_p)
+{
+    unsigned char *packed = NULL;
+    size_t packed_size = 0;
+    if (lynx_msgpack_pack(record, &packed, &packed_size))
+        return -1;
+    size_t need = *size_p + S_RECORD_HEADER + packed_size;
+    if (need > *capacity_p) {
+        size_t capacity = *capacity_p ? *capacity_p : 4096;
+        while (capacity < need)
+            capacity *= 2;
+        unsigned char *buffer = (unsigned char *)realloc(*buffer_p, capacity);
+        if (!buffer) {
+            free(packed);
+            return -1;
+        }
+        *buffer_p = buffer;
+        *capacity_p = capacity;
+    }
+    unsigned char *at = *buffer_p + *size_p;
+    at[0] = (unsigned char)(packed_size >> 24);
+    at[1] = (unsigned char)(packed_size >> 16);
+    at[2] = (unsigned char)(packed_size >> 8);
+    at[3] = (unsigned char)packed_size;
+    memcpy(at + S_RECORD_HEADER, packed, packed_size);
+    free(packed);
+    *size_p = need;
+    return 0;
+}
+
+//  Append size bytes to path, compressed or not. On failure the file is cut back to its
+//  previous size and why says what failed.
+int broker_series_append(const char *path, bool gzip, const unsigned char *data, size_t size,
+                         char *why, size_t why_size)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(why, why_size, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    off_t start = lseek(fd, 0, SEEK_END);
+    gzFile file = gzdopen(fd, gzip ? S_GZIP_WRITE_MODE : "abT");
+    if (!file) {
+        snprintf(why, why_size, "open %s: out of memory", path);
+        close(fd);
+        return -1;
+    }
+    gzbuffer(file, S_FILE_BUFFER);
+    int written = gzwrite(file, data, (unsigned)size);
+    int errnum = Z_OK;
+    if (written != (int)size) {
+        const char *message = gzerror(file, &errnum);
+        snprintf(why, why_size, "write %s: %s", path,
+                 errnum == Z_ERRNO ? strerror(errno) : message);
+    }
+    int closed = gzclose(file);
+    if (written == (int)size && closed != Z_OK)
+        snprintf(why, why_size, "write %s: %s", path,
+                 closed == Z_ERRNO ? strerror(errno) : zError(closed));
+    if (written == (int)size && closed == Z_OK)
+        return 0;
+    if (start >= 0 && truncate(path, start) != 0)
+        zsys_warning("broker: cannot cut back telemetry file path=%s: %s", path, strerror(errno));
+    return -1;
+}
 
 //  Parse "a, b,c" into a new array of unique names; NULL array for "all". -1 with err.
 static int s_parse_variables(const char *csv, lynx_value_t **names_p, lynx_err_t *err)
@@ -31,15 +110,16 @@ static int s_parse_variables(const char *csv, lynx_value_t **names_p, lynx_err_t
             name++, len--;
         while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
             len--;
-        char quoted[TELEMETRY_QUOTE_MAX];
-        if (!telemetry_name_valid(name, len) || position >= BROKER_TELEMETRY_VALUES_MAX) {
+        char quoted[BROKER_TELEMETRY_QUOTE_MAX];
+        if (!broker_telemetry_config_name_valid(name, len) ||
+            position >= BROKER_TELEMETRY_VALUES_MAX) {
             lynx_value_destroy(&names);
             if (position >= BROKER_TELEMETRY_VALUES_MAX)
                 return lynx_err_set(err, LYNX_EINVALID, "variables", "more than %d names",
                                     BROKER_TELEMETRY_VALUES_MAX);
             return lynx_err_set(err, LYNX_EINVALID, "variables",
                                 "item %zu: invalid variable name %s", position + 1,
-                                telemetry_quote(name, len, quoted));
+                                broker_telemetry_config_quote(name, len, quoted));
         }
         bool seen = false;
         for (size_t i = 0; i < lynx_value_size(names) && !seen; i++) {
@@ -251,8 +331,8 @@ static int s_read_file(const char *path, s_series_t *series, lynx_err_t *err)
             close(fd);
         return -1;
     }
-    gzbuffer(file, TELEMETRY_FILE_BUFFER);
-    unsigned char header[TELEMETRY_RECORD_HEADER];
+    gzbuffer(file, S_FILE_BUFFER);
+    unsigned char header[S_RECORD_HEADER];
     unsigned char *data = NULL;
     size_t capacity = 0;
     int rc = 0;
@@ -297,30 +377,13 @@ static int s_read_file(const char *path, s_series_t *series, lynx_err_t *err)
     return rc;
 }
 
-//  Load a job's series (flushing it first). -1 with err.
-static int s_load(broker_telemetry_t *self, const char *batch_id, const char *job_id,
-                  const char *variables_csv, s_series_t *series, lynx_err_t *err)
+//  Load a series file (a missing one is an empty series). -1 with err.
+static int s_load(const char *path, const char *variables_csv, size_t max_cells, s_series_t *series,
+                  lynx_err_t *err)
 {
     *series = (s_series_t){0};
-    char quoted[TELEMETRY_QUOTE_MAX];
-    if (!batch_id || !telemetry_id_valid(batch_id, strlen(batch_id)))
-        return lynx_err_set(err, LYNX_EINVALID, "batch_id", "invalid id %s",
-                            telemetry_quote(batch_id, batch_id ? strlen(batch_id) : 0, quoted));
-    if (!job_id || !telemetry_id_valid(job_id, strlen(job_id)))
-        return lynx_err_set(err, LYNX_EINVALID, "job_id", "invalid id %s",
-                            telemetry_quote(job_id, job_id ? strlen(job_id) : 0, quoted));
-    if (s_series_init(series, variables_csv, self->read_max_cells, err))
+    if (s_series_init(series, variables_csv, max_cells, err))
         return -1;
-    telemetry_job_t *job = (telemetry_job_t *)zhashx_lookup(self->jobs, job_id);
-    if (job)
-        telemetry_flush(self, job); //  a failure is logged there; read what the disk has
-    telemetry_batch_t *batch = (telemetry_batch_t *)zhashx_lookup(self->batches, batch_id);
-    if (!batch)
-        return 0;
-    telemetry_job_t where = {.batch = batch};
-    snprintf(where.id, sizeof where.id, "%s", job_id);
-    char path[PATH_MAX];
-    telemetry_job_path(self, &where, false, path);
     return s_read_file(path, series, err);
 }
 
@@ -389,12 +452,11 @@ static lynx_value_t *s_int_column(const int64_t *items, size_t count)
     return array;
 }
 
-lynx_value_t *broker_telemetry_read(broker_telemetry_t *self, const char *batch_id,
-                                    const char *job_id, const char *variables_csv, lynx_err_t *err)
+lynx_value_t *broker_series_read(const char *path, const char *batch_id, const char *job_id,
+                                 const char *variables_csv, size_t max_cells, lynx_err_t *err)
 {
-    assert(self);
     s_series_t series;
-    if (s_load(self, batch_id, job_id, variables_csv, &series, err)) {
+    if (s_load(path, variables_csv, max_cells, &series, err)) {
         s_series_destroy(&series);
         return NULL;
     }
@@ -424,12 +486,11 @@ lynx_value_t *broker_telemetry_read(broker_telemetry_t *self, const char *batch_
     return result;
 }
 
-char *broker_telemetry_read_csv(broker_telemetry_t *self, const char *batch_id, const char *job_id,
-                                const char *variables_csv, lynx_err_t *err)
+char *broker_series_read_csv(const char *path, const char *job_id, const char *variables_csv,
+                             size_t max_cells, lynx_err_t *err)
 {
-    assert(self);
     s_series_t series;
-    if (s_load(self, batch_id, job_id, variables_csv, &series, err)) {
+    if (s_load(path, variables_csv, max_cells, &series, err)) {
         s_series_destroy(&series);
         return NULL;
     }
