@@ -75,7 +75,7 @@ static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
 {
     (void)loop;
     broker_core_t *core = (broker_core_t *)arg;
-    core->turn_open = broker_store_turn_begin(core->store) == 0;
+    broker_outbox_hold(core->outbox, broker_store_turn_begin(core->store) == 0);
     for (int count = 0; count < BROKER_TURN_MESSAGES; count++) {
         if (count > 0 && !(zsock_events(socket) & ZMQ_POLLIN))
             break;
@@ -87,19 +87,18 @@ static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
         zframe_destroy(&routing_id);
     }
     broker_sched_dispatch(core);
-    if (core->turn_open) {
-        core->turn_open = false;
+    if (broker_outbox_holding(core->outbox)) {
+        broker_outbox_hold(core->outbox, false);
         if (broker_store_turn_commit(core->store)) {
             //  Memory is now ahead of the disk. Nothing was promised yet (the outbox holds
             //  every ACK and ASSIGN): stop, and let a restart recover the last durable state.
             zsys_error("broker: cannot commit, stopping: %s", broker_store_error(core->store));
-            zlistx_purge(core->outbox);
-            zlistx_purge(core->events);
+            broker_outbox_discard(core->outbox);
             core->fatal = true;
             return -1;
         }
     }
-    broker_sched_flush(core);
+    broker_outbox_flush(core->outbox);
     return 0;
 }
 
@@ -168,8 +167,7 @@ static void s_inflight_destroy(broker_inflight_t **inflight_p)
 static void s_core_destroy(broker_core_t *core)
 {
     broker_submit_teardown(core);
-    zlistx_destroy(&core->outbox);
-    zlistx_destroy(&core->events);
+    broker_outbox_destroy(&core->outbox);
     broker_telemetry_destroy(&core->telemetry);
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
@@ -232,10 +230,6 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
     core->batch_order = zlistx_new();
     broker_submit_setup(core);
-    core->outbox = zlistx_new();
-    core->events = zlistx_new();
-    zlistx_set_destructor(core->events, (zlistx_destructor_fn *)lynx_value_destroy);
-    zlistx_set_destructor(core->outbox, broker_outgoing_destroy);
     core->runners = zhashx_new();
     zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
     core->drained = zhashx_new();
@@ -279,6 +273,10 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     core->runner_socket = s_bind(ZMQ_ROUTER, self->options.runner_endpoint, runner_ep, err);
     if (!core->runner_socket)
         return -1;
+    core->outbox =
+        broker_outbox_new(core->runner_socket, broker_telemetry_republish(core->telemetry));
+    if (!core->outbox)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     core->api_socket = s_bind(ZMQ_ROUTER, self->options.api_endpoint, api_ep, err);
     if (!core->api_socket)
         return -1;

@@ -97,8 +97,8 @@ static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)
     lynx_value_set_owned(reply, "batch", view);
     lynx_value_set_owned(reply, "jobs_by_status", by_status);
     lynx_value_set_double(reply, "throughput_jobs_per_minute",
-                          broker_sched_throughput(batch, now_ms));
-    double eta = broker_sched_eta_minutes(batch, now_ms);
+                          broker_stats_throughput(batch->stats, now_ms));
+    double eta = broker_stats_eta_minutes(batch->stats, broker_batch_remaining(batch), now_ms);
     if (eta >= 0)
         lynx_value_set_double(reply, "estimated_completion_time_mins", eta);
     else

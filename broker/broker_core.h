@@ -5,15 +5,14 @@
 
 #include <czmq.h>
 
+#include "broker_outbox.h"
 #include "broker_rng.h"
+#include "broker_stats.h"
 #include "broker_store.h"
 #include "broker_telemetry.h"
 #include "lynx_msg.h"
 #include "lynx_state.h"
 #include "lynx_time.h"
-
-#define BROKER_THROUGHPUT_WINDOW_MS 60000
-#define BROKER_RECENT_MAX 4096
 
 typedef struct _broker_health_t broker_health_t;
 
@@ -47,9 +46,7 @@ typedef struct {
     const void *declined_by;
     bool queue_empty;       //  no Pending rows left to fetch (until a retry requeues one)
     zlistx_t *completed_by; //  ids of the runners that completed one of its jobs (owned copies)
-    int64_t recent_ms[BROKER_RECENT_MAX]; //  ring of recent job end times, for throughput
-    size_t recent_next;
-    size_t recent_count;
+    broker_stats_t *stats;  //  throughput and ETA
 } broker_batch_t;
 
 //  A runner known to this broker process.
@@ -101,12 +98,9 @@ typedef struct {
     int64_t id_ms;            //  time part of the last id issued
     int64_t id_sequence;      //  ids issued in that millisecond
     int events_port;          //  port of the SUB socket runners publish heartbeats to
-    zlistx_t *outbox;
-    //  //  messages held until the current turn commits
-    zlistx_t *events; //  job events (lynx_value maps) held until the current turn commits
+    broker_outbox_t *outbox;  //  messages and events held until the current turn commits
     broker_telemetry_t *telemetry;
-    bool turn_open; //  a group commit is open (see broker_store_turn_begin)
-    bool fatal;     //  the store failed: the actor stops
+    bool fatal; //  the store failed: the actor stops
     uint64_t dispatch_round;
     zlistx_t *submissions;   //  big batches being written chunk by chunk
     int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
@@ -119,15 +113,11 @@ void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch);
 void broker_batch_destroy(broker_batch_t **batch_p);
 //  Recompute the batch status from its counters; store it when it changed.
 void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch);
-//  Jobs finished per minute over the recent window, and minutes to completion (<0: unknown).
-double broker_sched_throughput(const broker_batch_t *batch, int64_t now_ms);
-double broker_sched_eta_minutes(const broker_batch_t *batch, int64_t now_ms);
+//  Jobs not yet ended (Pending, Claimed, Running).
+int64_t broker_batch_remaining(const broker_batch_t *batch);
 //  Tell the runner of an in-flight attempt to kill it.
 void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflight,
                             const char *reason);
-//  Count a job end in the batch's recent-throughput window (only jobs that ran: a Pending job
-//  a cancel ends is not counted).
-void broker_sched_note_job_end(broker_batch_t *batch, int64_t now_ms);
 
 //  --- broker_match.c: runners and batches that fit ---
 
@@ -153,17 +143,6 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
 int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
                              lynx_job_state_t outcome, const char *error_message,
                              const lynx_value_t *sent_result, bool retryable);
-//  Announce a job's new status to subscribers (held until the turn commits).
-void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
-                        const char *error_message, const lynx_value_t *trigger);
-//  Announce a runner's status change (with extra fields, a map this takes) to subscribers,
-//  held until the turn commits.
-void broker_sched_runner_event(broker_core_t *core, const char *runner_id, const char *status,
-                               lynx_value_t **extra_p);
-//  Send everything held in the outbox and publish held events (after a turn committed).
-void broker_sched_flush(broker_core_t *core);
-//  zlistx destructor of outbox items.
-void broker_outgoing_destroy(void **item_p);
 //  Send a message to a runner, or hold it in the outbox while a turn is open (destroyed
 //  whatever happens). -1 when it could not be sent.
 int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p);

@@ -137,6 +137,7 @@ broker_batch_t *broker_batch_from_study(const char *id, const char *name,
     batch->sampling_method = strdup(broker_study_sampling_method(study));
     batch->duration_minutes = broker_study_duration_minutes(study);
     batch->created_at_ms = created_at_ms;
+    batch->stats = broker_stats_new(created_at_ms);
     batch->completed_by = zlistx_new();
     zlistx_set_duplicator(batch->completed_by, (zlistx_duplicator_fn *)strdup);
     zlistx_set_destructor(batch->completed_by, (zlistx_destructor_fn *)zstr_free);

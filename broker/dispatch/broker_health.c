@@ -222,7 +222,7 @@ static void s_quarantine(broker_core_t *core, broker_runner_t *runner)
     lynx_value_set_string(extra, "reason", reason);
     lynx_value_set_string(extra, "last_error", health->last_error);
     lynx_value_set_int(extra, "failed_attempts", health->streak);
-    broker_sched_runner_event(core, runner->id, broker_runners_status(runner), &extra);
+    broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner), &extra);
     s_clear(health);
 }
 

@@ -353,7 +353,8 @@ static lynx_value_t *s_set_draining(broker_core_t *core, const lynx_value_t *arg
         bool was_quarantined = broker_health_quarantined(runner->health);
         broker_health_resume(core, runner);
         if (was_quarantined && !broker_health_quarantined(runner->health))
-            broker_sched_runner_event(core, runner->id, broker_runners_status(runner), NULL);
+            broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner),
+                                       NULL);
         broker_sched_dispatch(core);
     }
     return s_view(core, runner);

@@ -24,6 +24,7 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     lynx_value_destroy(&batch->early_termination);
     lynx_value_destroy(&batch->telemetry);
     zlistx_destroy(&batch->completed_by);
+    broker_stats_destroy(&batch->stats);
     free(batch);
     *batch_p = NULL;
 }
@@ -57,7 +58,7 @@ static int64_t s_heartbeat_timeout_ms(const broker_core_t *core)
 }
 
 // --------------------------------------------------------------------------------------------
-//  Batch status and throughput
+//  Batch status
 
 void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
 {
@@ -89,47 +90,10 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
     batch->status = status;
 }
 
-void broker_sched_note_job_end(broker_batch_t *batch, int64_t now_ms)
-{
-    batch->recent_ms[batch->recent_next] = now_ms;
-    batch->recent_next = (batch->recent_next + 1) % BROKER_RECENT_MAX;
-    if (batch->recent_count < BROKER_RECENT_MAX)
-        batch->recent_count++;
-}
-
-double broker_sched_throughput(const broker_batch_t *batch, int64_t now_ms)
-{
-    int64_t oldest = now_ms;
-    size_t in_window = 0;
-    for (size_t i = 0; i < batch->recent_count; i++) {
-        int64_t ended = batch->recent_ms[i];
-        if (now_ms - ended <= BROKER_THROUGHPUT_WINDOW_MS) {
-            in_window++;
-            if (ended < oldest)
-                oldest = ended;
-        }
-    }
-    if (in_window == 0)
-        return 0.0;
-    //  A young batch has not filled the window yet: divide by the time it actually covers,
-    //  measured from the batch's start, so the first minutes are not under-reported.
-    int64_t span_ms = now_ms - batch->created_at_ms;
-    if (span_ms > BROKER_THROUGHPUT_WINDOW_MS)
-        span_ms = BROKER_THROUGHPUT_WINDOW_MS;
-    if (span_ms < 1000)
-        span_ms = 1000;
-    return (double)in_window * 60000.0 / (double)span_ms;
-}
-
-double broker_sched_eta_minutes(const broker_batch_t *batch, int64_t now_ms)
+int64_t broker_batch_remaining(const broker_batch_t *batch)
 {
     const int64_t *counts = batch->counts;
-    int64_t remaining =
-        counts[LYNX_JOB_PENDING] + counts[LYNX_JOB_CLAIMED] + counts[LYNX_JOB_RUNNING];
-    if (remaining == 0)
-        return 0.0;
-    double throughput = broker_sched_throughput(batch, now_ms);
-    return throughput > 0 ? (double)remaining / throughput : -1.0;
+    return counts[LYNX_JOB_PENDING] + counts[LYNX_JOB_CLAIMED] + counts[LYNX_JOB_RUNNING];
 }
 
 // --------------------------------------------------------------------------------------------
@@ -152,121 +116,14 @@ static int s_transition(broker_batch_t *batch, broker_job_rec_t *rec, lynx_job_s
     return 0;
 }
 
-typedef struct {
-    zframe_t *routing_id;
-    lynx_msg_t *msg;
-} s_outgoing_t;
-
-void broker_outgoing_destroy(void **item_p)
+//  Announce a job's new status (held by the outbox until the turn commits).
+static void s_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
+                    const char *error_message, const lynx_value_t *trigger)
 {
-    s_outgoing_t *outgoing = (s_outgoing_t *)*item_p;
-    if (outgoing) {
-        zframe_destroy(&outgoing->routing_id);
-        lynx_msg_destroy(&outgoing->msg);
-        free(outgoing);
-    }
-    *item_p = NULL;
-}
-
-static int s_send_now(broker_core_t *core, zframe_t *routing_id, lynx_msg_t **msg_p)
-{
-    lynx_err_t err;
-    if (lynx_msg_send(msg_p, zsock_resolve(core->runner_socket), routing_id, &err)) {
-        zsys_warning("broker: send to runner failed: %s", err.message);
-        return -1;
-    }
-    return 0;
-}
-
-//  During a turn, messages that announce stored changes (ASSIGN, ACK) wait in the outbox
-//  until the turn commits: nothing is promised before it is durable.
-static int s_post(broker_core_t *core, zframe_t *routing_id, lynx_msg_t **msg_p)
-{
-    if (!core->turn_open)
-        return s_send_now(core, routing_id, msg_p);
-    s_outgoing_t *outgoing = (s_outgoing_t *)calloc(1, sizeof *outgoing);
-    outgoing->routing_id = zframe_dup(routing_id);
-    outgoing->msg = *msg_p;
-    *msg_p = NULL;
-    zlistx_add_end(core->outbox, outgoing);
-    return 0;
-}
-
-//  Job events go to subscribers only once what they announce is on disk.
-void broker_sched_event(broker_core_t *core, const broker_job_rec_t *rec, lynx_job_state_t status,
-                        const char *error_message, const lynx_value_t *trigger)
-{
-    lynx_value_t *event = lynx_value_map();
-    lynx_value_set_string(event, "batch_id", rec->batch_id);
-    lynx_value_set_string(event, "job_id", rec->id);
-    lynx_value_set_string(event, "status", lynx_job_state_name(status));
-    lynx_value_set_int(event, "attempt", rec->attempt);
-    lynx_value_set_string(event, "runner_id",
-                          rec->assigned_runner[0] ? rec->assigned_runner : NULL);
-    if (error_message)
-        lynx_value_set_string(event, "error_message", error_message);
-    lynx_value_t *copy = trigger ? lynx_value_dup(trigger) : NULL;
-    if (copy && lynx_value_set(event, "trigger", &copy))
-        lynx_value_destroy(&copy);
     if (trigger)
         zsys_notice("broker: early termination job=%s rule=%s", rec->id,
                     lynx_value_get_string(trigger, "rule_name", "?"));
-    zlistx_add_end(core->events, event);
-    if (!core->turn_open)
-        broker_sched_flush(core);
-}
-
-void broker_sched_runner_event(broker_core_t *core, const char *runner_id, const char *status,
-                               lynx_value_t **extra_p)
-{
-    lynx_value_t *event = extra_p && *extra_p ? *extra_p : lynx_value_map();
-    if (extra_p)
-        *extra_p = NULL;
-    lynx_value_set_string(event, "type", "runner");
-    lynx_value_set_string(event, "runner_id", runner_id);
-    lynx_value_set_string(event, "status", status);
-    zlistx_add_end(core->events, event);
-    if (!core->turn_open)
-        broker_sched_flush(core);
-}
-
-static void s_publish_events(broker_core_t *core)
-{
-    lynx_value_t *event;
-    while ((event = (lynx_value_t *)zlistx_detach(core->events, NULL))) {
-        if (strcmp(lynx_value_get_string(event, "type", ""), "runner") == 0) {
-            //  Fields beyond type, runner_id and status travel as they are.
-            broker_republish_runner_event(broker_telemetry_republish(core->telemetry),
-                                          lynx_value_get_string(event, "runner_id", ""),
-                                          lynx_value_get_string(event, "status", ""), event);
-            lynx_value_destroy(&event);
-            continue;
-        }
-        lynx_value_t *extra = lynx_value_map();
-        const char *keys[] = {"attempt", "runner_id", "error_message", "trigger"};
-        for (size_t i = 0; i < 4; i++) {
-            lynx_value_t *copy = lynx_value_dup(lynx_value_get(event, keys[i]));
-            if (copy && lynx_value_set(extra, keys[i], &copy))
-                lynx_value_destroy(&copy);
-        }
-        broker_republish_job_event(broker_telemetry_republish(core->telemetry),
-                                   lynx_value_get_string(event, "batch_id", ""),
-                                   lynx_value_get_string(event, "job_id", ""),
-                                   lynx_value_get_string(event, "status", ""), extra);
-        lynx_value_destroy(&extra);
-        lynx_value_destroy(&event);
-    }
-}
-
-void broker_sched_flush(broker_core_t *core)
-{
-    s_publish_events(core);
-    s_outgoing_t *outgoing;
-    while ((outgoing = (s_outgoing_t *)zlistx_detach(core->outbox, NULL))) {
-        s_send_now(core, outgoing->routing_id, &outgoing->msg);
-        void *item = outgoing;
-        broker_outgoing_destroy(&item);
-    }
+    broker_outbox_job_event(core->outbox, rec, status, error_message, trigger);
 }
 
 int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t **msg_p)
@@ -275,7 +132,7 @@ int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t *
         lynx_msg_destroy(msg_p);
         return -1;
     }
-    return s_post(core, runner->routing_id, msg_p);
+    return broker_outbox_post(core->outbox, runner->routing_id, msg_p);
 }
 
 void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflight,
@@ -294,7 +151,7 @@ static void s_send_ack(broker_core_t *core, zframe_t *routing_id, const char *jo
     lynx_msg_t *ack = lynx_msg_new(LYNX_MSG_ACK);
     lynx_value_set_string(lynx_msg_body(ack), "job_id", job_id);
     lynx_value_set_int(lynx_msg_body(ack), "attempt", attempt);
-    s_post(core, routing_id, &ack);
+    broker_outbox_post(core->outbox, routing_id, &ack);
 }
 
 //  A result as we store it: only documented fields, each of the documented type, whatever the
@@ -404,7 +261,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         broker_store_rollback(core->store);
         return -1;
     } //  Durable (or pending the turn's commit): announce and update memory.
-    broker_sched_event(core, &next, target, error_message, trigger);
+    s_event(core, &next, target, error_message, trigger);
 
     broker_telemetry_job_ended(core->telemetry, rec.id);
     batch->counts[inflight->rec.status]--;
@@ -422,7 +279,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         zsys_notice("broker: job requeued job=%s retry=%" PRId64 "/%" PRId64 " reason=\"%s\"",
                     rec.id, next.retries, next.max_retries, error_message ? error_message : "");
     } else {
-        broker_sched_note_job_end(batch, now_ms);
+        broker_stats_job_ended(batch->stats, now_ms); //  a job that ran (see broker_stats.h)
         zsys_debug("broker: job %s job=%s run=%" PRId64 " runner=%s", lynx_job_state_name(target),
                    rec.id, rec.run_id, rec.assigned_runner);
     }
@@ -563,7 +420,7 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
     }
     zhashx_insert(core->inflight, rec.id, inflight);
     runner->active_jobs++;
-    broker_sched_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL, NULL);
+    s_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL, NULL);
 
     lynx_msg_t *assign = lynx_msg_new(LYNX_MSG_ASSIGN);
     lynx_value_t *body = lynx_msg_body(assign);
@@ -691,7 +548,7 @@ static void s_on_started(broker_core_t *core, broker_runner_t *runner, lynx_valu
     }
     inflight->rec.started_at_ms = next.started_at_ms;
     s_transition(inflight->batch, &inflight->rec, LYNX_JOB_RUNNING);
-    broker_sched_event(core, &inflight->rec, LYNX_JOB_RUNNING, NULL, NULL);
+    s_event(core, &inflight->rec, LYNX_JOB_RUNNING, NULL, NULL);
     broker_sched_refresh_batch(core, inflight->batch);
 }
 
@@ -757,7 +614,7 @@ static void s_on_disconnect(broker_core_t *core, broker_runner_t *runner, lynx_v
     zlistx_destroy(&orphans);
     zsys_notice("broker: runner disconnected runner=%s reason=\"%s\" requeued=%zu", runner->id,
                 reason, requeued);
-    broker_sched_runner_event(core, runner->id, broker_runners_status(runner), NULL);
+    broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner), NULL);
 }
 
 void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)
@@ -776,7 +633,7 @@ void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *
         lynx_msg_t *pong = lynx_msg_new(LYNX_MSG_PONG);
         lynx_value_set_int(lynx_msg_body(pong), "nonce", lynx_value_get_int(body, "nonce", 0));
         lynx_value_set_string(lynx_msg_body(pong), "version", LYNX_VERSION);
-        s_send_now(core, routing_id, &pong);
+        broker_outbox_send_now(core->outbox, routing_id, &pong);
         return;
     }
     broker_runner_t *runner = broker_runners_by_route(core, routing_id);
