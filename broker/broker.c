@@ -4,6 +4,7 @@
 #include <sys/random.h>
 
 #include "broker_core.h"
+#include "broker_protocol.h"
 #include "broker_study.h"
 #include "lynx_time.h"
 
@@ -82,7 +83,7 @@ static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
         zframe_t *routing_id = NULL;
         lynx_msg_t *msg = s_recv(core, socket, &routing_id, "runner");
         if (msg)
-            broker_sched_handle(core, routing_id, msg);
+            broker_protocol_handle(core, routing_id, msg);
         lynx_msg_destroy(&msg);
         zframe_destroy(&routing_id);
     }
@@ -126,7 +127,7 @@ static int s_on_event_message(zloop_t *loop, zsock_t *socket, void *arg)
     if (!msg)
         zsys_warning("broker: malformed event dropped: %s", err.message);
     else if (lynx_msg_id(msg) == LYNX_MSG_HEARTBEAT)
-        broker_runners_published_heartbeat(core, lynx_msg_body(msg));
+        broker_protocol_published(core, msg);
     else if (lynx_msg_id(msg) == LYNX_MSG_TELEMETRY)
         broker_telemetry_ingest(core->telemetry, lynx_msg_body(msg), NULL);
     else

@@ -135,9 +135,13 @@ void broker_sched_dispatch(broker_core_t *core);
 //  *parameters_p.
 lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_job_rec_t *rec,
                                       lynx_value_t **parameters_p);
-//  Handle one decoded runner message from routing_id. The caller dispatches afterwards (once
-//  per burst of messages).
-void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
+//  A runner's STARTED, FINISHED and DISCONNECT (see broker_protocol): the current attempt's
+//  job moves on, a stale attempt is ignored (FINISHED is still ACKed), and a leaving runner's
+//  attempts go back to Pending without using up retries.
+void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body);
+void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
+                           lynx_value_t *body);
+void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body);
 //  End the current attempt of an in-flight job with outcome (a retryable Failed with retries
 //  left goes back to Pending). Durable before memory changes; -1 when the store failed.
 int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
@@ -193,15 +197,14 @@ void broker_health_resume(broker_core_t *core, broker_runner_t *runner);
 //  --- broker_runners.c: the runner pool ---
 
 void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body);
-void broker_runners_heartbeat(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body);
-//  A HEARTBEAT published on the events SUB socket (no routing id to answer).
-void broker_runners_published_heartbeat(broker_core_t *core, lynx_value_t *body);
+
 //  The online runner behind a ROUTER routing id, or NULL.
 broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_id);
 void broker_runners_send_error(broker_core_t *core, zframe_t *routing_id, lynx_code_t code,
                                const char *field, const char *message);
-//  Runners silent for too long go Offline.
-void broker_runners_tick(broker_core_t *core, int64_t now_mono_ms);
+//  The runner stopped heartbeating: it is Offline (its jobs are failed a heartbeat timeout
+//  later unless it comes back).
+void broker_runners_went_offline(broker_core_t *core, broker_runner_t *runner);
 //  Idle, Busy, Offline or Maintenance.
 const char *broker_runners_status(const broker_runner_t *runner);
 //  True when the runner may be given new work.

@@ -52,7 +52,10 @@ typedef struct {
     char hostname[256];
     char *pythonpath; //  scenarios' "PYTHONPATH=<telemetry client dir>[:inherited]", or NULL
     runner_job_host_t job_host; //  what every job borrows from us
+    const char *command;        //  the message or event being handled, for logs
 } s_runner_t;
+
+static void s_run(s_runner_t *self, runner_link_event_t event, lynx_msg_t *msg, lynx_value_t *body);
 
 static void s_pending_destroy(s_pending_t **pending_p)
 {
@@ -201,18 +204,19 @@ static void s_warn_if_silent(s_runner_t *self)
                      endpoint, waited_ms / 1000);
 }
 
-//  Every interval: a HEARTBEAT (on the PUB when the broker has an events socket), FINISHED
-//  results still waiting for their ACK, or, while unregistered, REGISTER again.
-static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
+//  TICK while unregistered: REGISTER again, unless the last one is recent (an answer may come).
+static void s_retry_register(s_runner_t *self, lynx_value_t *body)
 {
-    (void)loop, (void)timer_id;
-    s_runner_t *self = (s_runner_t *)arg;
-    s_warn_if_silent(self);
-    if (!self->registered) {
-        if (lynx_time_mono_ms() - self->last_register_ms >= RUNNER_REGISTER_RETRY_MS)
-            s_register(self);
-        return 0;
-    }
+    (void)body;
+    if (lynx_time_mono_ms() - self->last_register_ms >= RUNNER_REGISTER_RETRY_MS)
+        s_register(self);
+}
+
+//  TICK while registered: a HEARTBEAT (on the PUB when the broker has an events socket), and
+//  FINISHED results still waiting for their ACK.
+static void s_heartbeat(s_runner_t *self, lynx_value_t *body)
+{
+    (void)body;
     //  A PUB full of telemetry the broker has not taken yet must not cost us a heartbeat.
     for (int publish = self->events != NULL; publish >= 0; publish--) {
         lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_HEARTBEAT);
@@ -225,7 +229,6 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
             break;
     }
     s_resend_unacked(self, self->heartbeat_ms);
-    return 0;
 }
 
 //  tcp://ws-host:5555 and port 41003 give tcp://ws-host:41003. -1 when broker has no port to
@@ -295,20 +298,10 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
     if (frame && zframe_size(frame) >= sizeof event)
         memcpy(&event, zframe_data(frame), sizeof event);
     zmsg_destroy(&msg);
-    if (event == ZMQ_EVENT_DISCONNECTED) {
-        zsys_warning("runner: broker connection lost broker=%s", self->config->broker_endpoint);
-        self->link_down = true;
-    } else if (event == ZMQ_EVENT_CONNECTED) {
-        self->link_down = false;
-        if (self->was_connected) {
-            zsys_notice("runner: broker connection back, registering again broker=%s",
-                        self->config->broker_endpoint);
-            self->registered = false;
-            s_register(self);
-        }
-        self->was_connected = true;
-    }
-    s_update_waiting(self);
+    if (event == ZMQ_EVENT_DISCONNECTED)
+        s_run(self, RUNNER_LINK_DOWN, NULL, NULL);
+    else if (event == ZMQ_EVENT_CONNECTED)
+        s_run(self, RUNNER_LINK_UP, NULL, NULL);
     return 0;
 }
 
@@ -389,34 +382,80 @@ static void s_on_ack(s_runner_t *self, lynx_value_t *body)
         }
 }
 
-static void s_on_error(s_runner_t *self, lynx_value_t *body)
+//  ERROR not_found while registered: the broker restarted or wrote us off. Register again,
+//  reporting what we hold.
+static void s_register_again(s_runner_t *self, lynx_value_t *body)
 {
-    const char *code = lynx_value_get_string(body, "code", "");
-    const char *message = lynx_value_get_string(body, "message", "");
-    lynx_code_t parsed = lynx_code_from_name(code);
-    if (parsed == LYNX_ENOTFOUND) {
-        //  The broker restarted or wrote us off: register again, reporting what we hold. After
-        //  a restart every message queued meanwhile earns a not_found; one REGISTER will do.
-        if (!self->registered &&
-            lynx_time_mono_ms() - self->last_register_ms < RUNNER_REGISTER_RETRY_MS)
-            return;
-        zsys_notice("runner: broker does not know us, registering again: %s", message);
-        self->registered = false;
-        s_register(self);
-    } else if (!self->registered && (parsed == LYNX_EINVALID || parsed == LYNX_ECONFLICT)) {
-        //  Refusals that asking again cannot change (a bad capability, a duplicate runner id).
-        zsys_error("runner: registration refused: %s: %s", code, message);
-        zstr_sendx(self->pipe, "FATAL", message, NULL);
-    } else
-        zsys_warning("runner: broker error %s: %s", code, message);
+    zsys_notice("runner: broker does not know us, registering again: %s",
+                lynx_value_get_string(body, "message", ""));
+    self->registered = false;
+    s_register(self);
 }
 
-//  Only the answer to our REGISTER counts: a REGISTERED while registered is a repeat (or the
-//  broker probing whether we are still connected) and changes nothing.
+//  ERROR not_found while unregistered: after a broker restart every message queued meanwhile
+//  earns one; a REGISTER already on its way will do.
+static void s_register_unless_sent(s_runner_t *self, lynx_value_t *body)
+{
+    if (lynx_time_mono_ms() - self->last_register_ms >= RUNNER_REGISTER_RETRY_MS)
+        s_register_again(self, body);
+}
+
+//  ERROR invalid or conflict to our REGISTER: asking again cannot change it (a bad capability,
+//  a duplicate runner id).
+static void s_give_up(s_runner_t *self, lynx_value_t *body)
+{
+    const char *message = lynx_value_get_string(body, "message", "");
+    zsys_error("runner: registration refused: %s: %s", lynx_value_get_string(body, "code", ""),
+               message);
+    zstr_sendx(self->pipe, "FATAL", message, NULL);
+}
+
+static void s_warn(s_runner_t *self, lynx_value_t *body)
+{
+    (void)self;
+    zsys_warning("runner: broker error %s: %s", lynx_value_get_string(body, "code", ""),
+                 lynx_value_get_string(body, "message", ""));
+}
+
+static void s_warn_unexpected(s_runner_t *self, lynx_value_t *body)
+{
+    (void)body;
+    zsys_warning("runner: unexpected %s from broker", self->command);
+}
+
+static void s_ignore(s_runner_t *self, lynx_value_t *body)
+{
+    (void)self, (void)body;
+}
+
+static void s_link_down(s_runner_t *self, lynx_value_t *body)
+{
+    (void)body;
+    zsys_warning("runner: broker connection lost broker=%s", self->config->broker_endpoint);
+    self->link_down = true;
+    s_update_waiting(self);
+}
+
+//  The link is up: the first time, REGISTER is already on its way; after a drop, the broker
+//  may have restarted, so register again.
+static void s_link_up(s_runner_t *self, lynx_value_t *body)
+{
+    (void)body;
+    self->link_down = false;
+    if (self->was_connected) {
+        zsys_notice("runner: broker connection back, registering again broker=%s",
+                    self->config->broker_endpoint);
+        self->registered = false;
+        s_register(self);
+    }
+    self->was_connected = true;
+    s_update_waiting(self);
+}
+
+//  The answer to our REGISTER. (A REGISTERED while registered is a repeat, or the broker
+//  probing whether we are still connected, and changes nothing: the table ignores it.)
 static void s_on_registered(s_runner_t *self, lynx_value_t *body)
 {
-    if (self->registered)
-        return;
     self->registered = true;
     s_update_waiting(self);
     zsys_info("runner: registered runner=%s", self->config->runner_id);
@@ -426,6 +465,71 @@ static void s_on_registered(s_runner_t *self, lynx_value_t *body)
         zstr_send(self->pipe, "READY");
     }
     s_resend_unacked(self, 0);
+}
+
+// --------------------------------------------------------------------------------------------
+//  The protocol table: link state x event -> action
+
+typedef void(s_action_fn)(s_runner_t *self, lynx_value_t *body);
+
+typedef struct {
+    const char *name;
+    s_action_fn *run;
+} s_action_t;
+
+#define A(fn)                                                                                      \
+    {                                                                                              \
+#fn + 2, fn                                                                                \
+    } //  "s_on_assign" is shown as "on_assign"
+
+static const s_action_t s_table[RUNNER_LINK_STATE_COUNT][RUNNER_LINK_EVENT_COUNT] = {
+    //  REGISTERED, ASSIGN, KILL, ACK, ERROR_NOT_FOUND, ERROR_REFUSED, ERROR_OTHER, LINK_UP,
+    //  LINK_DOWN, TICK, OTHER
+    [RUNNER_LINK_UNREGISTERED] = {A(s_on_registered), A(s_on_assign), A(s_on_kill), A(s_on_ack),
+                                  A(s_register_unless_sent), A(s_give_up), A(s_warn), A(s_link_up),
+                                  A(s_link_down), A(s_retry_register), A(s_warn_unexpected)},
+    [RUNNER_LINK_REGISTERED] = {A(s_ignore), A(s_on_assign), A(s_on_kill), A(s_on_ack),
+                                A(s_register_again), A(s_warn), A(s_warn), A(s_link_up),
+                                A(s_link_down), A(s_heartbeat), A(s_warn_unexpected)},
+};
+
+#undef A
+
+static const char *const s_state_names[RUNNER_LINK_STATE_COUNT] = {"UNREGISTERED", "REGISTERED"};
+static const char *const s_event_names[RUNNER_LINK_EVENT_COUNT] = {
+    "REGISTERED", "ASSIGN",    "KILL", "ACK",  "ERROR_NOT_FOUND", "ERROR_REFUSED", "ERROR_OTHER",
+    "LINK_UP",    "LINK_DOWN", "TICK", "OTHER"};
+
+static runner_link_event_t s_event_of(lynx_msg_t *msg)
+{
+    switch (lynx_msg_id(msg)) {
+    case LYNX_MSG_REGISTERED:
+        return RUNNER_LINK_REGISTERED_MSG;
+    case LYNX_MSG_ASSIGN:
+        return RUNNER_LINK_ASSIGN;
+    case LYNX_MSG_KILL:
+        return RUNNER_LINK_KILL;
+    case LYNX_MSG_ACK:
+        return RUNNER_LINK_ACK;
+    case LYNX_MSG_ERROR: {
+        lynx_code_t code =
+            lynx_code_from_name(lynx_value_get_string(lynx_msg_body(msg), "code", ""));
+        return code == LYNX_ENOTFOUND                            ? RUNNER_LINK_ERROR_NOT_FOUND
+               : code == LYNX_EINVALID || code == LYNX_ECONFLICT ? RUNNER_LINK_ERROR_REFUSED
+                                                                 : RUNNER_LINK_ERROR_OTHER;
+    }
+    default:
+        return RUNNER_LINK_OTHER;
+    }
+}
+
+static void s_run(s_runner_t *self, runner_link_event_t event, lynx_msg_t *msg, lynx_value_t *body)
+{
+    runner_link_state_t state =
+        self->registered ? RUNNER_LINK_REGISTERED : RUNNER_LINK_UNREGISTERED;
+    self->command = msg ? lynx_msg_command(msg) : runner_protocol_event_name(event);
+    s_table[state][event].run(self, body);
+    self->command = NULL;
 }
 
 static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
@@ -438,28 +542,35 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
         zsys_warning("runner: malformed message from broker dropped: %s", err.message);
         return 0;
     }
-    lynx_value_t *body = lynx_msg_body(msg);
-    switch (lynx_msg_id(msg)) {
-    case LYNX_MSG_REGISTERED:
-        s_on_registered(self, body);
-        break;
-    case LYNX_MSG_ASSIGN:
-        s_on_assign(self, body);
-        break;
-    case LYNX_MSG_KILL:
-        s_on_kill(self, body);
-        break;
-    case LYNX_MSG_ACK:
-        s_on_ack(self, body);
-        break;
-    case LYNX_MSG_ERROR:
-        s_on_error(self, body);
-        break;
-    default:
-        zsys_warning("runner: unexpected %s from broker", lynx_msg_command(msg));
-    }
+    s_run(self, s_event_of(msg), msg, lynx_msg_body(msg));
     lynx_msg_destroy(&msg);
     return 0;
+}
+
+static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    s_runner_t *self = (s_runner_t *)arg;
+    s_warn_if_silent(self);
+    s_run(self, RUNNER_LINK_TICK, NULL, NULL);
+    return 0;
+}
+
+const char *runner_protocol_state_name(runner_link_state_t state)
+{
+    return (unsigned)state < RUNNER_LINK_STATE_COUNT ? s_state_names[state] : "?";
+}
+
+const char *runner_protocol_event_name(runner_link_event_t event)
+{
+    return (unsigned)event < RUNNER_LINK_EVENT_COUNT ? s_event_names[event] : "?";
+}
+
+const char *runner_protocol_action_name(runner_link_state_t state, runner_link_event_t event)
+{
+    if ((unsigned)state >= RUNNER_LINK_STATE_COUNT || (unsigned)event >= RUNNER_LINK_EVENT_COUNT)
+        return "?";
+    return s_table[state][event].name;
 }
 
 static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)

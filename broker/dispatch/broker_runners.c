@@ -28,15 +28,6 @@ void broker_runners_send_error(broker_core_t *core, zframe_t *routing_id, lynx_c
     broker_send_error(core->runner_socket, routing_id, 0, &err, NULL);
 }
 
-//  The runner that sent this message, when it is registered under that routing id.
-static broker_runner_t *s_sender(broker_core_t *core, zframe_t *routing_id, const char *runner_id)
-{
-    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
-    if (runner && runner->online && zframe_eq(runner->routing_id, routing_id))
-        return runner;
-    return NULL;
-}
-
 broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_id)
 {
     broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
@@ -188,44 +179,12 @@ void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_val
               slots, runner->active_jobs);
 }
 
-void broker_runners_published_heartbeat(broker_core_t *core, lynx_value_t *body)
+void broker_runners_went_offline(broker_core_t *core, broker_runner_t *runner)
 {
-    const char *runner_id = lynx_value_get_string(body, "runner_id", "");
-    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
-    if (runner && runner->online)
-        runner->last_seen_ms = lynx_time_mono_ms();
-    else if (runner && runner->routing_id) {
-        //  Declared Offline (a network hiccup) but alive: it must register again so its jobs
-        //  are reconciled. Unknown runners (we restarted) notice our restart by themselves.
-        lynx_err_t err;
-        lynx_err_set(&err, LYNX_ENOTFOUND, "runner_id",
-                     "runner was declared offline; register again");
-        broker_send_error(core->runner_socket, runner->routing_id, 0, &err, NULL);
-    }
-}
-
-void broker_runners_heartbeat(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body)
-{
-    broker_runner_t *runner =
-        s_sender(core, routing_id, lynx_value_get_string(body, "runner_id", ""));
-    if (runner)
-        runner->last_seen_ms = lynx_time_mono_ms();
-    else //  We restarted, or declared it Offline: it must register again.
-        broker_runners_send_error(core, routing_id, LYNX_ENOTFOUND, "runner_id",
-                                  "runner is not registered; register again");
-}
-
-void broker_runners_tick(broker_core_t *core, int64_t now_mono_ms)
-{
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
-        int64_t silent_ms = now_mono_ms - runner->last_seen_ms;
-        if (runner->online && silent_ms > runner->heartbeat_interval_ms * core->heartbeat_misses) {
-            runner->online = false;
-            zsys_warning("broker: runner offline runner=%s silent_ms=%" PRId64 " jobs=%" PRId64,
-                         runner->id, silent_ms, runner->active_jobs);
-        }
-    }
+    runner->online = false;
+    zsys_warning("broker: runner offline runner=%s silent_ms=%" PRId64 " jobs=%" PRId64, runner->id,
+                 lynx_time_mono_ms() - runner->last_seen_ms, runner->active_jobs);
+    (void)core;
 }
 
 const char *broker_runners_status(const broker_runner_t *runner)

@@ -2,6 +2,7 @@
 //  s_transition, which checks it against lynx_job_transition_allowed and keeps the batch
 //  counters equal to the jobs table.
 #include "broker_core.h"
+#include "broker_protocol.h"
 
 #include "lynx_time.h"
 
@@ -532,7 +533,7 @@ static broker_inflight_t *s_current_attempt(broker_core_t *core, broker_runner_t
     return NULL;
 }
 
-static void s_on_started(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
+void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
 {
     broker_inflight_t *inflight = s_current_attempt(core, runner, body, "STARTED");
     if (!inflight || inflight->rec.status != LYNX_JOB_CLAIMED)
@@ -552,8 +553,8 @@ static void s_on_started(broker_core_t *core, broker_runner_t *runner, lynx_valu
     broker_sched_refresh_batch(core, inflight->batch);
 }
 
-static void s_on_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
-                          lynx_value_t *body)
+void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
+                           lynx_value_t *body)
 {
     const char *job_id = lynx_value_get_string(body, "job_id", "");
     int64_t attempt = lynx_value_get_int(body, "attempt", -1);
@@ -597,7 +598,7 @@ static void s_on_finished(broker_core_t *core, broker_runner_t *runner, zframe_t
 //  A runner that stops says so: it is Offline at once, and what it was running (it killed
 //  those attempts on its way out) goes back to Pending without using up retries, instead of
 //  waiting out a heartbeat timeout and failing them.
-static void s_on_disconnect(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
+void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
 {
     const char *reason = lynx_value_get_string(body, "reason", "stopped");
     runner->online = false;
@@ -615,46 +616,6 @@ static void s_on_disconnect(broker_core_t *core, broker_runner_t *runner, lynx_v
     zsys_notice("broker: runner disconnected runner=%s reason=\"%s\" requeued=%zu", runner->id,
                 reason, requeued);
     broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner), NULL);
-}
-
-void broker_sched_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)
-{
-    lynx_value_t *body = lynx_msg_body(msg);
-    lynx_msg_id_t id = lynx_msg_id(msg);
-    if (id == LYNX_MSG_REGISTER) {
-        broker_runners_register(core, routing_id, body);
-        return;
-    }
-    if (id == LYNX_MSG_HEARTBEAT) {
-        broker_runners_heartbeat(core, routing_id, body);
-        return;
-    }
-    if (id == LYNX_MSG_PING) { //  a runner's --check: answer anyone, register no one
-        lynx_msg_t *pong = lynx_msg_new(LYNX_MSG_PONG);
-        lynx_value_set_int(lynx_msg_body(pong), "nonce", lynx_value_get_int(body, "nonce", 0));
-        lynx_value_set_string(lynx_msg_body(pong), "version", LYNX_VERSION);
-        broker_outbox_send_now(core->outbox, routing_id, &pong);
-        return;
-    }
-    broker_runner_t *runner = broker_runners_by_route(core, routing_id);
-    if (!runner) {
-        broker_runners_send_error(core, routing_id, LYNX_ENOTFOUND, NULL,
-                                  "runner is not registered; register again");
-        return;
-    }
-    runner->last_seen_ms = lynx_time_mono_ms();
-    if (id == LYNX_MSG_STARTED)
-        s_on_started(core, runner, body);
-    else if (id == LYNX_MSG_DISCONNECT)
-        s_on_disconnect(core, runner, body);
-    else if (id == LYNX_MSG_FINISHED)
-        s_on_finished(core, runner, routing_id, body);
-    else {
-        char message[128];
-        snprintf(message, sizeof message, "unexpected command %s from a runner",
-                 lynx_msg_command(msg));
-        broker_runners_send_error(core, routing_id, LYNX_EPROTOCOL, NULL, message);
-    }
 }
 
 // --------------------------------------------------------------------------------------------
@@ -691,7 +652,7 @@ void broker_sched_tick(broker_core_t *core)
 {
     int64_t now = lynx_time_mono_ms();
     int64_t timeout = s_heartbeat_timeout_ms(core);
-    broker_runners_tick(core, now);
+    broker_protocol_expire(core, now);
     s_enforce_timeouts(core);
     //  Jobs whose runner is gone (Offline, or unknown since a broker restart) for a whole
     //  heartbeat timeout are failed attempts.
