@@ -62,3 +62,20 @@ int lynx_code_http_status(lynx_code_t code)
         return 500;
     return s_codes[code].http_status;
 }
+
+const char *lynx_err_printable(char *dest, size_t dest_size, const char *src, size_t len)
+{
+    size_t limit = len > 40 ? 40 : len;
+    if (limit > dest_size - 4)
+        limit = dest_size - 4;
+    size_t out = 0;
+    for (size_t i = 0; i < limit; i++) {
+        unsigned char byte = (unsigned char)src[i];
+        dest[out++] = byte < 0x20 || byte == 0x7f ? '?' : (char)byte;
+    }
+    if (limit < len)
+        for (int i = 0; i < 3; i++)
+            dest[out++] = '.';
+    dest[out] = '\0';
+    return dest;
+}

@@ -7,6 +7,7 @@
 #define LYNX_ERR_H_INCLUDED
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum {
     LYNX_OK = 0,
@@ -48,5 +49,9 @@ lynx_code_t lynx_code_from_name(const char *name);
 
 //  HTTP status for a code (LYNX_OK is 200).
 int lynx_code_http_status(lynx_code_t code);
+
+//  Untrusted text (len bytes, may hold NUL) made fit to quote in a message: at most 40 bytes
+//  (and dest_size - 4, dest_size >= 5), control bytes as '?', "..." when cut. Returns dest.
+const char *lynx_err_printable(char *dest, size_t dest_size, const char *src, size_t len);
 
 #endif

@@ -1,15 +1,9 @@
-//  lynx_msg: the wire codec (see lynx_msg.h and PROTOCOL.md).
-//
-//  Decoding runs in two passes over untrusted bytes. s_scan walks the msgpack structure
-//  first, checking every declared length against the bytes that remain and the nesting
-//  depth; only then does msgpack_unpack_next build objects. The first pass is what keeps us
-//  safe: msgpack-c 4.0 allocates a declared array length up front (an array32 header of
-//  0xffffffff asks for 128 GiB) and caps its own stack at 32 open containers with an opaque
-//  "out of memory" error.
+//  lynx_msg: the wire envelope (see lynx_msg.h and PROTOCOL.md): ["LYNX", version, command,
+//  body], each command's body checked against its row of the schema. The bytes themselves are
+//  lynx_msgpack's.
 #include "lynx_msg.h"
 
 #include <inttypes.h>
-#include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +33,6 @@ typedef struct {
 
 //  Longest row (REGISTER has 8); a row with more fields fails to compile (excess initializer).
 #define S_MAX_FIELDS 10
-#define S_ZONE_CHUNK 928 //  bytes: stays in glibc's small bins
 
 typedef struct {
     const char *name;
@@ -169,376 +162,6 @@ static int s_check_body(lynx_msg_id_t id, const lynx_value_t *body, lynx_err_t *
     return 0;
 }
 
-//  Copy up to 40 bytes of untrusted text for an error message, masking control bytes.
-static const char *s_printable(char *dest, size_t dest_size, const char *src, size_t len)
-{
-    size_t limit = len > 40 ? 40 : len;
-    if (limit > dest_size - 4)
-        limit = dest_size - 4;
-    size_t out = 0;
-    for (size_t i = 0; i < limit; i++) {
-        unsigned char byte = (unsigned char)src[i];
-        dest[out++] = byte < 0x20 || byte == 0x7f ? '?' : (char)byte;
-    }
-    if (limit < len)
-        for (int i = 0; i < 3; i++)
-            dest[out++] = '.';
-    dest[out] = '\0';
-    return dest;
-}
-
-//  --------------------------------------------------------------------------
-//  Pass 1: structural scan of untrusted msgpack.
-
-typedef enum { S_HEAD_SCALAR, S_HEAD_ARRAY, S_HEAD_MAP } s_head_kind_t;
-
-typedef struct {
-    s_head_kind_t kind;
-    size_t header;    //  bytes of the type byte and length fields
-    uint64_t payload; //  bytes after the header (scalars)
-    uint64_t count;   //  elements of an array, entries of a map
-} s_head_t;
-
-static int s_truncated(lynx_err_t *err)
-{
-    return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "truncated msgpack");
-}
-
-static uint64_t s_read_be(const unsigned char *bytes, size_t width)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; i < width; i++)
-        value = value << 8 | bytes[i];
-    return value;
-}
-
-//  Decode the header of the object at offset. The object's payload may still run past the end.
-static int s_read_head(const unsigned char *data, size_t size, size_t offset, s_head_t *head,
-                       lynx_err_t *err)
-{
-    if (offset >= size)
-        return s_truncated(err);
-    unsigned char byte = data[offset];
-    *head = (s_head_t){S_HEAD_SCALAR, 1, 0, 0};
-    if (byte <= 0x7f || byte >= 0xe0 || byte == 0xc0 || byte == 0xc2 || byte == 0xc3)
-        return 0; //  fixint, nil, bool
-    if (byte >= 0x80 && byte <= 0x8f) {
-        *head = (s_head_t){S_HEAD_MAP, 1, 0, byte & 0x0f};
-        return 0;
-    }
-    if (byte >= 0x90 && byte <= 0x9f) {
-        *head = (s_head_t){S_HEAD_ARRAY, 1, 0, byte & 0x0f};
-        return 0;
-    }
-    if (byte >= 0xa0 && byte <= 0xbf) {
-        head->payload = byte & 0x1f;
-        return 0;
-    }
-    //  For the rest: width of the length field, bytes that follow it regardless of the length
-    //  (the ext type byte) and fixed payload size for numbers and fixext.
-    size_t width = 0, extra = 0, fixed = 0;
-    switch (byte) {
-    case 0xc4: //  bin 8/16/32
-    case 0xc5:
-    case 0xc6:
-        width = (size_t)1 << (byte - 0xc4);
-        break;
-    case 0xc7: //  ext 8/16/32
-    case 0xc8:
-    case 0xc9:
-        width = (size_t)1 << (byte - 0xc7);
-        extra = 1;
-        break;
-    case 0xca: //  float 32/64
-        fixed = 4;
-        break;
-    case 0xcb:
-        fixed = 8;
-        break;
-    case 0xcc: //  uint 8..64
-    case 0xcd:
-    case 0xce:
-    case 0xcf:
-        fixed = (size_t)1 << (byte - 0xcc);
-        break;
-    case 0xd0: //  int 8..64
-    case 0xd1:
-    case 0xd2:
-    case 0xd3:
-        fixed = (size_t)1 << (byte - 0xd0);
-        break;
-    case 0xd4: //  fixext 1..16
-    case 0xd5:
-    case 0xd6:
-    case 0xd7:
-    case 0xd8:
-        fixed = 1 + ((size_t)1 << (byte - 0xd4));
-        break;
-    case 0xd9: //  str 8/16/32
-    case 0xda:
-    case 0xdb:
-        width = (size_t)1 << (byte - 0xd9);
-        break;
-    case 0xdc: //  array 16/32
-    case 0xdd:
-        width = (size_t)2 << (byte - 0xdc);
-        head->kind = S_HEAD_ARRAY;
-        break;
-    case 0xde: //  map 16/32
-    case 0xdf:
-        width = (size_t)2 << (byte - 0xde);
-        head->kind = S_HEAD_MAP;
-        break;
-    default: //  0xc1 is never used
-        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "invalid msgpack type byte 0x%02x", byte);
-    }
-    if (size - offset - 1 < width)
-        return s_truncated(err);
-    uint64_t length = s_read_be(data + offset + 1, width);
-    head->header = 1 + width;
-    if (head->kind == S_HEAD_SCALAR)
-        head->payload = fixed + extra + length;
-    else
-        head->count = length;
-    return 0;
-}
-
-//  Check that one complete object starts at *offset_p, with containers no deeper than
-//  LYNX_MSG_MAX_DEPTH (depth is the level of this object, 1 at the top), and move past it.
-static int s_scan(const unsigned char *data, size_t size, size_t *offset_p, int depth,
-                  lynx_err_t *err)
-{
-    s_head_t head = {0};
-    if (s_read_head(data, size, *offset_p, &head, err))
-        return -1;
-    size_t offset = *offset_p + head.header;
-    size_t remaining = size - offset;
-    if (head.kind == S_HEAD_SCALAR) {
-        if (head.payload > remaining)
-            return s_truncated(err);
-        *offset_p = offset + head.payload;
-        return 0;
-    }
-    if (depth > LYNX_MSG_MAX_DEPTH)
-        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "nesting deeper than %d",
-                            LYNX_MSG_MAX_DEPTH);
-    //  Every element takes at least one byte: a longer declared count cannot be honest, and
-    //  letting it through would make msgpack-c allocate for it.
-    uint64_t children = head.kind == S_HEAD_MAP ? head.count * 2 : head.count;
-    if (children > remaining)
-        return lynx_err_set(err, LYNX_EPROTOCOL, NULL,
-                            "truncated msgpack: %s of %" PRIu64 " %s in %zu remaining bytes",
-                            head.kind == S_HEAD_MAP ? "map" : "array", head.count,
-                            head.kind == S_HEAD_MAP ? "entries" : "elements", remaining);
-    for (uint64_t i = 0; i < children; i++)
-        if (s_scan(data, size, &offset, depth + 1, err))
-            return -1;
-    *offset_p = offset;
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  Pass 2: msgpack objects -> lynx_value, with a field path for error messages.
-
-//  Where the conversion is, as a stack of keys and indices: cheap to keep on the happy path,
-//  formatted into "body.runs[3].name" only when there is an error to report.
-typedef struct {
-    const char *key; //  NULL for an array index
-    size_t key_len;
-    uint32_t index;
-} s_step_t;
-
-typedef struct {
-    const char *root;
-    s_step_t steps[LYNX_MSG_MAX_DEPTH + 2];
-    size_t depth;
-    char path[LYNX_ERR_FIELD_MAX];
-    lynx_err_t *err;
-} s_convert_t;
-
-static void s_path_push_key(s_convert_t *self, const char *key, size_t len)
-{
-    if (self->depth < sizeof self->steps / sizeof self->steps[0])
-        self->steps[self->depth] = (s_step_t){key, len, 0};
-    self->depth++;
-}
-
-static void s_path_push_index(s_convert_t *self, uint32_t index)
-{
-    if (self->depth < sizeof self->steps / sizeof self->steps[0])
-        self->steps[self->depth] = (s_step_t){NULL, 0, index};
-    self->depth++;
-}
-
-static void s_path_pop(s_convert_t *self)
-{
-    self->depth--;
-}
-
-//  The current position as text, for an error message. A path that outgrows the buffer is
-//  cut short.
-static const char *s_path(s_convert_t *self)
-{
-    size_t used = (size_t)snprintf(self->path, sizeof self->path, "%s", self->root);
-    size_t depth = self->depth < sizeof self->steps / sizeof self->steps[0]
-                       ? self->depth
-                       : sizeof self->steps / sizeof self->steps[0];
-    for (size_t i = 0; i < depth && used < sizeof self->path; i++) {
-        const s_step_t *step = &self->steps[i];
-        char label[64];
-        if (step->key)
-            used += (size_t)snprintf(self->path + used, sizeof self->path - used, "%s%s",
-                                     used ? "." : "",
-                                     s_printable(label, sizeof label, step->key, step->key_len));
-        else
-            used += (size_t)snprintf(self->path + used, sizeof self->path - used, "[%" PRIu32 "]",
-                                     step->index);
-    }
-    return self->path;
-}
-
-static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object);
-
-static lynx_value_t *s_convert_array(s_convert_t *self, const msgpack_object_array *array)
-{
-    lynx_value_t *value = lynx_value_array();
-    for (uint32_t i = 0; value && i < array->size; i++) {
-        s_path_push_index(self, i);
-        lynx_value_t *item = s_convert(self, &array->ptr[i]);
-        s_path_pop(self);
-        if (!item || lynx_value_append(value, &item)) {
-            lynx_value_destroy(&item);
-            lynx_value_destroy(&value);
-        }
-    }
-    return value;
-}
-
-static lynx_value_t *s_convert_map(s_convert_t *self, const msgpack_object_map *map)
-{
-    lynx_value_t *value = lynx_value_map();
-    char label[64];
-    for (uint32_t i = 0; value && i < map->size; i++) {
-        const msgpack_object *key = &map->ptr[i].key;
-        if (key->type != MSGPACK_OBJECT_STR) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "map key must be a string");
-            lynx_value_destroy(&value);
-            break;
-        }
-        //  msgpack-c leaves ptr NULL for an empty string.
-        const char *text = key->via.str.size ? key->via.str.ptr : "";
-        size_t len = key->via.str.size;
-        if (memchr(text, '\0', len)) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "map key contains a NUL byte");
-            lynx_value_destroy(&value);
-            break;
-        }
-        char *name = strndup(text, len);
-        s_path_push_key(self, text, len);
-        lynx_value_t *item = name ? s_convert(self, &map->ptr[i].val) : NULL;
-        s_path_pop(self);
-        size_t size_before = lynx_value_size(value);
-        if (!item || lynx_value_set(value, name, &item)) {
-            lynx_value_destroy(&item);
-            lynx_value_destroy(&value);
-        }
-        //  lynx_value_set replaces an existing key, so a size that did not grow is a duplicate.
-        else if (lynx_value_size(value) == size_before) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "duplicate key '%s'",
-                         s_printable(label, sizeof label, name, strlen(name)));
-            lynx_value_destroy(&value);
-        }
-        free(name);
-    }
-    return value;
-}
-
-//  Returns NULL with err set on a type we refuse; NULL with err untouched on out-of-memory.
-static lynx_value_t *s_convert(s_convert_t *self, const msgpack_object *object)
-{
-    switch (object->type) {
-    case MSGPACK_OBJECT_NIL:
-        return lynx_value_null();
-    case MSGPACK_OBJECT_BOOLEAN:
-        return lynx_value_bool(object->via.boolean);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        if (object->via.u64 > INT64_MAX) {
-            lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self),
-                         "integer %" PRIu64 " does not fit in a signed 64-bit integer",
-                         object->via.u64);
-            return NULL;
-        }
-        return lynx_value_int((int64_t)object->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return lynx_value_int(object->via.i64);
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return lynx_value_double(object->via.f64);
-    case MSGPACK_OBJECT_STR:
-        return lynx_value_stringn(object->via.str.ptr, object->via.str.size);
-    case MSGPACK_OBJECT_ARRAY:
-        return s_convert_array(self, &object->via.array);
-    case MSGPACK_OBJECT_MAP:
-        return s_convert_map(self, &object->via.map);
-    case MSGPACK_OBJECT_BIN:
-        lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "binary data is not supported");
-        return NULL;
-    case MSGPACK_OBJECT_EXT:
-        lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "extension type %d is not supported",
-                     object->via.ext.type);
-        return NULL;
-    }
-    lynx_err_set(self->err, LYNX_EPROTOCOL, s_path(self), "unknown msgpack object type %d",
-                 (int)object->type);
-    return NULL;
-}
-
-//  Scan, unpack and convert the object at *offset_p; path names it in error messages.
-static lynx_value_t *s_unpack_one(const unsigned char *data, size_t size, size_t *offset_p,
-                                  const char *path, lynx_err_t *err)
-{
-    size_t end = *offset_p;
-    if (s_scan(data, size, &end, 1, err)) {
-        if (err && !err->field[0])
-            snprintf(err->field, sizeof err->field, "%s", path);
-        return NULL;
-    } //  A zone of small chunks: msgpack_unpack_next's default 8 KiB chunk is a large-bin
-    //  allocation, which makes glibc consolidate its fast bins on every message.
-    msgpack_zone zone;
-    if (!msgpack_zone_init(&zone, S_ZONE_CHUNK)) {
-        lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
-        *offset_p = end;
-        return NULL;
-    }
-    msgpack_object object;
-    size_t offset = *offset_p;
-    msgpack_unpack_return rc = msgpack_unpack((const char *)data, end, &offset, &zone, &object);
-    lynx_value_t *value = NULL;
-    if ((rc == MSGPACK_UNPACK_SUCCESS || rc == MSGPACK_UNPACK_EXTRA_BYTES) && offset == end) {
-        s_convert_t convert = {.err = err, .root = path};
-        lynx_err_clear(err);
-        value = s_convert(&convert, &object);
-        if (!value && (!err || err->code == LYNX_OK))
-            lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
-    } else if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
-        lynx_err_set(err, LYNX_EINTERNAL, path, "out of memory decoding msgpack");
-    else
-        lynx_err_set(err, LYNX_EPROTOCOL, path, "malformed msgpack");
-    msgpack_zone_destroy(&zone);
-    *offset_p = end;
-    return value;
-}
-
-static int s_check_size(size_t size, lynx_err_t *err)
-{
-    if (size == 0)
-        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "empty frame");
-    if (size > LYNX_MSG_MAX_BYTES)
-        return lynx_err_set(err, LYNX_EPROTOCOL, NULL, "frame of %zu bytes exceeds limit of %u",
-                            size, LYNX_MSG_MAX_BYTES);
-    return 0;
-}
-
 //  Check one envelope element: magic, version or command. Returns the command id for the
 //  command element, 0 for the others, -1 with err on a mismatch.
 static int s_check_envelope(size_t index, const lynx_value_t *value, lynx_err_t *err)
@@ -562,67 +185,14 @@ static int s_check_envelope(size_t index, const lynx_value_t *value, lynx_err_t 
         if (len == strlen(LYNX_PROTOCOL_MAGIC) && memcmp(string, LYNX_PROTOCOL_MAGIC, len) == 0)
             return 0;
         return lynx_err_set(err, LYNX_EPROTOCOL, "magic", "wrong magic '%s' (expected '%s')",
-                            s_printable(text, sizeof text, string, len), LYNX_PROTOCOL_MAGIC);
+                            lynx_err_printable(text, sizeof text, string, len),
+                            LYNX_PROTOCOL_MAGIC);
     }
     for (int id = 1; id < LYNX_MSG_COUNT; id++)
         if (strlen(s_commands[id].name) == len && memcmp(s_commands[id].name, string, len) == 0)
             return id;
     return lynx_err_set(err, LYNX_EPROTOCOL, "command", "unknown command '%s'",
-                        s_printable(text, sizeof text, string, len));
-}
-
-//  --------------------------------------------------------------------------
-//  Packing
-
-static int s_pack(msgpack_packer *packer, const lynx_value_t *value, int depth)
-{
-    size_t size = lynx_value_size(value);
-    switch (lynx_value_type(value)) {
-    case LYNX_VALUE_NULL:
-        return msgpack_pack_nil(packer);
-    case LYNX_VALUE_BOOL:
-        return lynx_value_as_bool(value) ? msgpack_pack_true(packer) : msgpack_pack_false(packer);
-    case LYNX_VALUE_INT:
-        return msgpack_pack_int64(packer, lynx_value_as_int(value));
-    case LYNX_VALUE_DOUBLE:
-        return msgpack_pack_double(packer, lynx_value_as_double(value));
-    case LYNX_VALUE_STRING:
-        return msgpack_pack_str_with_body(packer, lynx_value_as_string(value),
-                                          lynx_value_string_len(value));
-    case LYNX_VALUE_ARRAY:
-        if (depth > LYNX_MSG_MAX_DEPTH || msgpack_pack_array(packer, size))
-            return -1;
-        for (size_t i = 0; i < size; i++)
-            if (s_pack(packer, lynx_value_at(value, i), depth + 1))
-                return -1;
-        return 0;
-    case LYNX_VALUE_MAP:
-        if (depth > LYNX_MSG_MAX_DEPTH || msgpack_pack_map(packer, size))
-            return -1;
-        for (size_t i = 0; i < size; i++) {
-            const char *key = lynx_value_key_at(value, i);
-            if (msgpack_pack_str_with_body(packer, key, strlen(key)) ||
-                s_pack(packer, lynx_value_at(value, i), depth + 1))
-                return -1;
-        }
-        return 0;
-    }
-    return -1;
-}
-
-//  Deepest container level of value (1 for a flat map), stopping once past the limit.
-static int s_depth(const lynx_value_t *value, int depth)
-{
-    lynx_value_type_t type = lynx_value_type(value);
-    if (type != LYNX_VALUE_ARRAY && type != LYNX_VALUE_MAP)
-        return depth - 1;
-    int deepest = depth;
-    for (size_t i = 0; i < lynx_value_size(value) && deepest <= LYNX_MSG_MAX_DEPTH; i++) {
-        int child = s_depth(lynx_value_at(value, i), depth + 1);
-        if (child > deepest)
-            deepest = child;
-    }
-    return deepest;
+                        lynx_err_printable(text, sizeof text, string, len));
 }
 
 //  --------------------------------------------------------------------------
@@ -685,61 +255,61 @@ zframe_t *lynx_msg_encode(const lynx_msg_t *self, lynx_err_t *err)
 {
     if (s_check_body(self->id, self->body, err))
         return NULL;
-    if (s_depth(self->body, 1) > LYNX_MSG_MAX_DEPTH) {
+    if (lynx_msgpack_depth(self->body) > LYNX_MSG_MAX_DEPTH) {
         lynx_err_set(err, LYNX_EPROTOCOL, "body", "nesting deeper than %d", LYNX_MSG_MAX_DEPTH);
         return NULL;
     }
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init(&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init(&packer, &buffer, msgpack_sbuffer_write);
     const char *command = s_commands[self->id].name;
-    int rc =
-        msgpack_pack_array(&packer, 4) ||
-        msgpack_pack_str_with_body(&packer, LYNX_PROTOCOL_MAGIC, strlen(LYNX_PROTOCOL_MAGIC)) ||
-        msgpack_pack_int(&packer, LYNX_PROTOCOL_VERSION) ||
-        msgpack_pack_str_with_body(&packer, command, strlen(command)) ||
-        s_pack(&packer, self->body, 1);
+    lynx_msgpack_writer_t *writer = lynx_msgpack_writer_new();
+    int rc = writer ? 0 : -1;
+    rc = rc ? rc : lynx_msgpack_write_array(writer, 4);
+    rc = rc ? rc : lynx_msgpack_write_string(writer, LYNX_PROTOCOL_MAGIC);
+    rc = rc ? rc : lynx_msgpack_write_int(writer, LYNX_PROTOCOL_VERSION);
+    rc = rc ? rc : lynx_msgpack_write_string(writer, command);
+    rc = rc ? rc : lynx_msgpack_write_value(writer, self->body);
+    size_t size = 0;
+    const void *data = rc == 0 ? lynx_msgpack_writer_data(writer, &size) : NULL;
     zframe_t *frame = NULL;
     if (rc)
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "encode %s: out of memory", command);
-    else if (buffer.size > LYNX_MSG_MAX_BYTES)
-        lynx_err_set(err, LYNX_ETOOLARGE, NULL, "frame of %zu bytes exceeds limit of %u",
-                     buffer.size, LYNX_MSG_MAX_BYTES);
-    else if (!(frame = zframe_new(buffer.data, buffer.size)))
+    else if (size > LYNX_MSG_MAX_BYTES)
+        lynx_err_set(err, LYNX_ETOOLARGE, NULL, "frame of %zu bytes exceeds limit of %u", size,
+                     LYNX_MSG_MAX_BYTES);
+    else if (!(frame = zframe_new(data, size)))
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "encode %s: out of memory", command);
-    msgpack_sbuffer_destroy(&buffer);
+    lynx_msgpack_writer_destroy(&writer);
     return frame;
 }
 
 lynx_msg_t *lynx_msg_decode(const void *data, size_t size, lynx_err_t *err)
 {
     const unsigned char *bytes = data;
-    if (s_check_size(size, err))
+    if (lynx_msgpack_check_size(size, err))
         return NULL;
-    s_head_t head = {0};
-    if (s_read_head(bytes, size, 0, &head, err))
+    uint64_t count = 0;
+    size_t offset = 0;
+    int kind = lynx_msgpack_read_array(bytes, size, &count, &offset, err);
+    if (kind < 0)
         return NULL;
-    if (head.kind != S_HEAD_ARRAY || head.count != 4) {
-        if (head.kind == S_HEAD_ARRAY)
+    if (kind > 0 || count != 4) {
+        if (kind == 0)
             lynx_err_set(err, LYNX_EPROTOCOL, NULL,
-                         "message must be an array of 4 elements, got %" PRIu64, head.count);
+                         "message must be an array of 4 elements, got %" PRIu64, count);
         else
             lynx_err_set(err, LYNX_EPROTOCOL, NULL, "message must be an array of 4 elements");
         return NULL;
     }
-    size_t offset = head.header;
     int id = 0;
     for (size_t index = 0; index < 3; index++) {
         static const char *paths[] = {"magic", "version", "command"};
-        lynx_value_t *value = s_unpack_one(bytes, size, &offset, paths[index], err);
+        lynx_value_t *value = lynx_msgpack_unpack_at(bytes, size, &offset, paths[index], err);
         int rc = value ? s_check_envelope(index, value, err) : -1;
         lynx_value_destroy(&value);
         if (rc < 0)
             return NULL;
         id = rc;
     }
-    lynx_value_t *body = s_unpack_one(bytes, size, &offset, "body", err);
+    lynx_value_t *body = lynx_msgpack_unpack_at(bytes, size, &offset, "body", err);
     lynx_msg_t *self = NULL;
     if (!body)
         return NULL;
@@ -811,34 +381,4 @@ lynx_msg_t *lynx_msg_recv(void *socket, zframe_t **routing_id_p, lynx_err_t *err
     }
     zmsg_destroy(&msg);
     return self;
-}
-
-int lynx_msgpack_pack(const lynx_value_t *value, unsigned char **data_p, size_t *size_p)
-{
-    if (!data_p || !size_p || s_depth(value, 1) > LYNX_MSG_MAX_DEPTH)
-        return -1;
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init(&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init(&packer, &buffer, msgpack_sbuffer_write);
-    if (s_pack(&packer, value, 1) || buffer.size > LYNX_MSG_MAX_BYTES) {
-        msgpack_sbuffer_destroy(&buffer);
-        return -1;
-    }
-    *size_p = buffer.size;
-    *data_p = (unsigned char *)msgpack_sbuffer_release(&buffer);
-    return 0;
-}
-
-lynx_value_t *lynx_msgpack_unpack(const void *data, size_t size, lynx_err_t *err)
-{
-    if (s_check_size(size, err))
-        return NULL;
-    size_t offset = 0;
-    lynx_value_t *value = s_unpack_one(data, size, &offset, "", err);
-    if (value && offset != size) {
-        lynx_err_set(err, LYNX_EPROTOCOL, NULL, "trailing bytes after message");
-        lynx_value_destroy(&value);
-    }
-    return value;
 }

@@ -1,6 +1,7 @@
 //  lynx_msg: the wire codec. Every message between runner, broker and API clients is one
 //  ZeroMQ frame holding a msgpack array ["LYNX", version, command, body] (see
-//  proto/PROTOCOL.md). This module is the only code that encodes or decodes frames.
+//  proto/PROTOCOL.md). This module is the only code that encodes or decodes frames; the
+//  msgpack underneath (and any value stored as msgpack) is lynx_msgpack's.
 //
 //  Decoding checks the magic, the version, the command name, the size and nesting limits and
 //  the body against the command's schema (required fields and their types); anything else is
@@ -12,14 +13,15 @@
 #include <czmq.h>
 
 #include "lynx_err.h"
+#include "lynx_msgpack.h"
 #include "lynx_value.h"
 
 #define LYNX_PROTOCOL_MAGIC "LYNX"
 #define LYNX_PROTOCOL_VERSION 1
 //  Largest frame we decode; bigger ones are rejected before parsing.
-#define LYNX_MSG_MAX_BYTES (64u * 1024u * 1024u)
+#define LYNX_MSG_MAX_BYTES LYNX_MSGPACK_MAX_BYTES
 //  Deepest nesting of arrays/maps accepted in a body.
-#define LYNX_MSG_MAX_DEPTH 32
+#define LYNX_MSG_MAX_DEPTH LYNX_MSGPACK_MAX_DEPTH
 
 typedef enum {
     LYNX_MSG_REGISTER = 1, //  runner -> broker: identity, capabilities, jobs it still holds
@@ -74,12 +76,5 @@ int lynx_msg_send(lynx_msg_t **self_p, void *socket, zframe_t *routing_id, lynx_
 //  the offending ZeroMQ message is consumed either way, and *routing_id_p is still set when
 //  the envelope was readable so the caller can answer with an ERROR.
 lynx_msg_t *lynx_msg_recv(void *socket, zframe_t **routing_id_p, lynx_err_t *err);
-
-//  Generic msgpack for storage (results, configs): pack any value, unpack with the same
-//  limits as lynx_msg_decode. Caller frees the returned buffer with free(). Packing returns -1
-//  on out-of-memory and for a value unpack would refuse (deeper than LYNX_MSG_MAX_DEPTH, or
-//  more than LYNX_MSG_MAX_BYTES packed).
-int lynx_msgpack_pack(const lynx_value_t *value, unsigned char **data_p, size_t *size_p);
-lynx_value_t *lynx_msgpack_unpack(const void *data, size_t size, lynx_err_t *err);
 
 #endif

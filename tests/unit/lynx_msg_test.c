@@ -410,57 +410,6 @@ static void test_frame_size_limit(void **state)
 }
 
 //  --------------------------------------------------------------------------
-//  Storage packing
-
-//  lynx_msgpack_pack/unpack take any value; doubles stay doubles, integers integers.
-static void test_msgpack_storage(void **state)
-{
-    (void)state;
-    const char *documents[] = {
-        "null",
-        "true",
-        "-9223372036854775808",
-        "9223372036854775807",
-        "1.0",
-        "-0.5",
-        "\"\"",
-        "[1, 2.5, \"three\", [], {}]",
-        "{\"job_id\": \"a1b2\", \"success\": false, \"output_files\": [], \"z\": 1, \"a\": 2}",
-    };
-    for (size_t i = 0; i < sizeof documents / sizeof documents[0]; i++) {
-        lynx_value_t *value = s_json(documents[i]);
-        unsigned char *data;
-        size_t size;
-        assert_int_equal(lynx_msgpack_pack(value, &data, &size), 0);
-        lynx_err_t err;
-        lynx_value_t *back = lynx_msgpack_unpack(data, size, &err);
-        assert_non_null(back);
-        s_assert_identical(value, back);
-        lynx_value_destroy(&back);
-
-        //  The same limits as frames: no trailing bytes.
-        data = realloc(data, size + 1);
-        data[size] = 0x01;
-        assert_null(lynx_msgpack_unpack(data, size + 1, &err));
-        s_assert_err(&err, "", "trailing bytes after message");
-        free(data);
-        lynx_value_destroy(&value);
-    }
-    //  Nothing deeper than the decoder accepts is ever written.
-    lynx_value_t *nested = lynx_value_array();
-    for (int level = 2; level <= LYNX_MSG_MAX_DEPTH + 1; level++) {
-        lynx_value_t *outer = lynx_value_array();
-        lynx_value_append(outer, &nested);
-        nested = outer;
-    }
-    unsigned char *data = NULL;
-    size_t size = 0;
-    assert_int_equal(lynx_msgpack_pack(nested, &data, &size), -1);
-    assert_null(data);
-    lynx_value_destroy(&nested);
-}
-
-//  --------------------------------------------------------------------------
 //  Garbage: nothing crashes or leaks, and whatever decodes also re-encodes identically.
 
 static uint64_t s_random(uint64_t *state)
@@ -758,7 +707,6 @@ int main(void)
         cmocka_unit_test(test_truncated_and_trailing),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_frame_size_limit),
-        cmocka_unit_test(test_msgpack_storage),
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_send_recv),
     };
