@@ -442,7 +442,8 @@ int broker_telemetry_flush_due(broker_telemetry_t *self, int64_t now_ms)
     size_t idle = 0;
     for (telemetry_job_t *job = (telemetry_job_t *)zhashx_first(self->jobs); job;
          job = (telemetry_job_t *)zhashx_next(self->jobs)) {
-        if (job->size > 0 && now_ms - job->first_buffered_ms >= job->batch->config.flush_interval_ms) {
+        if (job->size > 0 &&
+            now_ms - job->first_buffered_ms >= job->batch->config.flush_interval_ms) {
             failed |= s_flush(self, job) != 0;
             flushed++;
         }
