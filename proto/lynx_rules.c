@@ -10,7 +10,7 @@
 //  the first rule whose comparisons lead to "fire", or at the end of the array.
 #include "lynx_rules.h"
 
-#include "lynx_problems.h"
+#include "lynx_check.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -75,11 +75,8 @@ typedef struct {
 
 typedef struct {
     lynx_rules_t *self;
-    lynx_value_t *errors;
-    lynx_value_t *warnings;
-    size_t error_count;
-    bool out_of_memory;
-    bool too_many; //  LYNX_RULES_COMPARISONS_MAX was passed (reported once)
+    lynx_check_t report; //  where problems go
+    bool too_many;       //  LYNX_RULES_COMPARISONS_MAX was passed (reported once)
     const char *conditions_path;
     s_node_t *nodes;
     size_t node_count;
@@ -97,93 +94,12 @@ static int s_grow(s_check_t *check, void **array, size_t *alloc, size_t count, s
     size_t wanted = *alloc ? *alloc * 2 : 8;
     void *grown = realloc(*array, wanted * size);
     if (!grown) {
-        check->out_of_memory = true;
+        check->report.out_of_memory = true;
         return -1;
     }
     *array = grown;
     *alloc = wanted;
     return 0;
-}
-
-static char *s_strdup(s_check_t *check, const char *string)
-{
-    char *copy = strdup(string);
-    if (!copy)
-        check->out_of_memory = true;
-    return copy;
-}
-
-//  path + "." + key, or path + "[index]" when key is NULL, in a new string. NULL on OOM.
-static char *s_path_join(s_check_t *check, const char *path, const char *key, size_t index)
-{
-    char *joined = lynx_problems_path(path, key, index);
-    if (!joined)
-        check->out_of_memory = true;
-    return joined;
-}
-
-//  Append {field: path[.key], message} to list (NULL: the caller does not want it).
-static void s_report(s_check_t *check, lynx_value_t *list, const char *path, const char *key,
-                     const char *message)
-{
-    if (lynx_problems_add(list, path, key, message))
-        check->out_of_memory = true;
-}
-
-//  Record an error at path.key (key may be NULL). Always returns -1.
-static int s_error(s_check_t *check, const char *path, const char *key, const char *format, ...)
-    __attribute__((format(printf, 4, 5)));
-static int s_error(s_check_t *check, const char *path, const char *key, const char *format, ...)
-{
-    check->error_count++;
-    char message[512];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(message, sizeof message, format, args);
-    va_end(args);
-    s_report(check, check->errors, path, key, message);
-    return -1;
-}
-
-static int s_name_index(const char *name, const char *const names[])
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
-
-static void s_warn_unknown(s_check_t *check, const lynx_value_t *map, const char *path,
-                           const char *const known[])
-{
-    for (size_t i = 0; i < lynx_value_size(map); i++) {
-        const char *key = lynx_value_key_at(map, i);
-        if (s_name_index(key, known) < 0)
-            s_report(check, check->warnings, path, key, "unknown field (ignored)");
-    }
-}
-
-//  A member of a map; JSON null counts as absent ("use the default").
-static const lynx_value_t *s_member(const lynx_value_t *map, const char *key)
-{
-    const lynx_value_t *member = lynx_value_get(map, key);
-    return lynx_value_type(member) == LYNX_VALUE_NULL ? NULL : member;
-}
-
-//  A string member: 1 and *value when present and valid, 0 when absent and optional, -1 after
-//  reporting an error.
-static int s_get_string(s_check_t *check, const lynx_value_t *map, const char *path,
-                        const char *key, bool required, const char **value)
-{
-    const lynx_value_t *member = s_member(map, key);
-    if (!member)
-        return required ? s_error(check, path, key, "required") : 0;
-    if (lynx_value_type(member) != LYNX_VALUE_STRING)
-        return s_error(check, path, key, "must be a string");
-    if (required && lynx_value_string_len(member) == 0)
-        return s_error(check, path, key, "must not be empty");
-    *value = lynx_value_as_string(member);
-    return 1;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -268,7 +184,7 @@ static int64_t s_intern(s_check_t *check, const char *name)
     for (size_t i = 0; i < self->variable_count; i++)
         if (strcmp(self->variables[i], name) == 0)
             return (int64_t)i;
-    char *copy = s_strdup(check, name);
+    char *copy = lynx_check_strdup(&check->report, name);
     if (!copy || s_grow(check, (void **)&self->variables, &check->variable_alloc,
                         self->variable_count, sizeof *self->variables)) {
         free(copy);
@@ -283,8 +199,8 @@ static void s_emit_leaf(s_check_t *check, const char *variable, s_op_t op, doubl
     lynx_rules_t *self = check->self;
     if (self->leaf_count >= LYNX_RULES_COMPARISONS_MAX) {
         if (!check->too_many)
-            s_error(check, check->conditions_path, NULL, "too many comparisons (at most %d)",
-                    LYNX_RULES_COMPARISONS_MAX);
+            lynx_check_error(&check->report, check->conditions_path, NULL,
+                             "too many comparisons (at most %d)", LYNX_RULES_COMPARISONS_MAX);
         check->too_many = true;
         return;
     }
@@ -308,51 +224,57 @@ typedef struct {
 static void s_check_comparison(s_check_t *check, const lynx_value_t *map, const char *path,
                                s_compact_t *compact)
 {
-    size_t errors_before = check->error_count;
+    size_t errors_before = check->report.error_count;
     const char *variable = NULL;
-    s_get_string(check, map, path, "variable", true, &variable);
+    lynx_check_get_string(&check->report, map, path, "variable",
+                          LYNX_CHECK_REQUIRED | LYNX_CHECK_NON_EMPTY, &variable);
     s_op_t op = S_LT;
     double threshold = 0;
 
-    const lynx_value_t *condition = s_member(map, "condition");
+    const lynx_value_t *condition = lynx_check_member(map, "condition");
     if (condition) {
         const char *text = NULL, *units = NULL;
         size_t number_at = 0, number_len = 0;
-        if (s_member(map, "operator") || s_member(map, "threshold"))
-            s_error(check, path, "condition",
-                    "cannot be combined with operator and threshold (use one form)");
-        else if (s_get_string(check, map, path, "condition", false, &text) == 1) {
+        if (lynx_check_member(map, "operator") || lynx_check_member(map, "threshold"))
+            lynx_check_error(&check->report, path, "condition",
+                             "cannot be combined with operator and threshold (use one form)");
+        else if (lynx_check_get_string(&check->report, map, path, "condition", LYNX_CHECK_OPTIONAL,
+                                       &text) == 1) {
             if (s_parse_condition(text, &op, &threshold, &number_at, &number_len))
-                s_error(check, path, "condition",
-                        "cannot parse '%s' (expected an operator <, <=, >, >=, ==, != and a "
-                        "number)",
-                        text);
+                lynx_check_error(
+                    &check->report, path, "condition",
+                    "cannot parse '%s' (expected an operator <, <=, >, >=, ==, != and a "
+                    "number)",
+                    text);
             else if (!isfinite(threshold))
-                s_error(check, path, "condition", "number out of range in '%s'", text);
+                lynx_check_error(&check->report, path, "condition", "number out of range in '%s'",
+                                 text);
             else
                 *compact = (s_compact_t){true, op, text + number_at, number_len};
         }
-        s_get_string(check, map, path, "units", false, &units);
+        lynx_check_get_string(&check->report, map, path, "units", LYNX_CHECK_OPTIONAL, &units);
     } else {
         const char *name = NULL, *units = NULL;
-        if (s_get_string(check, map, path, "operator", true, &name) == 1) {
-            int index = s_name_index(name, s_op_names);
+        if (lynx_check_get_string(&check->report, map, path, "operator",
+                                  LYNX_CHECK_REQUIRED | LYNX_CHECK_NON_EMPTY, &name) == 1) {
+            int index = lynx_check_name_index(name, s_op_names);
             if (index < 0)
-                s_error(check, path, "operator",
-                        "unknown operator '%s' (use lt, lte, gt, gte, eq, neq)", name);
+                lynx_check_error(&check->report, path, "operator",
+                                 "unknown operator '%s' (use lt, lte, gt, gte, eq, neq)", name);
             else
                 op = (s_op_t)index;
         }
-        const lynx_value_t *number = s_member(map, "threshold");
+        const lynx_value_t *number = lynx_check_member(map, "threshold");
         if (!number)
-            s_error(check, path, "threshold", "required");
+            lynx_check_error(&check->report, path, "threshold", "required");
         else if (!lynx_value_is_number(number))
-            s_error(check, path, "threshold", "must be a number");
+            lynx_check_error(&check->report, path, "threshold", "must be a number");
         else if (!isfinite(threshold = lynx_value_as_double(number)))
-            s_error(check, path, "threshold", "must be a finite number");
-        s_get_string(check, map, path, "units", true, &units);
+            lynx_check_error(&check->report, path, "threshold", "must be a finite number");
+        lynx_check_get_string(&check->report, map, path, "units",
+                              LYNX_CHECK_REQUIRED | LYNX_CHECK_NON_EMPTY, &units);
     }
-    if (check->error_count == errors_before)
+    if (check->report.error_count == errors_before)
         s_emit_leaf(check, variable, op, threshold);
 }
 
@@ -364,26 +286,27 @@ static void s_check_group(s_check_t *check, const lynx_value_t *map, const char 
                           const char *key, int depth)
 {
     if (depth > LYNX_RULES_DEPTH_MAX) {
-        s_error(check, path, key, "groups nest deeper than %d levels", LYNX_RULES_DEPTH_MAX);
+        lynx_check_error(&check->report, path, key, "groups nest deeper than %d levels",
+                         LYNX_RULES_DEPTH_MAX);
         return;
     }
-    const lynx_value_t *members = s_member(map, key);
+    const lynx_value_t *members = lynx_check_member(map, key);
     if (lynx_value_type(members) != LYNX_VALUE_ARRAY) {
-        s_error(check, path, key, "must be an array");
+        lynx_check_error(&check->report, path, key, "must be an array");
         return;
     }
     if (lynx_value_size(members) == 0) {
-        s_error(check, path, key, "must not be empty");
+        lynx_check_error(&check->report, path, key, "must not be empty");
         return;
     }
     int node = s_push_node(check, strcmp(key, "all") == 0 ? S_NODE_ALL : S_NODE_ANY);
-    char *group_path = s_path_join(check, path, key, 0);
+    char *group_path = lynx_check_path_join(&check->report, path, key, 0);
     if (node < 0 || !group_path) {
         free(group_path);
         return;
     }
     for (size_t i = 0; i < lynx_value_size(members); i++) {
-        char *member_path = s_path_join(check, group_path, NULL, i);
+        char *member_path = lynx_check_path_join(&check->report, group_path, NULL, i);
         s_compact_t unused = {0};
         if (member_path)
             s_check_node(check, lynx_value_at(members, i), member_path, depth + 1, &unused);
@@ -399,16 +322,16 @@ static void s_check_node(s_check_t *check, const lynx_value_t *map, const char *
                          s_compact_t *compact)
 {
     if (lynx_value_type(map) != LYNX_VALUE_MAP) {
-        s_error(check, path, NULL, "must be an object");
+        lynx_check_error(&check->report, path, NULL, "must be an object");
         return;
     }
     if (depth > 1)
-        s_warn_unknown(check, map, path, s_member_fields);
-    bool has_variable = s_member(map, "variable") != NULL;
-    bool has_all = s_member(map, "all") != NULL;
-    bool has_any = s_member(map, "any") != NULL;
+        lynx_check_warn_unknown(&check->report, map, path, s_member_fields);
+    bool has_variable = lynx_check_member(map, "variable") != NULL;
+    bool has_all = lynx_check_member(map, "all") != NULL;
+    bool has_any = lynx_check_member(map, "any") != NULL;
     if (has_variable + has_all + has_any != 1) {
-        s_error(check, path, NULL, "must have exactly one of variable, all, any");
+        lynx_check_error(&check->report, path, NULL, "must have exactly one of variable, all, any");
         return;
     }
     if (has_variable) {
@@ -465,30 +388,33 @@ static void s_check_rule(s_check_t *check, const lynx_value_t *map, const char *
                          size_t position)
 {
     if (lynx_value_type(map) != LYNX_VALUE_MAP) {
-        s_error(check, path, NULL, "must be an object");
+        lynx_check_error(&check->report, path, NULL, "must be an object");
         return;
     }
-    s_warn_unknown(check, map, path, s_rule_fields);
+    lynx_check_warn_unknown(&check->report, map, path, s_rule_fields);
     //  The compact form comes from the batch examples, which carry no name: it gets one.
-    bool compact_form = s_member(map, "variable") && s_member(map, "condition") &&
-                        !s_member(map, "all") && !s_member(map, "any");
+    bool compact_form = lynx_check_member(map, "variable") && lynx_check_member(map, "condition") &&
+                        !lynx_check_member(map, "all") && !lynx_check_member(map, "any");
     const char *name = NULL, *description = NULL;
-    int named = s_get_string(check, map, path, "name", !compact_form, &name);
-    s_get_string(check, map, path, "description", false, &description);
+    int named = lynx_check_get_string(
+        &check->report, map, path, "name",
+        compact_form ? LYNX_CHECK_OPTIONAL : LYNX_CHECK_REQUIRED | LYNX_CHECK_NON_EMPTY, &name);
+    lynx_check_get_string(&check->report, map, path, "description", LYNX_CHECK_OPTIONAL,
+                          &description);
 
-    size_t errors_before = check->error_count;
+    size_t errors_before = check->report.error_count;
     check->node_count = 0;
     s_compact_t compact = {0};
     s_check_node(check, map, path, 1, &compact);
 
     char *owned_name = NULL;
     if (named == 1)
-        owned_name = s_strdup(check, name);
-    else if (named == 0 && compact.compact && check->error_count == errors_before) {
+        owned_name = lynx_check_strdup(&check->report, name);
+    else if (named == 0 && compact.compact && check->report.error_count == errors_before) {
         const char *variable = lynx_value_get_string(map, "variable", "");
         if (asprintf(&owned_name, "%s %s %.*s", variable, s_op_symbols[compact.op],
                      (int)compact.number_len, compact.number) < 0) {
-            check->out_of_memory = true;
+            check->report.out_of_memory = true;
             owned_name = NULL;
         }
     }
@@ -497,17 +423,17 @@ static void s_check_rule(s_check_t *check, const lynx_value_t *map, const char *
     lynx_rules_t *self = check->self;
     for (size_t i = 0; i < self->rule_count; i++)
         if (strcmp(self->rules[i].name, owned_name) == 0) {
-            s_error(check, path, named == 1 ? "name" : NULL,
-                    "duplicate name '%s' (first used by conditions[%zu])", owned_name,
-                    self->rules[i].position);
+            lynx_check_error(&check->report, path, named == 1 ? "name" : NULL,
+                             "duplicate name '%s' (first used by conditions[%zu])", owned_name,
+                             self->rules[i].position);
             free(owned_name);
             return;
         }
-    char *owned_description = description ? s_strdup(check, description) : NULL;
+    char *owned_description = description ? lynx_check_strdup(&check->report, description) : NULL;
     if (s_push_rule(check, owned_name, owned_description, position))
         return;
     //  Jumps are only needed, and the shape only complete, when nothing is wrong so far.
-    if (check->error_count == 0 && !check->out_of_memory)
+    if (check->report.error_count == 0 && !check->report.out_of_memory)
         s_link(check, 0, -(int32_t)self->rule_count, (int32_t)check->nodes[0].end_leaf);
 }
 
@@ -516,10 +442,10 @@ lynx_rules_t *lynx_rules_new(const lynx_value_t *early_termination, const char *
 {
     if (!path)
         path = "early_termination";
-    s_check_t check = {.errors = errors, .warnings = warnings};
+    s_check_t check = {.report = {.errors = errors, .warnings = warnings}};
     lynx_rules_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_error(&check, path, NULL, "out of memory");
+        lynx_check_error(&check.report, path, NULL, "out of memory");
         return NULL;
     }
     check.self = self;
@@ -528,38 +454,38 @@ lynx_rules_t *lynx_rules_new(const lynx_value_t *early_termination, const char *
     if (lynx_value_type(early_termination) == LYNX_VALUE_NULL)
         return self;
     if (lynx_value_type(early_termination) != LYNX_VALUE_MAP) {
-        s_error(&check, path, NULL, "must be an object");
+        lynx_check_error(&check.report, path, NULL, "must be an object");
         lynx_rules_destroy(&self);
         return NULL;
     }
-    s_warn_unknown(&check, early_termination, path, s_block_fields);
+    lynx_check_warn_unknown(&check.report, early_termination, path, s_block_fields);
 
-    const lynx_value_t *enabled = s_member(early_termination, "enabled");
+    const lynx_value_t *enabled = lynx_check_member(early_termination, "enabled");
     if (enabled && lynx_value_type(enabled) != LYNX_VALUE_BOOL)
-        s_error(&check, path, "enabled", "must be a boolean");
+        lynx_check_error(&check.report, path, "enabled", "must be a boolean");
     else if (enabled)
         self->enabled = lynx_value_as_bool(enabled);
 
-    const lynx_value_t *frequency = s_member(early_termination, "check_frequency_hz");
+    const lynx_value_t *frequency = lynx_check_member(early_termination, "check_frequency_hz");
     if (frequency && !lynx_value_is_number(frequency))
-        s_error(&check, path, "check_frequency_hz", "must be a number");
+        lynx_check_error(&check.report, path, "check_frequency_hz", "must be a number");
     else if (frequency) {
         double hz = lynx_value_as_double(frequency);
         if (hz > 0 && hz <= LYNX_RULES_CHECK_FREQUENCY_HZ_MAX)
             self->check_frequency_hz = hz;
         else
-            s_error(&check, path, "check_frequency_hz", "must be > 0 and <= %g",
-                    LYNX_RULES_CHECK_FREQUENCY_HZ_MAX);
+            lynx_check_error(&check.report, path, "check_frequency_hz", "must be > 0 and <= %g",
+                             LYNX_RULES_CHECK_FREQUENCY_HZ_MAX);
     }
 
-    const lynx_value_t *conditions = s_member(early_termination, "conditions");
-    char *conditions_path = s_path_join(&check, path, "conditions", 0);
+    const lynx_value_t *conditions = lynx_check_member(early_termination, "conditions");
+    char *conditions_path = lynx_check_path_join(&check.report, path, "conditions", 0);
     check.conditions_path = conditions_path;
     if (conditions && lynx_value_type(conditions) != LYNX_VALUE_ARRAY)
-        s_error(&check, path, "conditions", "must be an array");
+        lynx_check_error(&check.report, path, "conditions", "must be an array");
     else if (conditions_path)
         for (size_t i = 0; i < lynx_value_size(conditions); i++) {
-            char *rule_path = s_path_join(&check, conditions_path, NULL, i);
+            char *rule_path = lynx_check_path_join(&check.report, conditions_path, NULL, i);
             if (rule_path)
                 s_check_rule(&check, lynx_value_at(conditions, i), rule_path, i);
             free(rule_path);
@@ -567,9 +493,9 @@ lynx_rules_t *lynx_rules_new(const lynx_value_t *early_termination, const char *
     free(conditions_path);
     free(check.nodes);
 
-    if (check.out_of_memory)
-        s_error(&check, path, NULL, "out of memory");
-    if (check.error_count > 0)
+    if (check.report.out_of_memory)
+        lynx_check_error(&check.report, path, NULL, "out of memory");
+    if (check.report.error_count > 0)
         lynx_rules_destroy(&self);
     return self;
 }

@@ -29,50 +29,50 @@ static const char *const s_dist_fields[BROKER_DIST_TYPE_COUNT][6] = {
 //  Distributions: one short check per type. Each reads the parameters into spec and reports
 //  what is missing, mistyped or out of range.
 
-typedef void s_dist_check_fn(study_check_t *check, broker_study_dimension_t *dimension,
+typedef void s_dist_check_fn(lynx_check_t *check, broker_study_dimension_t *dimension,
                              const lynx_value_t *map, const char *path);
 
 //  min < max with a finite width. optional: absent bounds keep the spec's defaults.
-static bool s_check_range(study_check_t *check, broker_dist_spec_t *spec, const lynx_value_t *map,
+static bool s_check_range(lynx_check_t *check, broker_dist_spec_t *spec, const lynx_value_t *map,
                           const char *path, int flags)
 {
-    bool min_ok = study_check_get_number(check, map, path, "min", flags, &spec->min) >= 0;
-    bool max_ok = study_check_get_number(check, map, path, "max", flags, &spec->max) >= 0;
+    bool min_ok = lynx_check_get_number(check, map, path, "min", flags, &spec->min) >= 0;
+    bool max_ok = lynx_check_get_number(check, map, path, "max", flags, &spec->max) >= 0;
     if (!min_ok || !max_ok)
         return false;
     if (!(spec->min < spec->max))
-        return study_check_error(check, path, "min", "must be less than max") == 0;
+        return lynx_check_error(check, path, "min", "must be less than max") == 0;
     if (!isfinite(spec->max - spec->min))
-        return study_check_error(check, path, "max", "max - min must be a finite number") == 0;
+        return lynx_check_error(check, path, "max", "max - min must be a finite number") == 0;
     return true;
 }
 
-static void s_check_uniform(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_uniform(lynx_check_t *check, broker_study_dimension_t *dimension,
                             const lynx_value_t *map, const char *path)
 {
-    s_check_range(check, &dimension->spec, map, path, STUDY_CHECK_REQUIRED);
+    s_check_range(check, &dimension->spec, map, path, LYNX_CHECK_REQUIRED);
 }
 
-static void s_check_normal(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_normal(lynx_check_t *check, broker_study_dimension_t *dimension,
                            const lynx_value_t *map, const char *path)
 {
-    study_check_get_number(check, map, path, "mean", STUDY_CHECK_REQUIRED, &dimension->spec.mean);
-    study_check_get_positive(check, map, path, "std_dev", &dimension->spec.std_dev);
+    lynx_check_get_number(check, map, path, "mean", LYNX_CHECK_REQUIRED, &dimension->spec.mean);
+    lynx_check_get_positive(check, map, path, "std_dev", &dimension->spec.std_dev);
 }
 
-static void s_check_truncated_normal(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_truncated_normal(lynx_check_t *check, broker_study_dimension_t *dimension,
                                      const lynx_value_t *map, const char *path)
 {
     broker_dist_spec_t *spec = &dimension->spec;
     bool mean_ok =
-        study_check_get_number(check, map, path, "mean", STUDY_CHECK_REQUIRED, &spec->mean) == 1;
-    bool sd_ok = study_check_get_positive(check, map, path, "std_dev", &spec->std_dev) == 1;
-    if (!s_check_range(check, spec, map, path, STUDY_CHECK_REQUIRED) || !mean_ok || !sd_ok)
+        lynx_check_get_number(check, map, path, "mean", LYNX_CHECK_REQUIRED, &spec->mean) == 1;
+    bool sd_ok = lynx_check_get_positive(check, map, path, "std_dev", &spec->std_dev) == 1;
+    if (!s_check_range(check, spec, map, path, LYNX_CHECK_REQUIRED) || !mean_ok || !sd_ok)
         return;
     double a = (spec->min - spec->mean) / spec->std_dev;
     double b = (spec->max - spec->mean) / spec->std_dev;
     if (a > S_TRUNCATION_SIGMAS_MAX || b < -S_TRUNCATION_SIGMAS_MAX)
-        study_check_error(
+        lynx_check_error(
             check, path, NULL,
             "[min, max] lies wholly more than %.0f standard deviations %s the mean: its "
             "probability underflows",
@@ -80,80 +80,79 @@ static void s_check_truncated_normal(study_check_t *check, broker_study_dimensio
 }
 
 //  Either mu and sigma (of ln X) or mean and std_dev (of X itself), never a mix.
-static void s_check_lognormal(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_lognormal(lynx_check_t *check, broker_study_dimension_t *dimension,
                               const lynx_value_t *map, const char *path)
 {
     broker_dist_spec_t *spec = &dimension->spec;
-    bool logarithmic = study_check_member(map, "mu") || study_check_member(map, "sigma");
-    bool moments = study_check_member(map, "mean") || study_check_member(map, "std_dev");
+    bool logarithmic = lynx_check_member(map, "mu") || lynx_check_member(map, "sigma");
+    bool moments = lynx_check_member(map, "mean") || lynx_check_member(map, "std_dev");
     if (logarithmic && moments) {
-        study_check_error(check, path, NULL,
-                          "give either mu and sigma or mean and std_dev, not both");
+        lynx_check_error(check, path, NULL,
+                         "give either mu and sigma or mean and std_dev, not both");
         return;
     }
     if (!moments) {
-        study_check_get_number(check, map, path, "mu", STUDY_CHECK_REQUIRED, &spec->mu);
-        study_check_get_positive(check, map, path, "sigma", &spec->sigma);
+        lynx_check_get_number(check, map, path, "mu", LYNX_CHECK_REQUIRED, &spec->mu);
+        lynx_check_get_positive(check, map, path, "sigma", &spec->sigma);
         return;
     }
     double mean = 0, std_dev = 0;
-    bool mean_ok = study_check_get_positive(check, map, path, "mean", &mean) == 1;
-    if (study_check_get_positive(check, map, path, "std_dev", &std_dev) != 1 || !mean_ok)
+    bool mean_ok = lynx_check_get_positive(check, map, path, "mean", &mean) == 1;
+    if (lynx_check_get_positive(check, map, path, "std_dev", &std_dev) != 1 || !mean_ok)
         return;
     broker_dist_lognormal_from_moments(mean, std_dev, &spec->mu, &spec->sigma);
     if (!(spec->sigma > 0) || !isfinite(spec->sigma))
-        study_check_error(check, path, "std_dev",
-                          "std_dev / mean must be between 1e-150 and 1e150");
+        lynx_check_error(check, path, "std_dev", "std_dev / mean must be between 1e-150 and 1e150");
 }
 
-static void s_check_triangular(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_triangular(lynx_check_t *check, broker_study_dimension_t *dimension,
                                const lynx_value_t *map, const char *path)
 {
     broker_dist_spec_t *spec = &dimension->spec;
     bool mode_ok =
-        study_check_get_number(check, map, path, "mode", STUDY_CHECK_REQUIRED, &spec->mode) == 1;
-    if (s_check_range(check, spec, map, path, STUDY_CHECK_REQUIRED) && mode_ok &&
+        lynx_check_get_number(check, map, path, "mode", LYNX_CHECK_REQUIRED, &spec->mode) == 1;
+    if (s_check_range(check, spec, map, path, LYNX_CHECK_REQUIRED) && mode_ok &&
         !(spec->min <= spec->mode && spec->mode <= spec->max))
-        study_check_error(check, path, "mode", "must be between min and max");
+        lynx_check_error(check, path, "mode", "must be between min and max");
 }
 
-static void s_check_exponential(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_exponential(lynx_check_t *check, broker_study_dimension_t *dimension,
                                 const lynx_value_t *map, const char *path)
 {
-    study_check_get_positive(check, map, path, "rate", &dimension->spec.rate);
+    lynx_check_get_positive(check, map, path, "rate", &dimension->spec.rate);
 }
 
-static void s_check_beta(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_beta(lynx_check_t *check, broker_study_dimension_t *dimension,
                          const lynx_value_t *map, const char *path)
 {
     broker_dist_spec_t *spec = &dimension->spec;
-    study_check_get_positive(check, map, path, "alpha", &spec->alpha);
-    study_check_get_positive(check, map, path, "beta", &spec->beta);
+    lynx_check_get_positive(check, map, path, "alpha", &spec->alpha);
+    lynx_check_get_positive(check, map, path, "beta", &spec->beta);
     spec->min = 0.0;
     spec->max = 1.0;
-    s_check_range(check, spec, map, path, STUDY_CHECK_OPTIONAL);
+    s_check_range(check, spec, map, path, LYNX_CHECK_OPTIONAL);
 }
 
 //  A value a run can carry as is: a finite number or a string.
-static bool s_check_scalar(study_check_t *check, const lynx_value_t *value, const char *path,
+static bool s_check_scalar(lynx_check_t *check, const lynx_value_t *value, const char *path,
                            const char *key)
 {
     double number;
     if (lynx_value_type(value) == LYNX_VALUE_STRING)
         return true;
     if (!lynx_value_is_number(value))
-        return study_check_error(check, path, key, "must be a number or a string") == 0;
-    return study_check_number(check, value, path, key, &number) == 1;
+        return lynx_check_error(check, path, key, "must be a number or a string") == 0;
+    return lynx_check_number(check, value, path, key, &number) == 1;
 }
 
-static void s_check_weights(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_weights(lynx_check_t *check, broker_study_dimension_t *dimension,
                             const lynx_value_t *weights, const char *path, size_t count)
 {
-    char *weights_path = study_check_path_join(check, path, "weights", 0);
+    char *weights_path = lynx_check_path_join(check, path, "weights", 0);
     if (!weights_path)
         return;
     if (lynx_value_size(weights) != count) {
-        study_check_error(check, weights_path, NULL, "must have one entry per value (%zu)", count);
+        lynx_check_error(check, weights_path, NULL, "must have one entry per value (%zu)", count);
         free(weights_path);
         return;
     }
@@ -163,42 +162,41 @@ static void s_check_weights(study_check_t *check, broker_study_dimension_t *dime
     bool ok = true;
     double total = 0.0;
     for (size_t k = 0; k < count; k++) {
-        char *field = study_check_path_join(check, weights_path, NULL, k);
+        char *field = lynx_check_path_join(check, weights_path, NULL, k);
         double weight = 0;
-        if (!field ||
-            study_check_number(check, lynx_value_at(weights, k), field, NULL, &weight) < 0)
+        if (!field || lynx_check_number(check, lynx_value_at(weights, k), field, NULL, &weight) < 0)
             ok = false;
         else if (weight < 0)
-            ok = study_check_error(check, field, NULL, "must be >= 0") == 0;
+            ok = lynx_check_error(check, field, NULL, "must be >= 0") == 0;
         if (dimension->weights)
             dimension->weights[k] = weight;
         total += weight;
         free(field);
     }
     if (ok && !(total > 0))
-        study_check_error(check, weights_path, NULL, "must not all be zero");
+        lynx_check_error(check, weights_path, NULL, "must not all be zero");
     else if (ok && !isfinite(total))
-        study_check_error(check, weights_path, NULL, "must have a finite sum");
+        lynx_check_error(check, weights_path, NULL, "must have a finite sum");
     dimension->spec.weights = dimension->weights;
     free(weights_path);
 }
 
-static void s_check_choice(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_choice(lynx_check_t *check, broker_study_dimension_t *dimension,
                            const lynx_value_t *map, const char *path)
 {
     const lynx_value_t *values = NULL, *weights = NULL;
     int have_weights =
-        study_check_get_array(check, map, path, "weights", STUDY_CHECK_OPTIONAL, &weights);
-    if (study_check_get_array(check, map, path, "values", STUDY_CHECK_REQUIRED, &values) != 1)
+        lynx_check_get_array(check, map, path, "weights", LYNX_CHECK_OPTIONAL, &weights);
+    if (lynx_check_get_array(check, map, path, "values", LYNX_CHECK_REQUIRED, &values) != 1)
         return;
     size_t count = lynx_value_size(values);
     if (count == 0) {
-        study_check_error(check, path, "values", "must not be empty");
+        lynx_check_error(check, path, "values", "must not be empty");
         return;
     }
-    char *values_path = study_check_path_join(check, path, "values", 0);
+    char *values_path = lynx_check_path_join(check, path, "values", 0);
     for (size_t k = 0; values_path && k < count; k++) {
-        char *field = study_check_path_join(check, values_path, NULL, k);
+        char *field = lynx_check_path_join(check, values_path, NULL, k);
         if (field)
             s_check_scalar(check, lynx_value_at(values, k), field, NULL);
         free(field);
@@ -212,12 +210,12 @@ static void s_check_choice(study_check_t *check, broker_study_dimension_t *dimen
         check->out_of_memory = true;
 }
 
-static void s_check_constant(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_constant(lynx_check_t *check, broker_study_dimension_t *dimension,
                              const lynx_value_t *map, const char *path)
 {
-    const lynx_value_t *value = study_check_member(map, "value");
+    const lynx_value_t *value = lynx_check_member(map, "value");
     if (!value) {
-        study_check_error(check, path, "value", "required");
+        lynx_check_error(check, path, "value", "required");
         return;
     }
     if (!s_check_scalar(check, value, path, "value"))
@@ -242,11 +240,11 @@ static s_dist_check_fn *const s_dist_checks[BROKER_DIST_TYPE_COUNT] = {
     [BROKER_DIST_CONSTANT] = s_check_constant,
 };
 
-void study_check_distribution(study_check_t *check, broker_study_dimension_t *dimension,
-                              const lynx_value_t *map, const char *path)
+void broker_dist_check(lynx_check_t *check, broker_study_dimension_t *dimension,
+                       const lynx_value_t *map, const char *path)
 {
     const char *type = NULL;
-    if (study_check_get_string(check, map, path, "type", STUDY_CHECK_REQUIRED, &type) != 1)
+    if (lynx_check_get_string(check, map, path, "type", LYNX_CHECK_REQUIRED, &type) != 1)
         return;
     int index = broker_dist_type_parse(type);
     if (index < 0) {
@@ -254,11 +252,11 @@ void study_check_distribution(study_check_t *check, broker_study_dimension_t *di
         for (int i = 0; i < BROKER_DIST_TYPE_COUNT; i++)
             names[i] = broker_dist_type_name((broker_dist_type_t)i);
         char list[256];
-        study_check_error(check, path, "type", "unknown distribution type '%.64s' (supported: %s)",
-                          type, study_check_name_list(list, sizeof list, names));
+        lynx_check_error(check, path, "type", "unknown distribution type '%.64s' (supported: %s)",
+                         type, lynx_check_name_list(list, sizeof list, names));
         return;
     }
-    study_check_warn_unknown(check, map, path, s_dist_fields[index]);
+    lynx_check_warn_unknown(check, map, path, s_dist_fields[index]);
     dimension->spec.type = (broker_dist_type_t)index;
     s_dist_checks[index](check, dimension, map, path);
 }

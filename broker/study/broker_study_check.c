@@ -62,269 +62,68 @@ const char *broker_study_method_name(broker_method_t method)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Reporting. Problems are counted here rather than in the caller's arrays, which may already
-//  hold entries or be NULL.
-
-//  A field path in a new string: path + "." + key, or path + "[index]" when key is NULL.
-//  NULL on out-of-memory.
-char *study_check_path_join(study_check_t *check, const char *path, const char *key, size_t index)
-{
-    char *joined = lynx_problems_path(path, key, index);
-    if (!joined)
-        check->out_of_memory = true;
-    return joined;
-}
-
-//  Appends {field: path[.key], message} to list. Running out of memory here is remembered,
-//  so the study still fails instead of passing with a lost error.
-static void s_report(study_check_t *check, lynx_value_t *list, const char *path, const char *key,
-                     const char *message)
-{
-    if (lynx_problems_add(list, path, key, message))
-        check->out_of_memory = true;
-}
-
-//  Records an error at path.key (key may be NULL). Always returns -1.
-int study_check_error(study_check_t *check, const char *path, const char *key, const char *format,
-                      ...)
-{
-    check->error_count++;
-    char message[LYNX_ERR_MESSAGE_MAX];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(message, sizeof message, format, args);
-    va_end(args);
-    s_report(check, check->errors, path, key, message);
-    return -1;
-}
-
-static char *s_strdup(study_check_t *check, const char *string)
-{
-    char *copy = strdup(string);
-    if (!copy)
-        check->out_of_memory = true;
-    return copy;
-}
-
-static int s_name_index(const char *name, const char *const names[])
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
-
-//  "a, b, c" into buffer, for messages that list what is accepted.
-const char *study_check_name_list(char *buffer, size_t size, const char *const names[])
-{
-    size_t used = 0;
-    buffer[0] = '\0';
-    for (int i = 0; names[i] && used < size; i++)
-        used += (size_t)snprintf(buffer + used, size - used, "%s%s", i ? ", " : "", names[i]);
-    return buffer;
-}
-
-void study_check_warn_unknown(study_check_t *check, const lynx_value_t *map, const char *path,
-                              const char *const known[])
-{
-    for (size_t i = 0; i < lynx_value_size(map); i++) {
-        const char *key = lynx_value_key_at(map, i);
-        if (s_name_index(key, known) < 0)
-            s_report(check, check->warnings, path, key, "unknown field (ignored)");
-    }
-}
-
-//  ---------------------------------------------------------------------------------------
-//  Typed getters. Each returns 1 and sets *value when the member is present and valid, 0 when
-//  it is absent and optional (leaving *value, the default, alone), and -1 after reporting an
-//  error. JSON null counts as absent: clients that serialise an unset field as null mean "use
-//  the default".
-
-const lynx_value_t *study_check_member(const lynx_value_t *map, const char *key)
-{
-    const lynx_value_t *member = lynx_value_get(map, key);
-    return lynx_value_type(member) == LYNX_VALUE_NULL ? NULL : member;
-}
-
-static int s_absent(study_check_t *check, const char *path, const char *key, int flags)
-{
-    return flags & STUDY_CHECK_REQUIRED ? study_check_error(check, path, key, "required") : 0;
-}
-
-static int s_get_typed(study_check_t *check, const lynx_value_t *map, const char *path,
-                       const char *key, int flags, lynx_value_type_t type, const char *what,
-                       const lynx_value_t **value)
-{
-    const lynx_value_t *member = study_check_member(map, key);
-    if (!member)
-        return s_absent(check, path, key, flags);
-    if (lynx_value_type(member) != type)
-        return study_check_error(check, path, key, "must be %s", what);
-    *value = member;
-    return 1;
-}
-
-static int s_get_object(study_check_t *check, const lynx_value_t *map, const char *path,
-                        const char *key, int flags, const lynx_value_t **value)
-{
-    return s_get_typed(check, map, path, key, flags, LYNX_VALUE_MAP, "an object", value);
-}
-
-int study_check_get_array(study_check_t *check, const lynx_value_t *map, const char *path,
-                          const char *key, int flags, const lynx_value_t **value)
-{
-    return s_get_typed(check, map, path, key, flags, LYNX_VALUE_ARRAY, "an array", value);
-}
-
-static int s_get_bool(study_check_t *check, const lynx_value_t *map, const char *path,
-                      const char *key, bool *value)
-{
-    const lynx_value_t *member = NULL;
-    int rc = s_get_typed(check, map, path, key, STUDY_CHECK_OPTIONAL, LYNX_VALUE_BOOL, "a boolean",
-                         &member);
-    if (rc == 1)
-        *value = lynx_value_as_bool(member);
-    return rc;
-}
-
-int study_check_get_string(study_check_t *check, const lynx_value_t *map, const char *path,
-                           const char *key, int flags, const char **value)
-{
-    const lynx_value_t *member = NULL;
-    int rc = s_get_typed(check, map, path, key, flags, LYNX_VALUE_STRING, "a string", &member);
-    if (rc != 1)
-        return rc;
-    if ((flags & STUDY_CHECK_NON_EMPTY) && lynx_value_string_len(member) == 0)
-        return study_check_error(check, path, key, "must not be empty");
-    *value = lynx_value_as_string(member);
-    return 1;
-}
-
-//  A number that is finite: JSON has no NaN or infinity, but msgpack and YAML do.
-int study_check_number(study_check_t *check, const lynx_value_t *member, const char *path,
-                       const char *key, double *value)
-{
-    if (!lynx_value_is_number(member))
-        return study_check_error(check, path, key, "must be a number");
-    double number = lynx_value_as_double(member);
-    if (!isfinite(number))
-        return study_check_error(check, path, key, "must be a finite number");
-    *value = number;
-    return 1;
-}
-
-int study_check_get_number(study_check_t *check, const lynx_value_t *map, const char *path,
-                           const char *key, int flags, double *value)
-{
-    const lynx_value_t *member = study_check_member(map, key);
-    if (!member)
-        return s_absent(check, path, key, flags);
-    return study_check_number(check, member, path, key, value);
-}
-
-//  A required number > 0.
-int study_check_get_positive(study_check_t *check, const lynx_value_t *map, const char *path,
-                             const char *key, double *value)
-{
-    int rc = study_check_get_number(check, map, path, key, STUDY_CHECK_REQUIRED, value);
-    if (rc == 1 && !(*value > 0))
-        return study_check_error(check, path, key, "must be > 0");
-    return rc;
-}
-
-//  JSON has one number type, so a double holding an exact integer (500.0) is an integer too.
-static int s_get_integer(study_check_t *check, const lynx_value_t *map, const char *path,
-                         const char *key, int flags, int64_t min, int64_t max, int64_t *value)
-{
-    const lynx_value_t *member = study_check_member(map, key);
-    if (!member)
-        return s_absent(check, path, key, flags);
-    int64_t number = 0;
-    bool in_range;
-    if (lynx_value_type(member) == LYNX_VALUE_INT) {
-        number = lynx_value_as_int(member);
-        in_range = true;
-    } else {
-        double real = lynx_value_as_double(member);
-        if (lynx_value_type(member) != LYNX_VALUE_DOUBLE || !isfinite(real) || real != trunc(real))
-            return study_check_error(check, path, key, "must be an integer");
-        //  [-2^63, 2^63) are the doubles that convert to int64_t.
-        in_range = real >= -0x1p63 && real < 0x1p63;
-        number = in_range ? (int64_t)real : 0;
-    }
-    if (!in_range || number < min || number > max) {
-        if ((flags & STUDY_CHECK_NO_MAX) && in_range && number < min)
-            return study_check_error(check, path, key, "must be >= %" PRId64, min);
-        return study_check_error(check, path, key, "must be between %" PRId64 " and %" PRId64, min,
-                                 max);
-    }
-    *value = number;
-    return 1;
-}
-
-//  ---------------------------------------------------------------------------------------
 //  simulation, monte_carlo
 
-static void s_check_simulation(broker_study_config_t *self, study_check_t *check,
+static void s_check_simulation(broker_study_config_t *self, lynx_check_t *check,
                                const lynx_value_t *config)
 {
     const char *path = "config.simulation";
     const lynx_value_t *simulation = NULL;
-    if (s_get_object(check, config, "config", "simulation", STUDY_CHECK_REQUIRED, &simulation) != 1)
+    if (lynx_check_get_object(check, config, "config", "simulation", LYNX_CHECK_REQUIRED,
+                              &simulation) != 1)
         return;
-    study_check_warn_unknown(check, simulation, path, s_simulation_fields);
+    lynx_check_warn_unknown(check, simulation, path, s_simulation_fields);
 
     const char *name = NULL, *version = NULL;
-    if (study_check_get_string(check, simulation, path, "name",
-                               STUDY_CHECK_REQUIRED | STUDY_CHECK_NON_EMPTY, &name) == 1)
-        self->simulation_name = s_strdup(check, name);
-    if (study_check_get_string(check, simulation, path, "version", STUDY_CHECK_OPTIONAL,
-                               &version) == 1)
-        self->simulation_version = s_strdup(check, version);
+    if (lynx_check_get_string(check, simulation, path, "name",
+                              LYNX_CHECK_REQUIRED | LYNX_CHECK_NON_EMPTY, &name) == 1)
+        self->simulation_name = lynx_check_strdup(check, name);
+    if (lynx_check_get_string(check, simulation, path, "version", LYNX_CHECK_OPTIONAL, &version) ==
+        1)
+        self->simulation_version = lynx_check_strdup(check, version);
     double duration = 0;
-    if (study_check_get_number(check, simulation, path, "duration_minutes", STUDY_CHECK_OPTIONAL,
-                               &duration) == 1) {
+    if (lynx_check_get_number(check, simulation, path, "duration_minutes", LYNX_CHECK_OPTIONAL,
+                              &duration) == 1) {
         if (duration > 0)
             self->duration_minutes = duration;
         else
-            study_check_error(check, path, "duration_minutes", "must be > 0");
+            lynx_check_error(check, path, "duration_minutes", "must be > 0");
     }
 }
 
-static void s_check_monte_carlo(broker_study_config_t *self, study_check_t *check,
+static void s_check_monte_carlo(broker_study_config_t *self, lynx_check_t *check,
                                 const lynx_value_t *config, bool *seed_given)
 {
     const char *path = "config.monte_carlo";
     const lynx_value_t *monte_carlo = NULL;
-    if (s_get_object(check, config, "config", "monte_carlo", STUDY_CHECK_REQUIRED, &monte_carlo) !=
-        1)
+    if (lynx_check_get_object(check, config, "config", "monte_carlo", LYNX_CHECK_REQUIRED,
+                              &monte_carlo) != 1)
         return;
-    study_check_warn_unknown(check, monte_carlo, path, s_monte_carlo_fields);
+    lynx_check_warn_unknown(check, monte_carlo, path, s_monte_carlo_fields);
 
-    s_get_integer(check, monte_carlo, path, "runs", STUDY_CHECK_REQUIRED, 1, S_RUNS_MAX,
-                  &self->runs);
+    lynx_check_get_integer(check, monte_carlo, path, "runs", LYNX_CHECK_REQUIRED, 1, S_RUNS_MAX,
+                           &self->runs);
     int64_t seed = 0;
-    if (s_get_integer(check, monte_carlo, path, "seed", STUDY_CHECK_OPTIONAL, 0, INT64_MAX,
-                      &seed) == 1) {
+    if (lynx_check_get_integer(check, monte_carlo, path, "seed", LYNX_CHECK_OPTIONAL, 0, INT64_MAX,
+                               &seed) == 1) {
         self->seed = (uint64_t)seed;
         *seed_given = true;
     }
     const char *method = NULL;
-    if (study_check_get_string(check, monte_carlo, path, "sampling_method", STUDY_CHECK_OPTIONAL,
-                               &method) == 1) {
-        int index = s_name_index(method, s_method_names);
+    if (lynx_check_get_string(check, monte_carlo, path, "sampling_method", LYNX_CHECK_OPTIONAL,
+                              &method) == 1) {
+        int index = lynx_check_name_index(method, s_method_names);
         char names[128];
         if (index >= 0)
             self->method = (broker_method_t)index;
         else
-            study_check_error(check, path, "sampling_method",
-                              "unknown sampling method '%.64s' (supported: %s)", method,
-                              study_check_name_list(names, sizeof names, s_method_names));
+            lynx_check_error(check, path, "sampling_method",
+                             "unknown sampling method '%.64s' (supported: %s)", method,
+                             lynx_check_name_list(names, sizeof names, s_method_names));
     }
-    if (s_get_bool(check, monte_carlo, path, "scramble", &self->scramble) == 1 &&
+    if (lynx_check_get_bool(check, monte_carlo, path, "scramble", &self->scramble) == 1 &&
         self->method != BROKER_METHOD_QUASI_MONTE_CARLO)
-        s_report(check, check->warnings, path, "scramble",
-                 "only quasi_monte_carlo is scrambled (ignored)");
+        lynx_check_warn(check, path, "scramble", "only quasi_monte_carlo is scrambled (ignored)");
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -342,45 +141,45 @@ static bool s_is_identifier(const char *name)
     return *name != '\0';
 }
 
-static void s_check_dispersion(study_check_t *check, broker_study_dimension_t *dimension,
+static void s_check_dispersion(lynx_check_t *check, broker_study_dimension_t *dimension,
                                const char *name, const lynx_value_t *entry)
 {
-    char *path = study_check_path_join(check, "config.dispersions", name, 0);
-    dimension->name = s_strdup(check, name);
+    char *path = lynx_check_path_join(check, "config.dispersions", name, 0);
+    dimension->name = lynx_check_strdup(check, name);
     if (!path)
         return;
     if (!s_is_identifier(name))
-        study_check_error(check, path, NULL, "must be a valid identifier ([A-Za-z_][A-Za-z0-9_]*)");
+        lynx_check_error(check, path, NULL, "must be a valid identifier ([A-Za-z_][A-Za-z0-9_]*)");
     if (lynx_value_type(entry) != LYNX_VALUE_MAP) {
-        study_check_error(check, path, NULL, "must be an object");
+        lynx_check_error(check, path, NULL, "must be an object");
         free(path);
         return;
     }
-    study_check_warn_unknown(check, entry, path, s_dispersion_fields);
+    lynx_check_warn_unknown(check, entry, path, s_dispersion_fields);
 
     const char *units = NULL;
-    study_check_get_string(check, entry, path, "units", STUDY_CHECK_OPTIONAL, &units);
+    lynx_check_get_string(check, entry, path, "units", LYNX_CHECK_OPTIONAL, &units);
     const lynx_value_t *distribution = NULL;
-    if (s_get_object(check, entry, path, "distribution", STUDY_CHECK_REQUIRED, &distribution) ==
-        1) {
-        char *dist_path = study_check_path_join(check, path, "distribution", 0);
+    if (lynx_check_get_object(check, entry, path, "distribution", LYNX_CHECK_REQUIRED,
+                              &distribution) == 1) {
+        char *dist_path = lynx_check_path_join(check, path, "distribution", 0);
         if (dist_path)
-            study_check_distribution(check, dimension, distribution, dist_path);
+            broker_dist_check(check, dimension, distribution, dist_path);
         free(dist_path);
     }
     free(path);
 }
 
-static void s_check_dispersions(broker_study_config_t *self, study_check_t *check,
+static void s_check_dispersions(broker_study_config_t *self, lynx_check_t *check,
                                 const lynx_value_t *config)
 {
     const lynx_value_t *dispersions = NULL;
-    if (s_get_object(check, config, "config", "dispersions", STUDY_CHECK_REQUIRED, &dispersions) !=
-        1)
+    if (lynx_check_get_object(check, config, "config", "dispersions", LYNX_CHECK_REQUIRED,
+                              &dispersions) != 1)
         return;
     size_t count = lynx_value_size(dispersions);
     if (count == 0) {
-        study_check_error(check, "config", "dispersions", "must have at least one entry");
+        lynx_check_error(check, "config", "dispersions", "must have at least one entry");
         return;
     }
     self->dimensions = calloc(count, sizeof *self->dimensions);
@@ -393,9 +192,9 @@ static void s_check_dispersions(broker_study_config_t *self, study_check_t *chec
         s_check_dispersion(check, &self->dimensions[i], lynx_value_key_at(dispersions, i),
                            lynx_value_at(dispersions, i));
     if (self->method == BROKER_METHOD_QUASI_MONTE_CARLO && count > BROKER_SOBOL_MAX_DIMENSIONS)
-        study_check_error(check, "config", "dispersions",
-                          "quasi_monte_carlo supports at most %d dispersions (got %zu)",
-                          BROKER_SOBOL_MAX_DIMENSIONS, count);
+        lynx_check_error(check, "config", "dispersions",
+                         "quasi_monte_carlo supports at most %d dispersions (got %zu)",
+                         BROKER_SOBOL_MAX_DIMENSIONS, count);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -438,15 +237,15 @@ static int s_dimension_index(const broker_study_config_t *self, const char *name
 }
 
 //  The dimension named by entry.key, or -1 after reporting why there is none.
-static int s_check_pair_member(broker_study_config_t *self, study_check_t *check,
+static int s_check_pair_member(broker_study_config_t *self, lynx_check_t *check,
                                const lynx_value_t *entry, const char *path, const char *key)
 {
     const char *name = NULL;
-    if (study_check_get_string(check, entry, path, key, STUDY_CHECK_REQUIRED, &name) != 1)
+    if (lynx_check_get_string(check, entry, path, key, LYNX_CHECK_REQUIRED, &name) != 1)
         return -1;
     int index = s_dimension_index(self, name);
     if (index < 0 && self->dimensions) //  without dispersions every name is unknown
-        study_check_error(check, path, key, "unknown dispersion '%.64s'", name);
+        lynx_check_error(check, path, key, "unknown dispersion '%.64s'", name);
     return index;
 }
 
@@ -456,7 +255,7 @@ typedef struct {
 } s_pair_t;
 
 //  Gathers checked pairs into the matrix of the dimensions they name, in dimension order.
-static void s_build_correlation(broker_study_config_t *self, study_check_t *check,
+static void s_build_correlation(broker_study_config_t *self, lynx_check_t *check,
                                 const s_pair_t *pairs, size_t pair_count)
 {
     size_t n = self->dimension_count, m = 0;
@@ -489,48 +288,48 @@ static void s_build_correlation(broker_study_config_t *self, study_check_t *chec
     }
     free(row);
     if (!s_is_positive_definite(self->correlation, m))
-        study_check_error(check, "config", "correlations",
-                          "correlation matrix is not positive definite");
+        lynx_check_error(check, "config", "correlations",
+                         "correlation matrix is not positive definite");
 }
 
 //  One {a, b, rank_correlation} entry into *pair; a and b stay -1 unless both are valid.
-static void s_check_pair(broker_study_config_t *self, study_check_t *check,
+static void s_check_pair(broker_study_config_t *self, lynx_check_t *check,
                          const lynx_value_t *entry, const char *path, const s_pair_t *earlier,
                          size_t earlier_count, s_pair_t *pair)
 {
     pair->a = pair->b = -1;
     if (lynx_value_type(entry) != LYNX_VALUE_MAP) {
-        study_check_error(check, path, NULL, "must be an object");
+        lynx_check_error(check, path, NULL, "must be an object");
         return;
     }
-    study_check_warn_unknown(check, entry, path, s_correlation_fields);
+    lynx_check_warn_unknown(check, entry, path, s_correlation_fields);
     int a = s_check_pair_member(self, check, entry, path, "a");
     int b = s_check_pair_member(self, check, entry, path, "b");
-    if (study_check_get_number(check, entry, path, "rank_correlation", STUDY_CHECK_REQUIRED,
-                               &pair->r) == 1 &&
+    if (lynx_check_get_number(check, entry, path, "rank_correlation", LYNX_CHECK_REQUIRED,
+                              &pair->r) == 1 &&
         !(pair->r >= -1.0 && pair->r <= 1.0))
-        study_check_error(check, path, "rank_correlation", "must be between -1 and 1");
+        lynx_check_error(check, path, "rank_correlation", "must be between -1 and 1");
     if (a < 0 || b < 0)
         return;
     if (a == b) {
-        study_check_error(check, path, "b", "must name a different dispersion than a");
+        lynx_check_error(check, path, "b", "must name a different dispersion than a");
         return;
     }
     for (size_t j = 0; j < earlier_count; j++)
         if ((earlier[j].a == a && earlier[j].b == b) || (earlier[j].a == b && earlier[j].b == a))
-            study_check_error(check, path, NULL,
-                              "duplicate pair ('%.64s', '%.64s'), also at config.correlations[%zu]",
-                              self->dimensions[a].name, self->dimensions[b].name, j);
+            lynx_check_error(check, path, NULL,
+                             "duplicate pair ('%.64s', '%.64s'), also at config.correlations[%zu]",
+                             self->dimensions[a].name, self->dimensions[b].name, j);
     pair->a = a;
     pair->b = b;
 }
 
-static void s_check_correlations(broker_study_config_t *self, study_check_t *check,
+static void s_check_correlations(broker_study_config_t *self, lynx_check_t *check,
                                  const lynx_value_t *config)
 {
     const lynx_value_t *list = NULL;
-    if (study_check_get_array(check, config, "config", "correlations", STUDY_CHECK_OPTIONAL,
-                              &list) != 1)
+    if (lynx_check_get_array(check, config, "config", "correlations", LYNX_CHECK_OPTIONAL, &list) !=
+        1)
         return;
     size_t count = lynx_value_size(list), errors_before = check->error_count;
     if (count == 0)
@@ -541,7 +340,7 @@ static void s_check_correlations(broker_study_config_t *self, study_check_t *che
         return;
     }
     for (size_t k = 0; k < count; k++) {
-        char *path = study_check_path_join(check, "config.correlations", NULL, k);
+        char *path = lynx_check_path_join(check, "config.correlations", NULL, k);
         if (path)
             s_check_pair(self, check, lynx_value_at(list, k), path, pairs, k, &pairs[k]);
         free(path);
@@ -556,17 +355,17 @@ static void s_check_correlations(broker_study_config_t *self, study_check_t *che
 //  compute, seed, and the whole config
 
 //  compute.required_capabilities: tags every runner of this batch must offer.
-static void s_check_capabilities(broker_study_config_t *self, study_check_t *check,
+static void s_check_capabilities(broker_study_config_t *self, lynx_check_t *check,
                                  const lynx_value_t *compute, const char *path)
 {
     const lynx_value_t *tags = NULL;
-    if (study_check_get_array(check, compute, path, "required_capabilities", STUDY_CHECK_OPTIONAL,
-                              &tags) != 1)
+    if (lynx_check_get_array(check, compute, path, "required_capabilities", LYNX_CHECK_OPTIONAL,
+                             &tags) != 1)
         return;
     size_t count = lynx_value_size(tags);
     self->required_capabilities = calloc(count + 1, sizeof *self->required_capabilities);
     if (!self->required_capabilities) {
-        study_check_error(check, path, "required_capabilities", "out of memory");
+        lynx_check_error(check, path, "required_capabilities", "out of memory");
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -574,51 +373,52 @@ static void s_check_capabilities(broker_study_config_t *self, study_check_t *che
         char key[64];
         snprintf(key, sizeof key, "required_capabilities[%zu]", i);
         if (lynx_value_type(tag) != LYNX_VALUE_STRING || lynx_value_string_len(tag) == 0)
-            study_check_error(check, path, key, "must be a non-empty string");
+            lynx_check_error(check, path, key, "must be a non-empty string");
         else
             self->required_capabilities[self->required_capability_count++] =
-                s_strdup(check, lynx_value_as_string(tag));
+                lynx_check_strdup(check, lynx_value_as_string(tag));
     }
 }
 
-static void s_check_compute(broker_study_config_t *self, study_check_t *check,
+static void s_check_compute(broker_study_config_t *self, lynx_check_t *check,
                             const lynx_value_t *config)
 {
     const char *path = "config.compute";
     const lynx_value_t *compute = NULL;
-    if (s_get_object(check, config, "config", "compute", STUDY_CHECK_OPTIONAL, &compute) != 1)
+    if (lynx_check_get_object(check, config, "config", "compute", LYNX_CHECK_OPTIONAL, &compute) !=
+        1)
         return;
-    study_check_warn_unknown(check, compute, path, s_compute_fields);
+    lynx_check_warn_unknown(check, compute, path, s_compute_fields);
 
-    s_get_integer(check, compute, path, "max_parallel_jobs", STUDY_CHECK_NO_MAX, 1, INT64_MAX,
-                  &self->max_parallel_jobs);
-    s_get_integer(check, compute, path, "job_timeout_seconds", STUDY_CHECK_OPTIONAL, 1,
-                  S_TIMEOUT_SECS_MAX, &self->timeout_secs);
-    s_get_integer(check, compute, path, "max_retries", STUDY_CHECK_OPTIONAL, 0, S_RETRIES_MAX,
-                  &self->max_retries);
+    lynx_check_get_integer(check, compute, path, "max_parallel_jobs", LYNX_CHECK_NO_MAX, 1,
+                           INT64_MAX, &self->max_parallel_jobs);
+    lynx_check_get_integer(check, compute, path, "job_timeout_seconds", LYNX_CHECK_OPTIONAL, 1,
+                           S_TIMEOUT_SECS_MAX, &self->timeout_secs);
+    lynx_check_get_integer(check, compute, path, "max_retries", LYNX_CHECK_OPTIONAL, 0,
+                           S_RETRIES_MAX, &self->max_retries);
     const char *engine = NULL;
-    if (study_check_get_string(check, compute, path, "engine", STUDY_CHECK_NON_EMPTY, &engine) == 1)
-        self->engine = s_strdup(check, engine);
+    if (lynx_check_get_string(check, compute, path, "engine", LYNX_CHECK_NON_EMPTY, &engine) == 1)
+        self->engine = lynx_check_strdup(check, engine);
     //  The container spec belongs to runners that launch containers; we only check its shape.
     const lynx_value_t *container = NULL;
-    s_get_object(check, compute, path, "container", STUDY_CHECK_OPTIONAL, &container);
-    s_get_bool(check, compute, path, "gpu", &self->gpu);
-    s_get_integer(check, compute, path, "priority", STUDY_CHECK_OPTIONAL, 1, S_PRIORITY_MAX,
-                  &self->priority);
+    lynx_check_get_object(check, compute, path, "container", LYNX_CHECK_OPTIONAL, &container);
+    lynx_check_get_bool(check, compute, path, "gpu", &self->gpu);
+    lynx_check_get_integer(check, compute, path, "priority", LYNX_CHECK_OPTIONAL, 1, S_PRIORITY_MAX,
+                           &self->priority);
     s_check_capabilities(self, check, compute, path);
 }
 
 //  A seed for a study that gave none, masked to 63 bits so it can be submitted back as
 //  monte_carlo.seed to re-run the study exactly.
-static void s_draw_seed(broker_study_config_t *self, study_check_t *check)
+static void s_draw_seed(broker_study_config_t *self, lynx_check_t *check)
 {
     uint64_t bits;
     size_t filled = 0;
     while (filled < sizeof bits) {
         ssize_t rc = getrandom((char *)&bits + filled, sizeof bits - filled, 0);
         if (rc < 0 && errno != EINTR) {
-            study_check_error(check, "config.monte_carlo", "seed",
-                              "not given, and drawing one from the OS failed: %s", strerror(errno));
+            lynx_check_error(check, "config.monte_carlo", "seed",
+                             "not given, and drawing one from the OS failed: %s", strerror(errno));
             return;
         }
         filled += rc > 0 ? (size_t)rc : 0;
@@ -639,14 +439,14 @@ static const char *s_strip_field(const char *message, const char *field)
 broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t runs_override,
                                           lynx_value_t *errors, lynx_value_t *warnings)
 {
-    study_check_t check = {.errors = errors, .warnings = warnings};
+    lynx_check_t check = {.errors = errors, .warnings = warnings};
     if (lynx_value_type(config) != LYNX_VALUE_MAP) {
-        study_check_error(&check, "config", NULL, "must be an object");
+        lynx_check_error(&check, "config", NULL, "must be an object");
         return NULL;
     }
     broker_study_config_t *self = calloc(1, sizeof *self);
     if (!self) {
-        study_check_error(&check, "config", NULL, "out of memory");
+        lynx_check_error(&check, "config", NULL, "out of memory");
         return NULL;
     }
     self->method = BROKER_METHOD_MONTE_CARLO;
@@ -655,15 +455,15 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
     self->priority = 1;
 
     bool seed_given = false;
-    study_check_warn_unknown(&check, config, "config", s_config_fields);
+    lynx_check_warn_unknown(&check, config, "config", s_config_fields);
     s_check_simulation(self, &check, config);
     s_check_monte_carlo(self, &check, config, &seed_given);
     s_check_dispersions(self, &check, config);
     s_check_correlations(self, &check, config);
     s_check_compute(self, &check, config);
     const lynx_value_t *section = NULL;
-    if (s_get_object(&check, config, "config", "early_termination", STUDY_CHECK_OPTIONAL,
-                     &section) == 1) {
+    if (lynx_check_get_object(&check, config, "config", "early_termination", LYNX_CHECK_OPTIONAL,
+                              &section) == 1) {
         //  The runner evaluates these rules; refuse at submit what it could not parse.
         lynx_rules_t *rules =
             lynx_rules_new(section, "config.early_termination", check.errors, check.warnings);
@@ -671,27 +471,28 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
             check.error_count++; //  its errors are already in check.errors
         lynx_rules_destroy(&rules);
     }
-    if (s_get_object(&check, config, "config", "telemetry", STUDY_CHECK_OPTIONAL, &section) == 1) {
+    if (lynx_check_get_object(&check, config, "config", "telemetry", LYNX_CHECK_OPTIONAL,
+                              &section) == 1) {
         lynx_err_t err;
         if (broker_telemetry_config_parse(section, NULL, &err))
-            study_check_error(&check, err.field[0] ? err.field : "config.telemetry", NULL, "%s",
-                              s_strip_field(err.message, err.field));
+            lynx_check_error(&check, err.field[0] ? err.field : "config.telemetry", NULL, "%s",
+                             s_strip_field(err.message, err.field));
     }
 
     //  runs_override sits beside config in the request, hence its path.
     if (runs_override > S_RUNS_MAX)
-        study_check_error(&check, "runs_override", NULL, "must be between 1 and %d", S_RUNS_MAX);
+        lynx_check_error(&check, "runs_override", NULL, "must be between 1 and %d", S_RUNS_MAX);
     else if (runs_override > 0)
         self->runs = runs_override;
     if (!self->simulation_version)
-        self->simulation_version = s_strdup(&check, "");
+        self->simulation_version = lynx_check_strdup(&check, "");
     if (!self->engine)
-        self->engine = s_strdup(&check, "basilisk");
+        self->engine = lynx_check_strdup(&check, "basilisk");
     if (check.error_count == 0 && !seed_given)
         s_draw_seed(self, &check);
 
     if (check.out_of_memory)
-        study_check_error(&check, "config", NULL, "out of memory while validating");
+        lynx_check_error(&check, "config", NULL, "out of memory while validating");
     if (check.error_count > 0)
         broker_study_config_destroy(&self);
     return self;
