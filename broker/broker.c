@@ -6,6 +6,7 @@
 #include "broker_core.h"
 #include "broker_protocol.h"
 #include "broker_study.h"
+#include "lynx_actor.h"
 #include "lynx_time.h"
 
 #define BROKER_TICK_MS 250
@@ -148,15 +149,6 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     broker_sched_tick(core);
     broker_telemetry_flush_due(core->telemetry, lynx_time_mono_ms());
     return 0;
-}
-
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
-{
-    (void)loop, (void)arg;
-    char *command = zstr_recv(pipe);
-    bool terminate = !command || streq(command, "$TERM");
-    zstr_free(&command);
-    return terminate ? -1 : 0;
 }
 
 static void s_inflight_destroy(broker_inflight_t **inflight_p)
@@ -320,7 +312,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
         zstr_free(&command);
     } else {
         zstr_sendx(pipe, "OK", runner_ep, api_ep, NULL);
-        zloop_reader(self->core.loop, pipe, s_on_pipe, NULL);
+        zloop_reader(self->core.loop, pipe, lynx_actor_on_pipe, NULL);
         zloop_start(self->core.loop);
         if (self->core.fatal) {
             //  Tell the owner, then wait for its $TERM as zactor expects.

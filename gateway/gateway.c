@@ -3,6 +3,7 @@
 
 #include "gateway_http.h"
 #include "gateway_routes.h"
+#include "lynx_actor.h"
 #include "lynx_json.h"
 #include "lynx_msg.h"
 #include "lynx_time.h"
@@ -233,15 +234,6 @@ static void s_pending_destroy(s_pending_t **pending_p)
     *pending_p = NULL;
 }
 
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
-{
-    (void)loop, (void)arg;
-    char *command = zstr_recv(pipe);
-    bool terminate = !command || streq(command, "$TERM");
-    zstr_free(&command);
-    return terminate ? -1 : 0;
-}
-
 static int s_setup(s_gateway_t *self, lynx_err_t *err)
 {
     self->pending = zhashx_new();
@@ -283,7 +275,7 @@ static void s_gateway_actor(zsock_t *pipe, void *args)
         char port[16];
         snprintf(port, sizeof port, "%u", gateway_http_port(self->http));
         zstr_sendx(pipe, "OK", port, NULL);
-        zloop_reader(self->loop, pipe, s_on_pipe, NULL);
+        zloop_reader(self->loop, pipe, lynx_actor_on_pipe, NULL);
         zloop_start(self->loop);
     }
     zloop_destroy(&self->loop);

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include "lynx_actor.h"
 #include "lynx_msg.h"
 #include "lynx_time.h"
 #include "runner_job.h"
@@ -573,15 +574,6 @@ const char *runner_protocol_action_name(runner_link_state_t state, runner_link_e
     return s_table[state][event].name;
 }
 
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
-{
-    (void)loop, (void)arg;
-    char *command = zstr_recv(pipe);
-    bool terminate = !command || streq(command, "$TERM");
-    zstr_free(&command);
-    return terminate ? -1 : 0;
-}
-
 //  The DEALER to the broker: sends never block, oversized frames are dropped by libzmq, and
 //  ZMTP pings find a dead link even while no Lynx traffic flows on it (heartbeats go on the
 //  PUB). The monitor is attached before connecting so the first connection is seen too.
@@ -664,7 +656,7 @@ static void s_runner_actor(zsock_t *pipe, void *args)
                                         .pythonpath = self.pythonpath,
                                         .finished = s_on_job_finished,
                                         .finished_arg = &self};
-    zloop_reader(self.loop, pipe, s_on_pipe, &self);
+    zloop_reader(self.loop, pipe, lynx_actor_on_pipe, &self);
     char reason[600];
     if (s_connect_broker(&self, reason, sizeof reason) == 0) {
         zloop_reader(self.loop, self.broker, s_on_broker, &self);
