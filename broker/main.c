@@ -8,32 +8,33 @@ extern char **environ;
 int main(int argc, char **argv)
 {
     lynx_option_t options[] = {
-        {"--data-dir", "LYNX_BROKER_DATA_DIR", "./lynx-data", "directory of the SQLite store",
-         NULL},
+        {"--data-dir", "LYNX_BROKER_DATA_DIR", "./lynx-data", "directory of the SQLite store", NULL,
+         false},
         {"--runner-endpoint", "LYNX_BROKER_RUNNER_ENDPOINT", "tcp://*:5555",
-         "ROUTER endpoint runners connect to (tcp://127.0.0.1:* picks a free port)", NULL},
+         "ROUTER endpoint runners connect to (tcp://127.0.0.1:* picks a free port)", NULL, false},
         {"--api-endpoint", "LYNX_BROKER_API_ENDPOINT", "tcp://127.0.0.1:5556",
-         "ROUTER endpoint the gateway and API clients connect to", NULL},
+         "ROUTER endpoint the gateway and API clients connect to", NULL, false},
         {"--events-endpoint", "LYNX_BROKER_EVENTS_ENDPOINT", "",
          "SUB endpoint runners publish heartbeats to (default: the runner endpoint's host, any "
          "free port; runners learn it at registration)",
-         NULL},
+         NULL, false},
         {"--telemetry-endpoint", "LYNX_BROKER_TELEMETRY_ENDPOINT", "",
          "PUB endpoint scripts subscribe to for telemetry and job/batch events (default: the "
          "runner endpoint's host, any free port; printed in the READY line)",
-         NULL},
+         NULL, false},
         {"--heartbeat-interval-ms", "LYNX_BROKER_HEARTBEAT_INTERVAL_MS", "2000",
-         "heartbeat interval assumed for runners that do not declare one", NULL},
+         "heartbeat interval assumed for runners that do not declare one", NULL, false},
         {"--heartbeat-misses", "LYNX_BROKER_HEARTBEAT_MISSES", "3",
-         "silent heartbeat intervals before a runner is Offline and its jobs are retried", NULL},
+         "silent heartbeat intervals before a runner is Offline and its jobs are retried", NULL,
+         false},
         {"--timeout-grace-secs", "LYNX_BROKER_TIMEOUT_GRACE_SECS", "30",
          "a job without a result this long past its timeout ends Timeout (backstop for a "
          "runner that cannot enforce it)",
-         NULL},
+         NULL, false},
         {"--quarantine-after", "LYNX_BROKER_QUARANTINE_AFTER", "5",
          "quarantine a runner whose last N attempts failed while other runners completed jobs of "
          "the same batches (0: never)",
-         NULL},
+         NULL, false},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;

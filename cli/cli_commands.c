@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lynx_json.h"
+#include "lynx_options.h"
 
 const cli_command_t cli_commands[] = {
     {"submit", cli_cmd_submit, "submit a study (JSON or YAML) and optionally --wait for it"},
@@ -24,59 +25,31 @@ const cli_command_t cli_commands[] = {
     {NULL, NULL, NULL},
 };
 
-static const cli_flag_t *s_find_flag(const cli_flag_t *flags, const char *arg, size_t len)
-{
-    for (const cli_flag_t *f = flags; f && f->flag; f++)
-        if (strlen(f->flag) == len && strncmp(f->flag, arg, len) == 0)
-            return f;
-    return NULL;
-}
-
 int cli_args_parse(int argc, char **argv, const cli_flag_t *flags, const char **positional,
                    size_t max_positional, size_t *npositional)
 {
-    const char *cmd = argv[0];
-    *npositional = 0;
-    bool only_positional = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (only_positional || arg[0] != '-' || arg[1] == '\0') {
-            if (*npositional == max_positional) {
-                fprintf(stderr, "lynx %s: unexpected argument '%s'\n", cmd, arg);
-                return -1;
-            }
-            positional[(*npositional)++] = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            only_positional = true;
-            continue;
-        }
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-            return 1;
-        const char *eq = strchr(arg, '=');
-        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-        const cli_flag_t *flag = s_find_flag(flags, arg, len);
-        if (!flag) {
-            fprintf(stderr, "lynx %s: unknown option '%.*s'\n", cmd, (int)len, arg);
-            return -1;
-        }
-        if (flag->bool_p) {
-            if (eq) {
-                fprintf(stderr, "lynx %s: %s takes no value\n", cmd, flag->flag);
-                return -1;
-            }
-            *flag->bool_p = true;
-        } else if (eq) {
-            *flag->value_p = eq + 1;
-        } else if (i + 1 < argc) {
-            *flag->value_p = argv[++i];
-        } else {
-            fprintf(stderr, "lynx %s: %s needs a value\n", cmd, flag->flag);
-            return -1;
-        }
+    lynx_option_t options[CLI_FLAGS_MAX];
+    size_t count = 0;
+    for (const cli_flag_t *flag = flags; flag && flag->flag && count < CLI_FLAGS_MAX; flag++)
+        options[count++] = (lynx_option_t){.flag = flag->flag, .is_switch = flag->bool_p != NULL};
+    //  positional may be NULL with max 0: still a command, whose stray words are unexpected.
+    const char *none[1];
+    lynx_err_t err;
+    int rc = lynx_options_scan(options, count, argc, argv, positional ? positional : none,
+                               max_positional, npositional, &err);
+    if (rc < 0) {
+        fprintf(stderr, "lynx %s: %s\n", argv[0], err.message);
+        return -1;
     }
-    return 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        if (!options[i].value)
+            continue;
+        if (flags[i].bool_p)
+            *flags[i].bool_p = true;
+        else
+            *flags[i].value_p = options[i].value;
+    }
+    return rc;
 }
 
 int cli_usage(const char *usage, bool want_help)

@@ -42,6 +42,9 @@ extern const cli_command_t cli_commands[];
 
 //  -- argument parsing -------------------------------------------------------------------
 
+//  Most flags a command has.
+#define CLI_FLAGS_MAX 16
+
 //  One flag of a command: "--name" with a value (value_p set) or a switch (bool_p set).
 typedef struct {
     const char *flag;
@@ -50,8 +53,9 @@ typedef struct {
 } cli_flag_t;
 
 //  Parse argv[1..] into flags (terminated by a NULL flag) and positional arguments (at most
-//  max_positional, count in *npositional). Returns 0; 1 when --help/-h was given (the caller
-//  prints its usage); -1 after printing "lynx CMD: reason" to stderr on a bad argument.
+//  max_positional, count in *npositional), with lynx_options_scan. Returns 0; 1 when --help/-h was
+//  given (the caller prints its usage); -1 after printing "lynx CMD: reason" to stderr on a bad
+//  argument.
 int cli_args_parse(int argc, char **argv, const cli_flag_t *flags, const char **positional,
                    size_t max_positional, size_t *npositional);
 

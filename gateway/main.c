@@ -27,14 +27,15 @@ int main(int argc, char **argv)
 {
     lynx_option_t options[] = {
         {"--listen", "LYNX_GATEWAY_LISTEN", "127.0.0.1:8080",
-         "HTTP address to listen on (port 0 picks a free port)", NULL},
-        {"--broker", "LYNX_GATEWAY_BROKER", "tcp://127.0.0.1:5556", "broker API endpoint", NULL},
+         "HTTP address to listen on (port 0 picks a free port)", NULL, false},
+        {"--broker", "LYNX_GATEWAY_BROKER", "tcp://127.0.0.1:5556", "broker API endpoint", NULL,
+         false},
         {"--max-body-bytes", "LYNX_GATEWAY_MAX_BODY_BYTES", "16777216",
-         "largest request body accepted (413 beyond)", NULL},
+         "largest request body accepted (413 beyond)", NULL, false},
         {"--broker-timeout-ms", "LYNX_GATEWAY_BROKER_TIMEOUT_MS", "5000",
-         "answer 503 when the broker has not replied within this time", NULL},
+         "answer 503 when the broker has not replied within this time", NULL, false},
         {"--submit-timeout-ms", "LYNX_GATEWAY_SUBMIT_TIMEOUT_MS", "120000",
-         "the same for POST /jobs, which writes a whole batch before answering", NULL},
+         "the same for POST /jobs, which writes a whole batch before answering", NULL, false},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;

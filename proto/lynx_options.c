@@ -28,18 +28,31 @@ static void s_usage(const lynx_option_t *options, size_t count, const char *prog
     printf("  %-26s show this help\n", "-h, --help");
 }
 
-int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **argv, char **envp,
-                       const char *program, const char *summary, lynx_err_t *err)
+int lynx_options_scan(lynx_option_t *options, size_t count, int argc, char **argv,
+                      const char **positional, size_t max_positional, size_t *npositional,
+                      lynx_err_t *err)
 {
-    for (size_t i = 0; i < count; i++) {
-        const char *from_env = options[i].env ? s_getenv(envp, options[i].env) : NULL;
-        options[i].value = from_env && *from_env ? from_env : options[i].fallback;
-    }
-    for (int arg = 1; arg < argc; arg++) {
+    size_t taken = 0;
+    bool only_positional = false;
+    int rc = 0;
+    for (int arg = 1; rc == 0 && arg < argc; arg++) {
         const char *word = argv[arg];
+        //  Without a positional array (the daemons) every word must be a flag.
+        if (positional && (only_positional || word[0] != '-' || word[1] == '\0')) {
+            if (taken == max_positional) {
+                rc = lynx_err_set(err, LYNX_EINVALID, word, "unexpected argument '%s'", word);
+                break;
+            }
+            positional[taken++] = word;
+            continue;
+        }
+        if (positional && strcmp(word, "--") == 0) {
+            only_positional = true;
+            continue;
+        }
         if (strcmp(word, "-h") == 0 || strcmp(word, "--help") == 0) {
-            s_usage(options, count, program, summary);
-            return 1;
+            rc = 1;
+            break;
         }
         const char *equals = strchr(word, '=');
         size_t name_len = equals ? (size_t)(equals - word) : strlen(word);
@@ -51,17 +64,34 @@ int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **ar
         if (!option) {
             char flag[LYNX_ERR_FIELD_MAX];
             snprintf(flag, sizeof flag, "%.*s", (int)name_len, word);
-            return lynx_err_set(err, LYNX_EINVALID, flag, "%s: unknown option (see --help)", flag);
-        }
-        if (equals)
+            rc = lynx_err_set(err, LYNX_EINVALID, flag, "%s: unknown option (see --help)", flag);
+        } else if (option->is_switch && equals)
+            rc = lynx_err_set(err, LYNX_EINVALID, option->flag, "%s: takes no value", option->flag);
+        else if (option->is_switch)
+            option->value = "true";
+        else if (equals)
             option->value = equals + 1;
         else if (arg + 1 < argc)
             option->value = argv[++arg];
         else
-            return lynx_err_set(err, LYNX_EINVALID, option->flag, "%s: missing value",
-                                option->flag);
+            rc = lynx_err_set(err, LYNX_EINVALID, option->flag, "%s: missing value", option->flag);
     }
-    return 0;
+    if (npositional)
+        *npositional = taken;
+    return rc;
+}
+
+int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **argv, char **envp,
+                       const char *program, const char *summary, lynx_err_t *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        const char *from_env = options[i].env ? s_getenv(envp, options[i].env) : NULL;
+        options[i].value = from_env && *from_env ? from_env : options[i].fallback;
+    }
+    int rc = lynx_options_scan(options, count, argc, argv, NULL, 0, NULL, err);
+    if (rc == 1)
+        s_usage(options, count, program, summary);
+    return rc;
 }
 
 int lynx_options_int(const lynx_option_t *option, long min, long max, long *value_p,

@@ -22,11 +22,12 @@ enum { DATA_DIR, PORT, NAME, S_OPTION_COUNT };
 //  A broker-like option table; each test starts from a fresh copy.
 static void s_options(lynx_option_t *options)
 {
-    options[DATA_DIR] = (lynx_option_t){"--data-dir", "LYNX_BROKER_DATA_DIR", "/var/lib/lynx",
-                                        "where the database lives", NULL};
+    options[DATA_DIR] = (lynx_option_t){
+        "--data-dir", "LYNX_BROKER_DATA_DIR", "/var/lib/lynx", "where the database lives", NULL,
+        false};
     options[PORT] =
-        (lynx_option_t){"--port", "LYNX_BROKER_PORT", "5555", "port to listen on", NULL};
-    options[NAME] = (lynx_option_t){"--name", NULL, NULL, "a name without a variable", NULL};
+        (lynx_option_t){"--port", "LYNX_BROKER_PORT", "5555", "port to listen on", NULL, false};
+    options[NAME] = (lynx_option_t){"--name", NULL, NULL, "a name without a variable", NULL, false};
 }
 
 static int s_parse(lynx_option_t *options, int argc, char **argv, char **envp, lynx_err_t *err)
@@ -261,7 +262,7 @@ static void test_int_values(void **state)
         {NULL, 0, 10, -1, 0},                                //  no value, no default
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        lynx_option_t option = {"--port", "LYNX_BROKER_PORT", NULL, "port", cases[i].value};
+        lynx_option_t option = {"--port", "LYNX_BROKER_PORT", NULL, "port", cases[i].value, false};
         long value = -12345;
         lynx_err_t err;
         lynx_err_clear(&err);
@@ -284,7 +285,7 @@ static void test_int_values(void **state)
         }
     }
     //  NULL err is fine here too.
-    lynx_option_t option = {"--port", NULL, NULL, "port", "x"};
+    lynx_option_t option = {"--port", NULL, NULL, "port", "x", false};
     long value;
     assert_int_equal(lynx_options_int(&option, 0, 1, &value, NULL), -1);
 }
