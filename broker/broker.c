@@ -146,6 +146,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
     broker_core_t *core = (broker_core_t *)arg;
+    broker_protocol_expire(core, lynx_time_mono_ms());
     broker_sched_tick(core);
     broker_telemetry_flush_due(core->telemetry, lynx_time_mono_ms());
     return 0;

@@ -8,23 +8,6 @@
 typedef lynx_value_t *(s_op_fn)(broker_core_t *core, const broker_request_t *request,
                                 const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p);
 
-void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, const lynx_err_t *err,
-                       lynx_value_t **errors_p)
-{
-    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_ERROR);
-    lynx_value_t *body = lynx_msg_body(msg);
-    lynx_value_set_string(body, "code", lynx_code_name(err->code));
-    lynx_value_set_string(body, "message", err->message);
-    lynx_value_set_int(body, "corr", corr);
-    if (err->field[0])
-        lynx_value_set_string(body, "field", err->field);
-    if (errors_p && *errors_p && lynx_value_set(body, "errors", errors_p))
-        lynx_value_destroy(errors_p);
-    lynx_err_t send_err;
-    if (lynx_msg_send(&msg, zsock_resolve(socket), routing_id, &send_err))
-        zsys_warning("broker: cannot send error reply: %s", send_err.message);
-}
-
 static void s_set_time(lynx_value_t *map, const char *key, int64_t epoch_ms)
 {
     char text[LYNX_TIME_RFC3339_SIZE];
@@ -462,6 +445,55 @@ static lynx_value_t *s_op_job_results(broker_core_t *core, const broker_request_
     return result;
 }
 
+// --------------------------------------------------------------------------------------------
+//  Runner operations that change what the scheduler may do
+
+//  Drain or resume; the choice survives a broker restart.
+static lynx_value_t *s_set_draining(broker_core_t *core, const lynx_value_t *args, bool draining,
+                                    lynx_err_t *err)
+{
+    broker_runner_t *runner = broker_runners_find(core, args, err);
+    if (!runner)
+        return NULL;
+    if (broker_store_set_runner_drained(core->store, runner->id, draining)) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    if (draining)
+        zhashx_update(core->drained, runner->id, (void *)1);
+    else
+        zhashx_delete(core->drained, runner->id);
+    if (runner->draining != draining)
+        zsys_notice("broker: runner %s runner=%s active=%" PRId64, draining ? "drained" : "resumed",
+                    runner->id, runner->active_jobs);
+    runner->draining = draining;
+    if (!draining) {
+        bool was_quarantined = broker_health_quarantined(runner->health);
+        broker_health_resume(runner->health, core->store, runner->id);
+        if (was_quarantined && !broker_health_quarantined(runner->health))
+            broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner),
+                                       NULL);
+        broker_sched_dispatch(core);
+    }
+    return broker_runners_view(core, runner);
+}
+
+static lynx_value_t *s_op_runner_drain(broker_core_t *core, const broker_request_t *request,
+                                       const lynx_value_t *args, lynx_err_t *err,
+                                       lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    return s_set_draining(core, args, true, err);
+}
+
+static lynx_value_t *s_op_runner_resume(broker_core_t *core, const broker_request_t *request,
+                                        const lynx_value_t *args, lynx_err_t *err,
+                                        lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    return s_set_draining(core, args, false, err);
+}
+
 static const struct {
     const char *op;
     s_op_fn *handler;
@@ -474,8 +506,8 @@ static const struct {
     {"job.results", s_op_job_results},
     {"runner.list", broker_runners_op_list},
     {"runner.get", broker_runners_op_get},
-    {"runner.drain", broker_runners_op_drain},
-    {"runner.resume", broker_runners_op_resume},
+    {"runner.drain", s_op_runner_drain},
+    {"runner.resume", s_op_runner_resume},
     {"batch.cancel", broker_sched_op_cancel_batch},
     {"job.cancel", broker_sched_op_cancel_job},
     {"batch.list", s_op_batch_list},

@@ -142,6 +142,11 @@ void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_val
 void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
                            lynx_value_t *body);
 void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body);
+//  A runner was admitted: REGISTERED, then reconcile what it reports it still runs
+//  (active_jobs) or holds (finished_jobs) with what we think it has: those stay attached, the
+//  rest are lost attempts, and what it runs that is no longer its own gets a KILL.
+void broker_sched_welcome(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body);
+void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body);
 //  End the current attempt of an in-flight job with outcome (a retryable Failed with retries
 //  left goes back to Pending). Durable before memory changes; -1 when the store failed.
 int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
@@ -187,16 +192,24 @@ typedef struct {
 //  completed jobs of the same batches. A completion may quarantine other, suspect runners.
 void broker_health_attempt_ended(broker_core_t *core, broker_runner_t *runner,
                                  const broker_attempt_end_t *end);
-//  False when runner is a suspect (full streak, no evidence yet) and a healthy runner able to
-//  serve batch exists.
-bool broker_health_may_serve(broker_core_t *core, const broker_runner_t *runner,
-                             const broker_batch_t *batch);
-//  An operator resumed the runner: its quarantine (if any) and streak are forgotten.
-void broker_health_resume(broker_core_t *core, broker_runner_t *runner);
+//  A suspect: its streak is full but the evidence is not in yet (nobody else completed a job of
+//  those batches). The scheduler keeps it from work a healthy runner could take.
+bool broker_health_suspect(const broker_health_t *self);
+//  An operator resumed the runner: its quarantine (if any, lifted in store) and streak are
+//  forgotten. NULL-safe.
+void broker_health_resume(broker_health_t *health, broker_store_t *store, const char *runner_id);
 
 //  --- broker_runners.c: the runner pool ---
 
-void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body);
+//  A REGISTER: the runner record, created or updated (a restarted runner takes its id over),
+//  or NULL after answering ERROR (bad capabilities, an id in use by a connected runner).
+broker_runner_t *broker_runners_admit(broker_core_t *core, zframe_t *routing_id,
+                                      const lynx_value_t *body);
+//  The runner named by args.runner_id, or NULL with err (not_found).
+broker_runner_t *broker_runners_find(broker_core_t *core, const lynx_value_t *args,
+                                     lynx_err_t *err);
+//  GET /runners/{id}'s view of a runner.
+lynx_value_t *broker_runners_view(broker_core_t *core, const broker_runner_t *runner);
 
 //  The online runner behind a ROUTER routing id, or NULL.
 broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_id);
@@ -222,8 +235,8 @@ typedef struct {
 typedef lynx_value_t *(broker_op_fn)(broker_core_t *core, const broker_request_t *request,
                                      const lynx_value_t *args, lynx_err_t *err,
                                      lynx_value_t **errors_p);
-broker_op_fn broker_runners_op_list, broker_runners_op_get, broker_runners_op_drain,
-    broker_runners_op_resume, broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
+broker_op_fn broker_runners_op_list, broker_runners_op_get, broker_sched_op_cancel_batch,
+    broker_sched_op_cancel_job;
 
 //  Send a REPLY with body (ownership taken).
 void broker_api_reply(broker_core_t *core, const broker_request_t *request, lynx_value_t **body_p);
@@ -248,8 +261,5 @@ void broker_submit_teardown(broker_core_t *core);
 
 //  Answer one API request; sends the REPLY or ERROR on the API socket.
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
-//  Send an ERROR (corr 0 when unknown) to an API client or runner.
-void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, const lynx_err_t *err,
-                       lynx_value_t **errors_p);
 
 #endif

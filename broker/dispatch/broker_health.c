@@ -222,7 +222,9 @@ static void s_quarantine(broker_core_t *core, broker_runner_t *runner)
     lynx_value_set_string(extra, "reason", reason);
     lynx_value_set_string(extra, "last_error", health->last_error);
     lynx_value_set_int(extra, "failed_attempts", health->streak);
-    broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner), &extra);
+    //  Offline outranks Quarantined in a runner's status (broker_runners_status).
+    broker_outbox_runner_event(core->outbox, runner->id, runner->online ? "Quarantined" : "Offline",
+                               &extra);
     s_clear(health);
 }
 
@@ -290,33 +292,23 @@ void broker_health_attempt_ended(broker_core_t *core, broker_runner_t *runner,
     s_judge(core, runner);
 }
 
-bool broker_health_may_serve(broker_core_t *core, const broker_runner_t *runner,
-                             const broker_batch_t *batch)
+bool broker_health_suspect(const broker_health_t *self)
 {
-    if (!s_full(runner->health))
-        return true;
-    //  A suspect: leave the batch to a healthy runner that can serve it, busy or not.
-    broker_runner_t *other = (broker_runner_t *)zhashx_first(core->runners);
-    for (; other; other = (broker_runner_t *)zhashx_next(core->runners))
-        if (other != runner && other->online && !other->draining && !s_full(other->health) &&
-            !broker_health_quarantined(other->health) && broker_match_fits(other, batch))
-            return false;
-    return true;
+    return s_full(self);
 }
 
-void broker_health_resume(broker_core_t *core, broker_runner_t *runner)
+void broker_health_resume(broker_health_t *health, broker_store_t *store, const char *runner_id)
 {
-    broker_health_t *health = runner->health;
     if (!health)
         return;
     bool was_quarantined = health->quarantined;
-    if (was_quarantined && broker_store_set_runner_quarantine(core->store, runner->id, NULL)) {
-        zsys_error("broker: cannot lift quarantine runner=%s: %s", runner->id,
-                   broker_store_error(core->store));
+    if (was_quarantined && broker_store_set_runner_quarantine(store, runner_id, NULL)) {
+        zsys_error("broker: cannot lift quarantine runner=%s: %s", runner_id,
+                   broker_store_error(store));
         return;
     }
     s_clear(health);
     health->quarantined = false;
     if (was_quarantined)
-        zsys_notice("broker: runner quarantine lifted runner=%s", runner->id);
+        zsys_notice("broker: runner quarantine lifted runner=%s", runner_id);
 }

@@ -175,3 +175,20 @@ void broker_outbox_discard(broker_outbox_t *self)
     zlistx_purge(self->messages);
     zlistx_purge(self->events);
 }
+
+void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, const lynx_err_t *err,
+                       lynx_value_t **errors_p)
+{
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_ERROR);
+    lynx_value_t *body = lynx_msg_body(msg);
+    lynx_value_set_string(body, "code", lynx_code_name(err->code));
+    lynx_value_set_string(body, "message", err->message);
+    lynx_value_set_int(body, "corr", corr);
+    if (err->field[0])
+        lynx_value_set_string(body, "field", err->field);
+    if (errors_p && *errors_p && lynx_value_set(body, "errors", errors_p))
+        lynx_value_destroy(errors_p);
+    lynx_err_t send_err;
+    if (lynx_msg_send(&msg, zsock_resolve(socket), routing_id, &send_err))
+        zsys_warning("broker: cannot send error reply: %s", send_err.message);
+}

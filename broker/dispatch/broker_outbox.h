@@ -46,4 +46,10 @@ void broker_outbox_flush(broker_outbox_t *self);
 //  Drop everything held (the turn could not commit).
 void broker_outbox_discard(broker_outbox_t *self);
 
+//  Send an ERROR built from err (with corr, 0 when unknown, and the {field, message} list
+//  *errors_p, taken, NULL for none) to routing_id on socket, a runner or API ROUTER, at once:
+//  a refusal promises nothing stored. A failed send is logged.
+void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, const lynx_err_t *err,
+                       lynx_value_t **errors_p);
+
 #endif

@@ -19,7 +19,9 @@ typedef void(s_action_fn)(s_event_t *event);
 //  Registration, first or again (a restart takes its id over; a duplicate is refused).
 static void s_register(s_event_t *event)
 {
-    broker_runners_register(event->core, event->routing_id, event->body);
+    broker_runner_t *runner = broker_runners_admit(event->core, event->routing_id, event->body);
+    if (runner)
+        broker_sched_welcome(event->core, runner, event->body);
 }
 
 //  Still alive.

@@ -37,59 +37,6 @@ broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_
     return NULL;
 }
 
-//  True when list (array of {job_id, attempt}) names this job attempt.
-static bool s_lists_attempt(const lynx_value_t *list, const broker_job_rec_t *rec)
-{
-    for (size_t i = 0; i < lynx_value_size(list); i++) {
-        const lynx_value_t *entry = lynx_value_at(list, i);
-        if (strcmp(lynx_value_get_string(entry, "job_id", ""), rec->id) == 0 &&
-            lynx_value_get_int(entry, "attempt", -1) == rec->attempt)
-            return true;
-    }
-    return false;
-}
-
-//  A runner that registers again (restart, or reconnect after a broker restart) reports what it
-//  still runs and what it finished without an ACK. Those stay attached to it; every other job
-//  the broker thought it had is lost.
-static void s_reconcile(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body)
-{
-    const lynx_value_t *active = lynx_value_get(body, "active_jobs");
-    const lynx_value_t *finished = lynx_value_get(body, "finished_jobs");
-    zlistx_t *lost = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
-        if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
-            continue;
-        if (inflight->runner)
-            inflight->runner->active_jobs--;
-        inflight->runner = NULL;
-        if (s_lists_attempt(active, &inflight->rec) || s_lists_attempt(finished, &inflight->rec)) {
-            inflight->runner = runner;
-            runner->active_jobs++;
-        } else
-            zlistx_add_end(lost, inflight);
-    }
-    while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
-        broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED,
-                                 "runner lost the job (runner restarted)", NULL, true);
-    zlistx_destroy(&lost);
-    //  Jobs the runner still runs that we no longer expect from it must stop.
-    for (size_t i = 0; i < lynx_value_size(active); i++) {
-        const lynx_value_t *entry = lynx_value_at(active, i);
-        const char *job_id = lynx_value_get_string(entry, "job_id", "");
-        inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
-        if (inflight && inflight->runner == runner)
-            continue;
-        lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
-        lynx_value_set_string(lynx_msg_body(kill), "job_id", job_id);
-        lynx_value_set_int(lynx_msg_body(kill), "attempt", lynx_value_get_int(entry, "attempt", 0));
-        lynx_value_set_string(lynx_msg_body(kill), "reason",
-                              "job is no longer assigned to this runner");
-        broker_sched_send(core, runner, &kill);
-    }
-}
-
 //  True when runner is registered and its connection is still open under another routing id:
 //  a second process claiming the same id, not a restart. A dead process's connection is
 //  closed by its kernel, so ZeroMQ reports its routing id unreachable (the ROUTER is
@@ -106,7 +53,8 @@ static bool s_still_connected(broker_core_t *core, broker_runner_t *runner, zfra
     return lynx_msg_send(&probe, zsock_resolve(core->runner_socket), runner->routing_id, &err) == 0;
 }
 
-void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_value_t *body)
+broker_runner_t *broker_runners_admit(broker_core_t *core, zframe_t *routing_id,
+                                      const lynx_value_t *body)
 {
     const char *runner_id = lynx_value_get_string(body, "runner_id", "");
     const lynx_value_t *capabilities = lynx_value_get(body, "capabilities");
@@ -114,13 +62,13 @@ void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_val
     if (!runner_id[0]) {
         broker_runners_send_error(core, routing_id, LYNX_EINVALID, "runner_id",
                                   "must not be empty");
-        return;
+        return NULL;
     }
     if (slots < 1 || slots > 1024) {
         broker_runners_send_error(core, routing_id, LYNX_EINVALID,
                                   "capabilities.max_concurrent_jobs",
                                   "must be an integer between 1 and 1024");
-        return;
+        return NULL;
     }
     broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
     //  The same process (host and pid) reconnecting is not a duplicate, whatever its old
@@ -139,7 +87,7 @@ void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_val
         zsys_warning("broker: duplicate runner refused runner=%s host=%s", runner_id,
                      lynx_value_get_string(body, "hostname", "?"));
         broker_runners_send_error(core, routing_id, LYNX_ECONFLICT, "runner_id", message);
-        return;
+        return NULL;
     }
     if (!runner) {
         runner = (broker_runner_t *)calloc(1, sizeof *runner);
@@ -166,17 +114,7 @@ void broker_runners_register(broker_core_t *core, zframe_t *routing_id, lynx_val
         runner->heartbeat_interval_ms = core->heartbeat_interval_ms;
     runner->last_seen_ms = lynx_time_mono_ms();
     runner->online = true;
-
-    lynx_msg_t *reply = lynx_msg_new(LYNX_MSG_REGISTERED);
-    lynx_value_set_string(lynx_msg_body(reply), "runner_id", runner_id);
-    lynx_value_set_int(lynx_msg_body(reply), "heartbeat_interval_ms",
-                       runner->heartbeat_interval_ms);
-    if (core->events_port > 0)
-        lynx_value_set_int(lynx_msg_body(reply), "events_port", core->events_port);
-    broker_sched_send(core, runner, &reply);
-    s_reconcile(core, runner, body);
-    zsys_info("broker: runner registered runner=%s slots=%" PRId64 " active=%" PRId64, runner_id,
-              slots, runner->active_jobs);
+    return runner;
 }
 
 void broker_runners_went_offline(broker_core_t *core, broker_runner_t *runner)
@@ -207,7 +145,7 @@ bool broker_runners_available(const broker_runner_t *runner)
 // --------------------------------------------------------------------------------------------
 //  API operations
 
-static lynx_value_t *s_view(broker_core_t *core, const broker_runner_t *runner)
+lynx_value_t *broker_runners_view(broker_core_t *core, const broker_runner_t *runner)
 {
     lynx_value_t *view = lynx_value_map();
     lynx_value_set_string(view, "runner_id", runner->id);
@@ -240,7 +178,7 @@ static lynx_value_t *s_view(broker_core_t *core, const broker_runner_t *runner)
     return view;
 }
 
-static broker_runner_t *s_find(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err)
+broker_runner_t *broker_runners_find(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err)
 {
     const char *runner_id = lynx_value_get_string(args, "runner_id", "");
     broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(core->runners, runner_id);
@@ -268,7 +206,7 @@ lynx_value_t *broker_runners_op_list(broker_core_t *core, const broker_request_t
     qsort(sorted, count, sizeof *sorted, s_compare_ids);
     lynx_value_t *list = lynx_value_array();
     for (index = 0; index < count; index++) {
-        lynx_value_t *view = s_view(core, sorted[index]);
+        lynx_value_t *view = broker_runners_view(core, sorted[index]);
         if (lynx_value_append(list, &view))
             lynx_value_destroy(&view);
     }
@@ -285,52 +223,6 @@ lynx_value_t *broker_runners_op_get(broker_core_t *core, const broker_request_t 
                                     lynx_value_t **errors_p)
 {
     (void)request, (void)errors_p;
-    broker_runner_t *runner = s_find(core, args, err);
-    return runner ? s_view(core, runner) : NULL;
-}
-
-//  Drain or resume; the choice survives a broker restart.
-static lynx_value_t *s_set_draining(broker_core_t *core, const lynx_value_t *args, bool draining,
-                                    lynx_err_t *err)
-{
-    broker_runner_t *runner = s_find(core, args, err);
-    if (!runner)
-        return NULL;
-    if (broker_store_set_runner_drained(core->store, runner->id, draining)) {
-        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
-        return NULL;
-    }
-    if (draining)
-        zhashx_update(core->drained, runner->id, (void *)1);
-    else
-        zhashx_delete(core->drained, runner->id);
-    if (runner->draining != draining)
-        zsys_notice("broker: runner %s runner=%s active=%" PRId64, draining ? "drained" : "resumed",
-                    runner->id, runner->active_jobs);
-    runner->draining = draining;
-    if (!draining) {
-        bool was_quarantined = broker_health_quarantined(runner->health);
-        broker_health_resume(core, runner);
-        if (was_quarantined && !broker_health_quarantined(runner->health))
-            broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner),
-                                       NULL);
-        broker_sched_dispatch(core);
-    }
-    return s_view(core, runner);
-}
-
-lynx_value_t *broker_runners_op_drain(broker_core_t *core, const broker_request_t *request,
-                                      const lynx_value_t *args, lynx_err_t *err,
-                                      lynx_value_t **errors_p)
-{
-    (void)request, (void)errors_p;
-    return s_set_draining(core, args, true, err);
-}
-
-lynx_value_t *broker_runners_op_resume(broker_core_t *core, const broker_request_t *request,
-                                       const lynx_value_t *args, lynx_err_t *err,
-                                       lynx_value_t **errors_p)
-{
-    (void)request, (void)errors_p;
-    return s_set_draining(core, args, false, err);
+    broker_runner_t *runner = broker_runners_find(core, args, err);
+    return runner ? broker_runners_view(core, runner) : NULL;
 }

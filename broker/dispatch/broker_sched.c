@@ -2,7 +2,6 @@
 //  s_transition, which checks it against lynx_job_transition_allowed and keeps the batch
 //  counters equal to the jobs table.
 #include "broker_core.h"
-#include "broker_protocol.h"
 
 #include "lynx_time.h"
 
@@ -292,6 +291,22 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
 // --------------------------------------------------------------------------------------------
 //  Dispatch
 
+//  A suspect runner (broker_health_suspect) leaves a batch to a healthy runner that can serve
+//  it, busy or not; a lone suspect keeps working.
+static bool s_may_serve(broker_core_t *core, const broker_runner_t *runner,
+                        const broker_batch_t *batch)
+{
+    if (!broker_health_suspect(runner->health))
+        return true;
+    broker_runner_t *other = (broker_runner_t *)zhashx_first(core->runners);
+    for (; other; other = (broker_runner_t *)zhashx_next(core->runners))
+        if (other != runner && other->online && !other->draining &&
+            !broker_health_suspect(other->health) && !broker_health_quarantined(other->health) &&
+            broker_match_fits(other, batch))
+            return false;
+    return true;
+}
+
 static bool s_batch_can_start(broker_core_t *core, const broker_batch_t *batch,
                               const broker_runner_t *runner)
 {
@@ -302,7 +317,7 @@ static bool s_batch_can_start(broker_core_t *core, const broker_batch_t *batch,
     int64_t active = batch->counts[LYNX_JOB_CLAIMED] + batch->counts[LYNX_JOB_RUNNING];
     if (batch->max_parallel_jobs > 0 && active >= batch->max_parallel_jobs)
         return false;
-    return broker_match_fits(runner, batch) && broker_health_may_serve(core, runner, batch);
+    return broker_match_fits(runner, batch) && s_may_serve(core, runner, batch);
 }
 
 //  Stride scheduling: of the batches this runner can serve, the one with the smallest pass;
@@ -652,7 +667,6 @@ void broker_sched_tick(broker_core_t *core)
 {
     int64_t now = lynx_time_mono_ms();
     int64_t timeout = s_heartbeat_timeout_ms(core);
-    broker_protocol_expire(core, now);
     s_enforce_timeouts(core);
     //  Jobs whose runner is gone (Offline, or unknown since a broker restart) for a whole
     //  heartbeat timeout are failed attempts.
@@ -707,4 +721,74 @@ int broker_sched_recover(broker_core_t *core, lynx_err_t *err)
         zsys_notice("broker: waiting for runners to report in-flight jobs jobs=%zu",
                     zhashx_size(core->inflight));
     return 0;
+}
+
+// --------------------------------------------------------------------------------------------
+//  Registration
+
+//  True when list (array of {job_id, attempt}) names this job attempt.
+static bool s_lists_attempt(const lynx_value_t *list, const broker_job_rec_t *rec)
+{
+    for (size_t i = 0; i < lynx_value_size(list); i++) {
+        const lynx_value_t *entry = lynx_value_at(list, i);
+        if (strcmp(lynx_value_get_string(entry, "job_id", ""), rec->id) == 0 &&
+            lynx_value_get_int(entry, "attempt", -1) == rec->attempt)
+            return true;
+    }
+    return false;
+}
+
+//  A runner that registers again (restart, or reconnect after a broker restart) reports what it
+//  still runs and what it finished without an ACK. Those stay attached to it; every other job
+//  the broker thought it had is lost.
+void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body)
+{
+    const lynx_value_t *active = lynx_value_get(body, "active_jobs");
+    const lynx_value_t *finished = lynx_value_get(body, "finished_jobs");
+    zlistx_t *lost = zlistx_new();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
+        if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
+            continue;
+        if (inflight->runner)
+            inflight->runner->active_jobs--;
+        inflight->runner = NULL;
+        if (s_lists_attempt(active, &inflight->rec) || s_lists_attempt(finished, &inflight->rec)) {
+            inflight->runner = runner;
+            runner->active_jobs++;
+        } else
+            zlistx_add_end(lost, inflight);
+    }
+    while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
+        broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED,
+                                 "runner lost the job (runner restarted)", NULL, true);
+    zlistx_destroy(&lost);
+    //  Jobs the runner still runs that we no longer expect from it must stop.
+    for (size_t i = 0; i < lynx_value_size(active); i++) {
+        const lynx_value_t *entry = lynx_value_at(active, i);
+        const char *job_id = lynx_value_get_string(entry, "job_id", "");
+        inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
+        if (inflight && inflight->runner == runner)
+            continue;
+        lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
+        lynx_value_set_string(lynx_msg_body(kill), "job_id", job_id);
+        lynx_value_set_int(lynx_msg_body(kill), "attempt", lynx_value_get_int(entry, "attempt", 0));
+        lynx_value_set_string(lynx_msg_body(kill), "reason",
+                              "job is no longer assigned to this runner");
+        broker_sched_send(core, runner, &kill);
+    }
+}
+
+void broker_sched_welcome(broker_core_t *core, broker_runner_t *runner, const lynx_value_t *body)
+{
+    lynx_msg_t *reply = lynx_msg_new(LYNX_MSG_REGISTERED);
+    lynx_value_set_string(lynx_msg_body(reply), "runner_id", runner->id);
+    lynx_value_set_int(lynx_msg_body(reply), "heartbeat_interval_ms",
+                       runner->heartbeat_interval_ms);
+    if (core->events_port > 0)
+        lynx_value_set_int(lynx_msg_body(reply), "events_port", core->events_port);
+    broker_sched_send(core, runner, &reply);
+    broker_sched_reconcile(core, runner, body);
+    zsys_info("broker: runner registered runner=%s slots=%" PRId64 " active=%" PRId64, runner->id,
+              runner->max_concurrent_jobs, runner->active_jobs);
 }
