@@ -515,17 +515,6 @@ static const struct {
     {"batch.jobs", s_op_batch_jobs},
 };
 
-void broker_api_reply(broker_core_t *core, const broker_request_t *request, lynx_value_t **body_p)
-{
-    lynx_msg_t *reply = lynx_msg_new(LYNX_MSG_REPLY);
-    lynx_value_set_int(lynx_msg_body(reply), "corr", request->corr);
-    if (lynx_value_set(lynx_msg_body(reply), "body", body_p))
-        lynx_value_destroy(body_p);
-    lynx_err_t err;
-    if (lynx_msg_send(&reply, zsock_resolve(core->api_socket), request->routing_id, &err))
-        zsys_warning("broker: cannot send reply corr=%" PRId64 ": %s", request->corr, err.message);
-}
-
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)
 {
     lynx_value_t *body = lynx_msg_body(msg);
@@ -562,7 +551,7 @@ void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *ms
     lynx_value_t *errors = NULL;
     lynx_value_t *reply_body = handler(core, &request, args, &err, &errors);
     if (reply_body)
-        broker_api_reply(core, &request, &reply_body);
+        broker_send_reply(core->api_socket, request.routing_id, request.corr, &reply_body);
     else if (err.code != LYNX_OK) //  LYNX_OK without a body: the handler answers later
         broker_send_error(core->api_socket, routing_id, request.corr, &err, &errors);
     lynx_value_destroy(&errors);

@@ -238,9 +238,6 @@ typedef lynx_value_t *(broker_op_fn)(broker_core_t *core, const broker_request_t
 broker_op_fn broker_runners_op_list, broker_runners_op_get, broker_sched_op_cancel_batch,
     broker_sched_op_cancel_job;
 
-//  Send a REPLY with body (ownership taken).
-void broker_api_reply(broker_core_t *core, const broker_request_t *request, lynx_value_t **body_p);
-
 //  --- broker_submit.c: batch.submit ---
 
 typedef struct _broker_study_t broker_study_t;

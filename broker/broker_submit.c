@@ -305,7 +305,7 @@ static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg)
         zlistx_delete(core->submissions, zlistx_cursor(core->submissions));
     } else if (self->next_run == self->rec.total_jobs) {
         lynx_value_t *reply = s_finish(self);
-        broker_api_reply(core, &request, &reply);
+        broker_send_reply(core->api_socket, request.routing_id, request.corr, &reply);
         zlistx_delete(core->submissions, zlistx_cursor(core->submissions));
         broker_sched_dispatch(core);
     }

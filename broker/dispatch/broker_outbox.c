@@ -192,3 +192,14 @@ void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, cons
     if (lynx_msg_send(&msg, zsock_resolve(socket), routing_id, &send_err))
         zsys_warning("broker: cannot send error reply: %s", send_err.message);
 }
+
+void broker_send_reply(zsock_t *socket, zframe_t *routing_id, int64_t corr, lynx_value_t **body_p)
+{
+    lynx_msg_t *reply = lynx_msg_new(LYNX_MSG_REPLY);
+    lynx_value_set_int(lynx_msg_body(reply), "corr", corr);
+    if (lynx_value_set(lynx_msg_body(reply), "body", body_p))
+        lynx_value_destroy(body_p);
+    lynx_err_t err;
+    if (lynx_msg_send(&reply, zsock_resolve(socket), routing_id, &err))
+        zsys_warning("broker: cannot send reply corr=%" PRId64 ": %s", corr, err.message);
+}

@@ -51,5 +51,8 @@ void broker_outbox_discard(broker_outbox_t *self);
 //  a refusal promises nothing stored. A failed send is logged.
 void broker_send_error(zsock_t *socket, zframe_t *routing_id, int64_t corr, const lynx_err_t *err,
                        lynx_value_t **errors_p);
+//  Send a REPLY with corr and *body_p (taken) to an API client at once. A failed send is
+//  logged.
+void broker_send_reply(zsock_t *socket, zframe_t *routing_id, int64_t corr, lynx_value_t **body_p);
 
 #endif
