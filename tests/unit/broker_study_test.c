@@ -15,6 +15,7 @@
 #include "broker_dist.h"
 #include "broker_sobol.h"
 #include "broker_study.h"
+#include "data_cases.h"
 #include "lynx_json.h"
 
 //  ---------------------------------------------------------------------------------------
@@ -952,43 +953,9 @@ static void test_correlations_reach_their_targets(void **state)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Rejected configs: each row patches the spacecraft config (mass_kg normal, drag_coefficient
-//  uniform) and lists every error expected, in order.
-
-typedef enum {
-    OP_REMOVE,
-    OP_SET_INT,
-    OP_SET_DOUBLE,
-    OP_SET_STRING,
-    OP_SET_BOOL,
-    OP_SET_OBJECT,
-    OP_SET_ARRAY,
-    OP_SET_JSON,
-    OP_COPY,
-} op_t;
-
-typedef struct {
-    const char *path; //  dotted, from config; the last key is set or removed
-    op_t op;
-    int64_t i;
-    double d;
-    const char *s; //  OP_SET_STRING: the string; OP_SET_JSON: JSON text; OP_COPY: a path
-} patch_t;
-
-//  The members of one patch, to write in braces: {SET_INT("monte_carlo.runs", 0)}.
-#define REMOVE(p) .path = (p), .op = OP_REMOVE
-#define SET_INT(p, v) .path = (p), .op = OP_SET_INT, .i = (v)
-#define SET_DOUBLE(p, v) .path = (p), .op = OP_SET_DOUBLE, .d = (v)
-#define SET_STRING(p, v) .path = (p), .op = OP_SET_STRING, .s = (v)
-#define SET_BOOL(p, v) .path = (p), .op = OP_SET_BOOL, .i = (v)
-#define SET_OBJECT(p) .path = (p), .op = OP_SET_OBJECT
-#define SET_ARRAY(p) .path = (p), .op = OP_SET_ARRAY
-#define SET_JSON(p, v) .path = (p), .op = OP_SET_JSON, .s = (v)
-#define COPY(p, from) .path = (p), .op = OP_COPY, .s = (from)
-
-//  The distribution of mass_kg, replaced: {DIST("{\"type\": \"beta\"}")}.
-#define DIST(json) SET_JSON("dispersions.mass_kg.distribution", json)
-#define CORRELATIONS(json) SET_JSON("correlations", json)
+//  Rejected configs: every file of tests/data/study/bad patches the spacecraft config
+//  (mass_kg normal, drag_coefficient uniform) and lists every error expected, in order (format
+//  in its README.md). Each file is a test case of its own.
 
 typedef struct {
     const char *field;
@@ -996,462 +963,6 @@ typedef struct {
 } expected_t;
 
 #define MAX_ERRORS 6
-
-typedef struct {
-    const char *name;
-    patch_t patches[4];
-    int64_t runs_override;
-    expected_t errors[MAX_ERRORS];
-} bad_config_t;
-
-#define DISP "config.dispersions."
-#define MASS DISP "mass_kg.distribution"
-#define CORR "config.correlations"
-
-static const bad_config_t s_bad_configs[] = {
-    {"no simulation", {{REMOVE("simulation")}}, 0, {{"config.simulation", "required"}}},
-    {"simulation is a string",
-     {{SET_STRING("simulation", "orbit")}},
-     0,
-     {{"config.simulation", "must be an object"}}},
-    {"no name", {{REMOVE("simulation.name")}}, 0, {{"config.simulation.name", "required"}}},
-    {"empty name",
-     {{SET_STRING("simulation.name", "")}},
-     0,
-     {{"config.simulation.name", "must not be empty"}}},
-    {"numeric name",
-     {{SET_INT("simulation.name", 7)}},
-     0,
-     {{"config.simulation.name", "must be a string"}}},
-    {"numeric version",
-     {{SET_DOUBLE("simulation.version", 1.0)}},
-     0,
-     {{"config.simulation.version", "must be a string"}}},
-    {"zero duration",
-     {{SET_INT("simulation.duration_minutes", 0)}},
-     0,
-     {{"config.simulation.duration_minutes", "must be > 0"}}},
-    {"duration as text",
-     {{SET_STRING("simulation.duration_minutes", "120")}},
-     0,
-     {{"config.simulation.duration_minutes", "must be a number"}}},
-
-    //  monte_carlo
-    {"no monte_carlo", {{REMOVE("monte_carlo")}}, 0, {{"config.monte_carlo", "required"}}},
-    {"no runs", {{REMOVE("monte_carlo.runs")}}, 0, {{"config.monte_carlo.runs", "required"}}},
-    {"zero runs",
-     {{SET_INT("monte_carlo.runs", 0)}},
-     0,
-     {{"config.monte_carlo.runs", "must be between 1 and 10000000"}}},
-    {"too many runs",
-     {{SET_INT("monte_carlo.runs", 10000001)}},
-     0,
-     {{"config.monte_carlo.runs", "must be between 1 and 10000000"}}},
-    {"astronomical runs",
-     {{SET_DOUBLE("monte_carlo.runs", 1e300)}},
-     0,
-     {{"config.monte_carlo.runs", "must be between 1 and 10000000"}}},
-    {"fractional runs",
-     {{SET_DOUBLE("monte_carlo.runs", 2.5)}},
-     0,
-     {{"config.monte_carlo.runs", "must be an integer"}}},
-    {"runs as text",
-     {{SET_STRING("monte_carlo.runs", "500")}},
-     0,
-     {{"config.monte_carlo.runs", "must be an integer"}}},
-    {"runs as boolean",
-     {{SET_BOOL("monte_carlo.runs", 1)}},
-     0,
-     {{"config.monte_carlo.runs", "must be an integer"}}},
-    {"runs_override too large",
-     {{.path = NULL}},
-     10000001,
-     {{"runs_override", "must be between 1 and 10000000"}}},
-    {"negative seed",
-     {{SET_INT("monte_carlo.seed", -1)}},
-     0,
-     {{"config.monte_carlo.seed", "must be between 0 and 9223372036854775807"}}},
-    {"seed past 2^63",
-     {{SET_DOUBLE("monte_carlo.seed", 0x1p63)}},
-     0,
-     {{"config.monte_carlo.seed", "must be between 0 and 9223372036854775807"}}},
-    {"fractional seed",
-     {{SET_DOUBLE("monte_carlo.seed", 1.5)}},
-     0,
-     {{"config.monte_carlo.seed", "must be an integer"}}},
-    {"unknown method",
-     {{SET_STRING("monte_carlo.sampling_method", "sobol")}},
-     0,
-     {{"config.monte_carlo.sampling_method",
-       "unknown sampling method 'sobol' (supported: monte_carlo, latin_hypercube, "
-       "quasi_monte_carlo)"}}},
-    {"numeric method",
-     {{SET_INT("monte_carlo.sampling_method", 1)}},
-     0,
-     {{"config.monte_carlo.sampling_method", "must be a string"}}},
-    {"scramble as text",
-     {{SET_STRING("monte_carlo.sampling_method", "quasi_monte_carlo")},
-      {SET_STRING("monte_carlo.scramble", "yes")}},
-     0,
-     {{"config.monte_carlo.scramble", "must be a boolean"}}},
-
-    //  dispersions
-    {"no dispersions", {{REMOVE("dispersions")}}, 0, {{"config.dispersions", "required"}}},
-    {"empty dispersions",
-     {{SET_OBJECT("dispersions")}},
-     0,
-     {{"config.dispersions", "must have at least one entry"}}},
-    {"dispersions as a list",
-     {{SET_ARRAY("dispersions")}},
-     0,
-     {{"config.dispersions", "must be an object"}}},
-    {"name starts with a digit",
-     {{COPY("dispersions.2fast", "dispersions.drag_coefficient")}},
-     0,
-     {{DISP "2fast", "must be a valid identifier ([A-Za-z_][A-Za-z0-9_]*)"}}},
-    {"name with a dash",
-     {{COPY("dispersions.dry-mass", "dispersions.mass_kg")}},
-     0,
-     {{DISP "dry-mass", "must be a valid identifier ([A-Za-z_][A-Za-z0-9_]*)"}}},
-    {"dispersion is a number",
-     {{SET_DOUBLE("dispersions.mass_kg", 2500.0)}},
-     0,
-     {{DISP "mass_kg", "must be an object"}}},
-    {"numeric units",
-     {{SET_INT("dispersions.mass_kg.units", 1)}},
-     0,
-     {{DISP "mass_kg.units", "must be a string"}}},
-    {"no distribution", {{REMOVE("dispersions.mass_kg.distribution")}}, 0, {{MASS, "required"}}},
-    {"no type",
-     {{REMOVE("dispersions.mass_kg.distribution.type")}},
-     0,
-     {{MASS ".type", "required"}}},
-    {"unknown type",
-     {{SET_STRING("dispersions.mass_kg.distribution.type", "gaussian")}},
-     0,
-     {{MASS ".type", "unknown distribution type 'gaussian' (supported: uniform, normal, "
-                     "truncated_normal, lognormal, triangular, exponential, beta, choice, "
-                     "constant)"}}},
-
-    //  uniform
-    {"empty range",
-     {{SET_DOUBLE("dispersions.drag_coefficient.distribution.max", 0.28)}},
-     0,
-     {{DISP "drag_coefficient.distribution.min", "must be less than max"}}},
-    {"inverted range",
-     {{SET_DOUBLE("dispersions.drag_coefficient.distribution.min", 0.5)}},
-     0,
-     {{DISP "drag_coefficient.distribution.min", "must be less than max"}}},
-    {"no bounds",
-     {{REMOVE("dispersions.drag_coefficient.distribution.min")},
-      {REMOVE("dispersions.drag_coefficient.distribution.max")}},
-     0,
-     {{DISP "drag_coefficient.distribution.min", "required"},
-      {DISP "drag_coefficient.distribution.max", "required"}}},
-    {"bound as text",
-     {{SET_STRING("dispersions.drag_coefficient.distribution.min", "0.28")}},
-     0,
-     {{DISP "drag_coefficient.distribution.min", "must be a number"}}},
-    {"NaN bound",
-     {{SET_DOUBLE("dispersions.drag_coefficient.distribution.min", NAN)}},
-     0,
-     {{DISP "drag_coefficient.distribution.min", "must be a finite number"}}},
-    {"infinite bound",
-     {{SET_DOUBLE("dispersions.drag_coefficient.distribution.max", INFINITY)}},
-     0,
-     {{DISP "drag_coefficient.distribution.max", "must be a finite number"}}},
-    {"range wider than a double",
-     {{SET_DOUBLE("dispersions.drag_coefficient.distribution.min", -1e308)},
-      {SET_DOUBLE("dispersions.drag_coefficient.distribution.max", 1e308)}},
-     0,
-     {{DISP "drag_coefficient.distribution.max", "max - min must be a finite number"}}},
-
-    //  normal
-    {"zero std_dev",
-     {{SET_INT("dispersions.mass_kg.distribution.std_dev", 0)}},
-     0,
-     {{MASS ".std_dev", "must be > 0"}}},
-    {"no mean",
-     {{REMOVE("dispersions.mass_kg.distribution.mean")}},
-     0,
-     {{MASS ".mean", "required"}}},
-
-    //  truncated_normal
-    {"truncated: zero std_dev",
-     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 0, \"min\": -1, "
-            "\"max\": 1}")}},
-     0,
-     {{MASS ".std_dev", "must be > 0"}}},
-    {"truncated: min = max",
-     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1, \"min\": 1, "
-            "\"max\": 1}")}},
-     0,
-     {{MASS ".min", "must be less than max"}}},
-    {"truncated: no bounds",
-     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1}")}},
-     0,
-     {{MASS ".min", "required"}, {MASS ".max", "required"}}},
-    {"truncated: mass underflows above",
-     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 0, \"std_dev\": 1, \"min\": 38.5, "
-            "\"max\": 40}")}},
-     0,
-     {{MASS, "[min, max] lies wholly more than 38 standard deviations above the mean: its "
-             "probability underflows"}}},
-    {"truncated: mass underflows below",
-     {{DIST("{\"type\": \"truncated_normal\", \"mean\": 100, \"std_dev\": 1, \"min\": 0, "
-            "\"max\": 61}")}},
-     0,
-     {{MASS, "[min, max] lies wholly more than 38 standard deviations below the mean: its "
-             "probability underflows"}}},
-
-    //  lognormal
-    {"lognormal: both parameter pairs",
-     {{DIST("{\"type\": \"lognormal\", \"mu\": 0, \"sigma\": 1, \"mean\": 1}")}},
-     0,
-     {{MASS, "give either mu and sigma or mean and std_dev, not both"}}},
-    {"lognormal: no parameters",
-     {{DIST("{\"type\": \"lognormal\"}")}},
-     0,
-     {{MASS ".mu", "required"}, {MASS ".sigma", "required"}}},
-    {"lognormal: negative sigma",
-     {{DIST("{\"type\": \"lognormal\", \"mu\": 0, \"sigma\": -1}")}},
-     0,
-     {{MASS ".sigma", "must be > 0"}}},
-    {"lognormal: negative mean",
-     {{DIST("{\"type\": \"lognormal\", \"mean\": -2, \"std_dev\": 1}")}},
-     0,
-     {{MASS ".mean", "must be > 0"}}},
-    {"lognormal: zero std_dev",
-     {{DIST("{\"type\": \"lognormal\", \"mean\": 2, \"std_dev\": 0}")}},
-     0,
-     {{MASS ".std_dev", "must be > 0"}}},
-    {"lognormal: mean without std_dev",
-     {{DIST("{\"type\": \"lognormal\", \"mean\": 2}")}},
-     0,
-     {{MASS ".std_dev", "required"}}},
-    {"lognormal: std_dev / mean overflows",
-     {{DIST("{\"type\": \"lognormal\", \"mean\": 1e-200, \"std_dev\": 1e200}")}},
-     0,
-     {{MASS ".std_dev", "std_dev / mean must be between 1e-150 and 1e150"}}},
-
-    //  triangular
-    {"triangular: mode above max",
-     {{DIST("{\"type\": \"triangular\", \"min\": 0, \"mode\": 5, \"max\": 4}")}},
-     0,
-     {{MASS ".mode", "must be between min and max"}}},
-    {"triangular: mode below min",
-     {{DIST("{\"type\": \"triangular\", \"min\": 0, \"mode\": -1, \"max\": 4}")}},
-     0,
-     {{MASS ".mode", "must be between min and max"}}},
-    {"triangular: min = max",
-     {{DIST("{\"type\": \"triangular\", \"min\": 4, \"mode\": 4, \"max\": 4}")}},
-     0,
-     {{MASS ".min", "must be less than max"}}},
-    {"triangular: no mode",
-     {{DIST("{\"type\": \"triangular\", \"min\": 0, \"max\": 4}")}},
-     0,
-     {{MASS ".mode", "required"}}},
-
-    //  exponential
-    {"exponential: zero rate",
-     {{DIST("{\"type\": \"exponential\", \"rate\": 0}")}},
-     0,
-     {{MASS ".rate", "must be > 0"}}},
-    {"exponential: no rate",
-     {{DIST("{\"type\": \"exponential\"}")}},
-     0,
-     {{MASS ".rate", "required"}}},
-
-    //  beta
-    {"beta: zero alpha, negative beta",
-     {{DIST("{\"type\": \"beta\", \"alpha\": 0, \"beta\": -1}")}},
-     0,
-     {{MASS ".alpha", "must be > 0"}, {MASS ".beta", "must be > 0"}}},
-    {"beta: min above the default max",
-     {{DIST("{\"type\": \"beta\", \"alpha\": 2, \"beta\": 3, \"min\": 2}")}},
-     0,
-     {{MASS ".min", "must be less than max"}}},
-    {"beta: no shapes",
-     {{DIST("{\"type\": \"beta\"}")}},
-     0,
-     {{MASS ".alpha", "required"}, {MASS ".beta", "required"}}},
-
-    //  choice
-    {"choice: no values", {{DIST("{\"type\": \"choice\"}")}}, 0, {{MASS ".values", "required"}}},
-    {"choice: empty values",
-     {{DIST("{\"type\": \"choice\", \"values\": []}")}},
-     0,
-     {{MASS ".values", "must not be empty"}}},
-    {"choice: values as text",
-     {{DIST("{\"type\": \"choice\", \"values\": \"abc\"}")}},
-     0,
-     {{MASS ".values", "must be an array"}}},
-    {"choice: values that are neither numbers nor strings",
-     {{DIST("{\"type\": \"choice\", \"values\": [1, true, {\"x\": 1}, \"ok\", null]}")}},
-     0,
-     {{MASS ".values[1]", "must be a number or a string"},
-      {MASS ".values[2]", "must be a number or a string"},
-      {MASS ".values[4]", "must be a number or a string"}}},
-    {"choice: one weight too few",
-     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [1]}")}},
-     0,
-     {{MASS ".weights", "must have one entry per value (2)"}}},
-    {"choice: negative weight",
-     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [1, -1]}")}},
-     0,
-     {{MASS ".weights[1]", "must be >= 0"}}},
-    {"choice: every bad weight",
-     {{DIST("{\"type\": \"choice\", \"values\": [1, 2, 3], \"weights\": [-1, 1, \"x\"]}")}},
-     0,
-     {{MASS ".weights[0]", "must be >= 0"}, {MASS ".weights[2]", "must be a number"}}},
-    {"choice: weights all zero",
-     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [0, 0]}")}},
-     0,
-     {{MASS ".weights", "must not all be zero"}}},
-    {"choice: weight as text",
-     {{DIST("{\"type\": \"choice\", \"values\": [\"a\", \"b\"], \"weights\": [\"1\", 1]}")}},
-     0,
-     {{MASS ".weights[0]", "must be a number"}}},
-    {"choice: weights as an object",
-     {{DIST("{\"type\": \"choice\", \"values\": [\"a\"], \"weights\": {\"a\": 1}}")}},
-     0,
-     {{MASS ".weights", "must be an array"}}},
-    {"choice: weights past a double",
-     {{DIST("{\"type\": \"choice\", \"values\": [1, 2], \"weights\": [1e308, 1e308]}")}},
-     0,
-     {{MASS ".weights", "must have a finite sum"}}},
-
-    //  constant
-    {"constant: no value", {{DIST("{\"type\": \"constant\"}")}}, 0, {{MASS ".value", "required"}}},
-    {"constant: value is a list",
-     {{DIST("{\"type\": \"constant\", \"value\": [1]}")}},
-     0,
-     {{MASS ".value", "must be a number or a string"}}},
-
-    //  correlations
-    {"correlations as an object",
-     {{CORRELATIONS("{\"a\": \"mass_kg\"}")}},
-     0,
-     {{CORR, "must be an array"}}},
-    {"correlation that is a number",
-     {{CORRELATIONS("[5]")}},
-     0,
-     {{CORR "[0]", "must be an object"}}},
-    {"correlation of an unknown dispersion",
-     {{CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.1},"
-                    " {\"a\": \"nope\", \"b\": \"mass_kg\", \"rank_correlation\": 0.5}]")}},
-     0,
-     {{CORR "[1].a", "unknown dispersion 'nope'"}}},
-    {"correlation of a dispersion with itself",
-     {{CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"mass_kg\", \"rank_correlation\": 0.5}]")}},
-     0,
-     {{CORR "[0].b", "must name a different dispersion than a"}}},
-    {"correlation above 1",
-     {{CORRELATIONS(
-         "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 1.5}]")}},
-     0,
-     {{CORR "[0].rank_correlation", "must be between -1 and 1"}}},
-    {"correlation with nothing given",
-     {{CORRELATIONS("[{}]")}},
-     0,
-     {{CORR "[0].a", "required"},
-      {CORR "[0].b", "required"},
-      {CORR "[0].rank_correlation", "required"}}},
-    {"duplicate correlation, reversed",
-     {{CORRELATIONS(
-         "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.5},"
-         " {\"a\": \"drag_coefficient\", \"b\": \"mass_kg\", \"rank_correlation\": 0.4}]")}},
-     0,
-     {{CORR "[1]", "duplicate pair ('drag_coefficient', 'mass_kg'), also at "
-                   "config.correlations[0]"}}},
-    {"correlations without dispersions",
-     {{REMOVE("dispersions")},
-      {CORRELATIONS(
-          "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.5}]")}},
-     0,
-     {{"config.dispersions", "required"}}},
-    {"perfect correlation",
-     {{CORRELATIONS(
-         "[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 1}]")}},
-     0,
-     {{CORR, "correlation matrix is not positive definite"}}},
-    {"three correlations that contradict each other",
-     {{COPY("dispersions.x3", "dispersions.mass_kg")},
-      {CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"drag_coefficient\", \"rank_correlation\": 0.9},"
-                    " {\"a\": \"drag_coefficient\", \"b\": \"x3\", \"rank_correlation\": 0.9},"
-                    " {\"a\": \"x3\", \"b\": \"mass_kg\", \"rank_correlation\": -0.9}]")}},
-     0,
-     {{CORR, "correlation matrix is not positive definite"}}},
-
-    //  compute, and the sections only checked for shape
-    {"compute is a string",
-     {{SET_STRING("compute", "fast")}},
-     0,
-     {{"config.compute", "must be an object"}}},
-    {"zero parallel jobs",
-     {{SET_INT("compute.max_parallel_jobs", 0)}},
-     0,
-     {{"config.compute.max_parallel_jobs", "must be >= 1"}}},
-    {"parallel jobs past int64",
-     {{SET_DOUBLE("compute.max_parallel_jobs", 1e19)}},
-     0,
-     {{"config.compute.max_parallel_jobs", "must be between 1 and 9223372036854775807"}}},
-    {"zero timeout",
-     {{SET_INT("compute.job_timeout_seconds", 0)}},
-     0,
-     {{"config.compute.job_timeout_seconds", "must be between 1 and 2592000"}}},
-    {"timeout over 30 days",
-     {{SET_INT("compute.job_timeout_seconds", 2592001)}},
-     0,
-     {{"config.compute.job_timeout_seconds", "must be between 1 and 2592000"}}},
-    {"too many retries",
-     {{SET_INT("compute.max_retries", 101)}},
-     0,
-     {{"config.compute.max_retries", "must be between 0 and 100"}}},
-    {"empty engine",
-     {{SET_STRING("compute.engine", "")}},
-     0,
-     {{"config.compute.engine", "must not be empty"}}},
-    {"container is a string",
-     {{SET_STRING("compute.container", "ubuntu")}},
-     0,
-     {{"config.compute.container", "must be an object"}}},
-    {"early_termination is a boolean",
-     {{SET_BOOL("early_termination", 0)}},
-     0,
-     {{"config.early_termination", "must be an object"}}},
-    {"telemetry is a list",
-     {{SET_ARRAY("telemetry")}},
-     0,
-     {{"config.telemetry", "must be an object"}}},
-
-    //  Everything is reported, in config order.
-    {"four mistakes at once",
-     {{REMOVE("simulation.name")},
-      {SET_INT("monte_carlo.runs", 0)},
-      {SET_DOUBLE("dispersions.mass_kg.distribution.std_dev", -125.0)},
-      {SET_INT("compute.engine", 5)}},
-     0,
-     {{"config.simulation.name", "required"},
-      {"config.monte_carlo.runs", "must be between 1 and 10000000"},
-      {MASS ".std_dev", "must be > 0"},
-      {"config.compute.engine", "must be a string"}}},
-    {"mistakes in new distributions and correlations at once",
-     {{SET_STRING("monte_carlo.sampling_method", "latin_hypercube_v2")},
-      {DIST("{\"type\": \"beta\", \"alpha\": -2, \"beta\": 3, \"min\": 5, \"max\": 1}")},
-      {SET_JSON("dispersions.drag_coefficient.distribution",
-                "{\"type\": \"choice\", \"values\": [\"a\"], \"weights\": [-1]}")},
-      {CORRELATIONS("[{\"a\": \"mass_kg\", \"b\": \"nope\", \"rank_correlation\": 2}]")}},
-     0,
-     {{"config.monte_carlo.sampling_method",
-       "unknown sampling method 'latin_hypercube_v2' (supported: monte_carlo, latin_hypercube, "
-       "quasi_monte_carlo)"},
-      {MASS ".alpha", "must be > 0"},
-      {MASS ".min", "must be less than max"},
-      {DISP "drag_coefficient.distribution.weights[0]", "must be >= 0"},
-      {CORR "[0].b", "unknown dispersion 'nope'"},
-      {CORR "[0].rank_correlation", "must be between -1 and 1"}}},
-};
 
 static void s_assert_errors(const char *name, const lynx_value_t *errors,
                             const expected_t expected[MAX_ERRORS])
@@ -1472,72 +983,104 @@ static void s_assert_errors(const char *name, const lynx_value_t *errors,
     }
 }
 
-static void s_apply(lynx_value_t *config, const patch_t *patch)
+//  The parent map of a dotted path under config (created as needed) and its last key.
+static lynx_value_t *s_parent(lynx_value_t *config, const char *path, char *key, size_t size)
 {
-    char parent_path[128];
-    const char *dot = strrchr(patch->path, '.');
     lynx_value_t *parent = config;
-    if (dot) {
-        snprintf(parent_path, sizeof parent_path, "%.*s", (int)(dot - patch->path), patch->path);
-        parent = lynx_value_get_path(config, parent_path);
+    const char *at = path;
+    for (const char *dot; (dot = strchr(at, '.')); at = dot + 1) {
+        char part[128];
+        snprintf(part, sizeof part, "%.*s", (int)(dot - at), at);
+        lynx_value_t *child = lynx_value_get(parent, part);
+        if (!child) {
+            lynx_value_set_owned(parent, part, lynx_value_map());
+            child = lynx_value_get(parent, part);
+        }
+        parent = child;
     }
-    const char *key = dot ? dot + 1 : patch->path;
-    assert_non_null(parent);
+    snprintf(key, size, "%s", at);
+    return parent;
+}
 
-    lynx_value_t *value = NULL;
-    switch (patch->op) {
-    case OP_REMOVE:
-        assert_int_equal(lynx_value_remove(parent, key), 0);
+//  One patch of a bad-config file: {"remove": path}, {"set": path, "value": v}, {"set": path,
+//  "number": "nan" | "inf" | "-inf"} (JSON has no such numbers) or {"copy": path, "from": p}.
+static void s_apply(lynx_value_t *config, const lynx_value_t *patch)
+{
+    const char *path = lynx_value_get_string(patch, "remove", NULL);
+    path = path ? path : lynx_value_get_string(patch, "set", NULL);
+    path = path ? path : lynx_value_get_string(patch, "copy", NULL);
+    if (!path)
+        fail_msg("a patch without remove, set or copy");
+    char key[128];
+    lynx_value_t *parent = s_parent(config, path, key, sizeof key);
+    if (lynx_value_get(patch, "remove")) {
+        lynx_value_remove(parent, key);
         return;
-    case OP_SET_INT:
-        value = lynx_value_int(patch->i);
-        break;
-    case OP_SET_DOUBLE:
-        value = lynx_value_double(patch->d);
-        break;
-    case OP_SET_STRING:
-        value = lynx_value_string(patch->s);
-        break;
-    case OP_SET_BOOL:
-        value = lynx_value_bool(patch->i != 0);
-        break;
-    case OP_SET_OBJECT:
-        value = lynx_value_map();
-        break;
-    case OP_SET_ARRAY:
-        value = lynx_value_array();
-        break;
-    case OP_SET_JSON:
-        value = s_json(patch->s);
-        break;
-    case OP_COPY:
-        value = lynx_value_dup(lynx_value_get_path(config, patch->s));
-        break;
     }
+    lynx_value_t *value = NULL;
+    const char *number = lynx_value_get_string(patch, "number", NULL);
+    if (lynx_value_get(patch, "copy"))
+        value =
+            lynx_value_dup(lynx_value_get_path(config, lynx_value_get_string(patch, "from", "")));
+    else if (number)
+        value = lynx_value_double(strcmp(number, "nan") == 0   ? NAN
+                                  : strcmp(number, "inf") == 0 ? INFINITY
+                                                               : -INFINITY);
+    else
+        value = lynx_value_dup(lynx_value_get(patch, "value"));
+    assert_non_null(value);
     assert_int_equal(lynx_value_set(parent, key, &value), 0);
 }
 
-static void test_bad_configs_report_every_field(void **state)
+static lynx_value_t *s_read_json(const char *path)
 {
-    (void)state;
-    for (size_t row = 0; row < sizeof s_bad_configs / sizeof s_bad_configs[0]; row++) {
-        const bad_config_t *bad = &s_bad_configs[row];
-        lynx_value_t *config = s_spacecraft_config();
-        for (int i = 0; i < 4 && bad->patches[i].path; i++)
-            s_apply(config, &bad->patches[i]);
-
-        lynx_value_t *errors = lynx_value_array();
-        broker_study_t *study = broker_study_new(config, bad->runs_override, errors, NULL);
-        if (study)
-            fail_msg("%s: accepted", bad->name);
-        s_assert_errors(bad->name, errors, bad->errors);
-        lynx_value_destroy(&errors);
-        lynx_value_destroy(&config);
-    }
+    FILE *file = fopen(path, "r");
+    if (!file)
+        fail_msg("cannot open %s", path);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *copy = open_memstream(&text, &size);
+    for (int c; (c = fgetc(file)) != EOF;)
+        fputc(c, copy);
+    fclose(copy);
+    fclose(file);
+    lynx_err_t err;
+    lynx_value_t *value = lynx_json_parse(text, size, &err);
+    if (!value)
+        fail_msg("%s: %s", path, err.message);
+    free(text);
+    return value;
 }
 
-//  Every parameter set that the table rejects for one reason is accepted once that reason is
-//  gone: the rows test what they claim to.
+static void test_bad_config_file(void **state)
+{
+    const char *path = (const char *)*state;
+    lynx_value_t *bad = s_read_json(path);
+    lynx_value_t *config = s_spacecraft_config();
+    const lynx_value_t *patches = lynx_value_get(bad, "patches");
+    for (size_t i = 0; i < lynx_value_size(patches); i++)
+        s_apply(config, lynx_value_at(patches, i));
+    expected_t expected[MAX_ERRORS + 1] = {{0}};
+    const lynx_value_t *errors_wanted = lynx_value_get(bad, "errors");
+    assert_true(lynx_value_size(errors_wanted) > 0 && lynx_value_size(errors_wanted) <= MAX_ERRORS);
+    for (size_t i = 0; i < lynx_value_size(errors_wanted); i++)
+        expected[i] =
+            (expected_t){lynx_value_get_string(lynx_value_at(errors_wanted, i), "field", ""),
+                         lynx_value_get_string(lynx_value_at(errors_wanted, i), "message", "")};
+
+    lynx_value_t *errors = lynx_value_array();
+    broker_study_t *study =
+        broker_study_new(config, lynx_value_get_int(bad, "runs_override", 0), errors, NULL);
+    if (study)
+        fail_msg("%s: accepted", path);
+    s_assert_errors(lynx_value_get_string(bad, "description", path), errors, expected);
+    lynx_value_destroy(&errors);
+    lynx_value_destroy(&config);
+    lynx_value_destroy(&bad);
+}
+
+//  Every parameter set that the bad-config files reject for one reason is accepted once that reason
+//  is gone: the rows test what they claim to.
 static void test_every_distribution_type_accepts_good_parameters(void **state)
 {
     (void)state;
@@ -1659,9 +1202,9 @@ static void test_unknown_fields_warn_but_pass(void **state)
         "config.notes",
         "config.simulation.author",
         "config.monte_carlo.antithetic",
-        DISP "mass_kg.unit",
-        DISP "mass_kg.distribution.min",
-        DISP "drag_coefficient.distribution.mode",
+        "config.dispersions.mass_kg.unit",
+        "config.dispersions.mass_kg.distribution.min",
+        "config.dispersions.drag_coefficient.distribution.mode",
         "config.correlations[0].method",
         "config.compute.gpus",
     };
@@ -1706,12 +1249,13 @@ int main(void)
         cmocka_unit_test(test_scrambled_sobol_run_i_is_point_i),
         cmocka_unit_test(test_scramble_applies_to_sobol_only),
         cmocka_unit_test(test_correlations_reach_their_targets),
-        cmocka_unit_test(test_bad_configs_report_every_field),
         cmocka_unit_test(test_every_distribution_type_accepts_good_parameters),
         cmocka_unit_test(test_quasi_monte_carlo_dimension_limit),
         cmocka_unit_test(test_config_must_be_an_object),
         cmocka_unit_test(test_errors_are_appended_to_what_the_caller_has),
         cmocka_unit_test(test_unknown_fields_warn_but_pass),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failures = cmocka_run_group_tests(tests, NULL, NULL);
+    return failures + data_cases_run("bad_configs", LYNX_TEST_DATA_DIR "/study/bad", ".json",
+                                     test_bad_config_file);
 }
