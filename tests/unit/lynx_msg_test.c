@@ -9,11 +9,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_cases.h"
 #include "lynx_json.h"
 #include "lynx_msg.h"
 
@@ -662,40 +662,6 @@ static void test_golden_frame(void **state)
     s_assert_err(&err, golden.field, golden.message);
 }
 
-static int s_compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int s_run_golden_frames(void)
-{
-    const char *directory = LYNX_TEST_DATA_DIR "/frames";
-    DIR *dir = opendir(directory);
-    if (!dir) {
-        fprintf(stderr, "cannot open %s\n", directory);
-        return 1;
-    }
-    char *paths[256];
-    size_t count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) && count < sizeof paths / sizeof paths[0]) {
-        size_t len = strlen(entry->d_name);
-        if (len > 6 && strcmp(entry->d_name + len - 6, ".frame") == 0)
-            if (asprintf(&paths[count], "%s/%s", directory, entry->d_name) > 0)
-                count++;
-    }
-    closedir(dir);
-    qsort(paths, count, sizeof paths[0], s_compare_names);
-    struct CMUnitTest tests[sizeof paths / sizeof paths[0]];
-    for (size_t i = 0; i < count; i++)
-        tests[i] = (struct CMUnitTest){strrchr(paths[i], '/') + 1, test_golden_frame, NULL, NULL,
-                                       paths[i]};
-    int failures = count ? _cmocka_run_group_tests("golden_frames", tests, count, NULL, NULL) : 1;
-    for (size_t i = 0; i < count; i++)
-        free(paths[i]);
-    return failures;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,5 +677,6 @@ int main(void)
         cmocka_unit_test(test_send_recv),
     };
     int failures = cmocka_run_group_tests(tests, NULL, NULL);
-    return failures + s_run_golden_frames();
+    return failures + data_cases_run("golden_frames", LYNX_TEST_DATA_DIR "/frames", ".frame",
+                                     test_golden_frame);
 }

@@ -6,13 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_cases.h"
 #include "lynx_rules.h"
 #include "lynx_yaml.h"
 
@@ -1240,40 +1240,6 @@ static void test_golden_block(void **state)
     lynx_value_destroy(&block);
 }
 
-static int s_compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int s_run_golden_blocks(void)
-{
-    const char *directory = LYNX_TEST_DATA_DIR "/rules";
-    DIR *dir = opendir(directory);
-    if (!dir) {
-        fprintf(stderr, "cannot open %s\n", directory);
-        return 1;
-    }
-    char *paths[256];
-    size_t count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) && count < sizeof paths / sizeof paths[0]) {
-        size_t len = strlen(entry->d_name);
-        if (len > 5 && strcmp(entry->d_name + len - 5, ".yaml") == 0)
-            if (asprintf(&paths[count], "%s/%s", directory, entry->d_name) > 0)
-                count++;
-    }
-    closedir(dir);
-    qsort(paths, count, sizeof paths[0], s_compare_names);
-    struct CMUnitTest tests[sizeof paths / sizeof paths[0]];
-    for (size_t i = 0; i < count; i++)
-        tests[i] = (struct CMUnitTest){strrchr(paths[i], '/') + 1, test_golden_block, NULL, NULL,
-                                       paths[i]};
-    int failures = count ? _cmocka_run_group_tests("golden_rules", tests, count, NULL, NULL) : 1;
-    for (size_t i = 0; i < count; i++)
-        free(paths[i]);
-    return failures;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1298,5 +1264,6 @@ int main(void)
         cmocka_unit_test(test_random_rules_match_reference),
     };
     int failures = cmocka_run_group_tests(tests, NULL, NULL);
-    return failures + s_run_golden_blocks();
+    return failures +
+           data_cases_run("golden_rules", LYNX_TEST_DATA_DIR "/rules", ".yaml", test_golden_block);
 }
