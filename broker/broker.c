@@ -5,6 +5,7 @@
 
 #include "broker_core.h"
 #include "broker_protocol.h"
+#include "broker_quarantine.h"
 #include "broker_study.h"
 #include "lynx_actor.h"
 #include "lynx_time.h"
@@ -137,11 +138,6 @@ static int s_on_event_message(zloop_t *loop, zsock_t *socket, void *arg)
     return 0;
 }
 
-static void s_remember_drained(const char *id, void *arg)
-{
-    zhashx_insert((zhashx_t *)arg, id, (void *)1);
-}
-
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
@@ -165,10 +161,8 @@ static void s_core_destroy(broker_core_t *core)
     broker_telemetry_destroy(&core->telemetry);
     zloop_destroy(&core->loop);
     zhashx_destroy(&core->inflight);
-    zhashx_destroy(&core->drained);
-    zhashx_destroy(&core->health);
     zsock_destroy(&core->events_socket);
-    zhashx_destroy(&core->runners);
+    broker_runners_destroy(&core->runners);
     zlistx_destroy(&core->batch_order);
     zhashx_destroy(&core->batches);
     zsock_destroy(&core->runner_socket);
@@ -224,16 +218,14 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
     core->batch_order = zlistx_new();
     broker_submit_setup(core);
-    core->runners = zhashx_new();
-    zhashx_set_destructor(core->runners, (zhashx_destructor_fn *)broker_runner_destroy);
-    core->drained = zhashx_new();
-    core->health = zhashx_new();
-    zhashx_set_destructor(core->health, (zhashx_destructor_fn *)broker_health_destroy);
     //  0 asks for the default, a negative number for never.
     int quarantine_after = self->options.quarantine_after;
-    core->quarantine_after = quarantine_after == 0  ? 5
-                             : quarantine_after < 0 ? 0
-                                                    : quarantine_after;
+    core->runners = broker_runners_new(core->heartbeat_interval_ms, core->heartbeat_misses,
+                                       quarantine_after == 0  ? 5
+                                       : quarantine_after < 0 ? 0
+                                                              : quarantine_after);
+    if (!core->runners)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     core->inflight = zhashx_new();
     zhashx_set_destructor(core->inflight, (zhashx_destructor_fn *)s_inflight_destroy);
     core->store = broker_store_new(self->options.data_dir, err);
@@ -261,8 +253,7 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     if (broker_sched_recover(core, err))
         return -1;
-    if (broker_store_foreach_drained_runner(core->store, s_remember_drained, core->drained) ||
-        broker_health_load(core))
+    if (broker_runners_load_drained(core->runners, core->store) || broker_quarantine_load(core))
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     core->runner_socket = s_bind(ZMQ_ROUTER, self->options.runner_endpoint, runner_ep, err);
     if (!core->runner_socket)

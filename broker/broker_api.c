@@ -1,6 +1,7 @@
 //  broker_api: the REQUEST operations API clients (the gateway) call, as one table of
 //  operation name -> handler. Each handler returns a reply body or fills err.
 #include "broker_core.h"
+#include "broker_quarantine.h"
 
 #include "broker_study.h"
 #include "lynx_time.h"
@@ -32,9 +33,10 @@ static lynx_value_t *s_op_health(broker_core_t *core, const broker_request_t *re
     (void)request;
     (void)args, (void)err, (void)errors_p;
     int64_t online = 0;
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners))
+    for (size_t i = 0; i < broker_runners_count(core->runners); i++) {
+        const broker_runner_t *runner = broker_runners_at(core->runners, i);
         online += runner->online;
+    }
     lynx_value_t *reply = lynx_value_map();
     lynx_value_set_string(reply, "status", "ok");
     lynx_value_set_int(reply, "batches", (int64_t)zhashx_size(core->batches));
@@ -446,36 +448,107 @@ static lynx_value_t *s_op_job_results(broker_core_t *core, const broker_request_
 }
 
 // --------------------------------------------------------------------------------------------
+//  Runners
+
+static lynx_value_t *s_runner_view(broker_core_t *core, const broker_runner_t *runner)
+{
+    lynx_value_t *view = lynx_value_map();
+    lynx_value_set_string(view, "runner_id", runner->id);
+    lynx_value_set_string(view, "name", runner->name);
+    lynx_value_set_string(view, "status", broker_runners_status(runner));
+    lynx_value_t *capabilities = lynx_value_dup(runner->capabilities);
+    if (!capabilities || lynx_value_set(view, "capabilities", &capabilities))
+        lynx_value_destroy(&capabilities);
+    lynx_value_t *engines = lynx_value_dup(runner->engines);
+    if (!engines || lynx_value_set(view, "engines", &engines))
+        lynx_value_destroy(&engines);
+    lynx_value_t *active = lynx_value_array();
+    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
+    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
+        if (inflight->runner == runner) {
+            lynx_value_t *id = lynx_value_string(inflight->rec.id);
+            if (lynx_value_append(active, &id))
+                lynx_value_destroy(&id);
+        }
+    if (lynx_value_set(view, "active_jobs", &active))
+        lynx_value_destroy(&active);
+    //  last_seen is monotonic; report it as wall-clock time.
+    int64_t seen_ms = lynx_time_now_ms() - (lynx_time_mono_ms() - runner->last_seen_ms);
+    char text[LYNX_TIME_RFC3339_SIZE];
+    lynx_value_set_string(view, "last_heartbeat", lynx_time_rfc3339(seen_ms, text));
+    lynx_value_set_int(view, "jobs_completed", runner->jobs_completed);
+    lynx_value_set_int(view, "jobs_failed", runner->jobs_failed);
+    lynx_value_set_string(view, "hostname", runner->hostname);
+    lynx_value_set_owned(view, "quarantine", broker_health_view(runner->health));
+    return view;
+}
+
+static broker_runner_t *s_find_runner(broker_core_t *core, const lynx_value_t *args,
+                                      lynx_err_t *err)
+{
+    const char *runner_id = lynx_value_get_string(args, "runner_id", "");
+    broker_runner_t *runner = broker_runners_lookup(core->runners, runner_id);
+    if (!runner)
+        lynx_err_set(err, LYNX_ENOTFOUND, "runner_id", "no runner with id '%.128s'", runner_id);
+    return runner;
+}
+
+static int s_compare_runner_ids(const void *a, const void *b)
+{
+    return strcmp((*(broker_runner_t *const *)a)->id, (*(broker_runner_t *const *)b)->id);
+}
+
+static lynx_value_t *s_op_runner_list(broker_core_t *core, const broker_request_t *request,
+                                      const lynx_value_t *args, lynx_err_t *err,
+                                      lynx_value_t **errors_p)
+{
+    (void)request, (void)args, (void)err, (void)errors_p;
+    size_t count = broker_runners_count(core->runners);
+    broker_runner_t **sorted = (broker_runner_t **)calloc(count + 1, sizeof *sorted);
+    size_t index = 0;
+    for (; index < count; index++)
+        sorted[index] = broker_runners_at(core->runners, index);
+    qsort(sorted, count, sizeof *sorted, s_compare_runner_ids);
+    lynx_value_t *list = lynx_value_array();
+    for (index = 0; index < count; index++) {
+        lynx_value_t *view = s_runner_view(core, sorted[index]);
+        if (lynx_value_append(list, &view))
+            lynx_value_destroy(&view);
+    }
+    free(sorted);
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_int(reply, "count", (int64_t)count);
+    if (lynx_value_set(reply, "runners", &list))
+        lynx_value_destroy(&list);
+    return reply;
+}
+
+static lynx_value_t *s_op_runner_get(broker_core_t *core, const broker_request_t *request,
+                                     const lynx_value_t *args, lynx_err_t *err,
+                                     lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    broker_runner_t *runner = s_find_runner(core, args, err);
+    return runner ? s_runner_view(core, runner) : NULL;
+}
+
+// --------------------------------------------------------------------------------------------
 //  Runner operations that change what the scheduler may do
 
 //  Drain or resume; the choice survives a broker restart.
 static lynx_value_t *s_set_draining(broker_core_t *core, const lynx_value_t *args, bool draining,
                                     lynx_err_t *err)
 {
-    broker_runner_t *runner = broker_runners_find(core, args, err);
-    if (!runner)
+    broker_runner_t *runner = s_find_runner(core, args, err);
+    if (!runner || broker_runners_set_draining(core->runners, core->store, runner, draining, err))
         return NULL;
-    if (broker_store_set_runner_drained(core->store, runner->id, draining)) {
-        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
-        return NULL;
-    }
-    if (draining)
-        zhashx_update(core->drained, runner->id, (void *)1);
-    else
-        zhashx_delete(core->drained, runner->id);
-    if (runner->draining != draining)
-        zsys_notice("broker: runner %s runner=%s active=%" PRId64, draining ? "drained" : "resumed",
-                    runner->id, runner->active_jobs);
-    runner->draining = draining;
     if (!draining) {
-        bool was_quarantined = broker_health_quarantined(runner->health);
-        broker_health_resume(runner->health, core->store, runner->id);
-        if (was_quarantined && !broker_health_quarantined(runner->health))
+        if (broker_quarantine_lift(core, runner))
             broker_outbox_runner_event(core->outbox, runner->id, broker_runners_status(runner),
                                        NULL);
         broker_sched_dispatch(core);
     }
-    return broker_runners_view(core, runner);
+    return s_runner_view(core, runner);
 }
 
 static lynx_value_t *s_op_runner_drain(broker_core_t *core, const broker_request_t *request,
@@ -504,8 +577,8 @@ static const struct {
     {"batch.results", s_op_batch_results},
     {"job.get", s_op_job_get},
     {"job.results", s_op_job_results},
-    {"runner.list", broker_runners_op_list},
-    {"runner.get", broker_runners_op_get},
+    {"runner.list", s_op_runner_list},
+    {"runner.get", s_op_runner_get},
     {"runner.drain", s_op_runner_drain},
     {"runner.resume", s_op_runner_resume},
     {"batch.cancel", broker_sched_op_cancel_batch},

@@ -6,6 +6,7 @@
 #include <czmq.h>
 
 #include "broker_outbox.h"
+#include "broker_runners.h"
 #include "broker_rng.h"
 #include "broker_stats.h"
 #include "broker_store.h"
@@ -13,8 +14,6 @@
 #include "lynx_msg.h"
 #include "lynx_state.h"
 #include "lynx_time.h"
-
-typedef struct _broker_health_t broker_health_t;
 
 //  A batch with work left or recently finished. Counters mirror the jobs table.
 typedef struct {
@@ -49,26 +48,6 @@ typedef struct {
     broker_stats_t *stats;  //  throughput and ETA
 } broker_batch_t;
 
-//  A runner known to this broker process.
-typedef struct {
-    char *id;
-    char *name;
-    zframe_t *routing_id;
-    lynx_value_t *capabilities;
-    lynx_value_t *engines;
-    int64_t max_concurrent_jobs;
-    int64_t active_jobs;
-    int64_t last_seen_ms;
-    int64_t heartbeat_interval_ms; //  as the runner declared it
-    int64_t jobs_completed;
-    int64_t jobs_failed;
-    char *hostname;
-    int64_t pid;
-    bool online;
-    bool draining;           //  Maintenance: keeps its jobs, gets no new ones
-    broker_health_t *health; //  failure streak and quarantine (borrowed from core->health)
-} broker_runner_t;
-
 //  A job that is Claimed or Running.
 typedef struct {
     broker_job_rec_t rec;
@@ -84,13 +63,10 @@ typedef struct {
     zsock_t *events_socket; //  SUB: heartbeats published by runners
     zloop_t *loop;
     broker_store_t *store;
-    zhashx_t *batches;        //  id -> broker_batch_t
-    zlistx_t *batch_order;    //  broker_batch_t, round-robin order for dispatch
-    zhashx_t *runners;        //  runner id -> broker_runner_t
-    zhashx_t *drained;        //  runner ids drained by an operator (persisted)
-    zhashx_t *health;         //  runner id -> broker_health_t (quarantines persisted)
-    int64_t quarantine_after; //  failures in a row that quarantine a runner (0: never)
-    zhashx_t *inflight;       //  job id -> broker_inflight_t
+    zhashx_t *batches;         //  id -> broker_batch_t
+    zlistx_t *batch_order;     //  broker_batch_t, round-robin order for dispatch
+    broker_runners_t *runners; //  the runner registry (records, drained ids, health)
+    zhashx_t *inflight;        //  job id -> broker_inflight_t
     int heartbeat_interval_ms;
     int heartbeat_misses;
     int64_t timeout_grace_ms; //  broker backstop waits this long past a job's timeout
@@ -159,69 +135,7 @@ int broker_sched_send(broker_core_t *core, broker_runner_t *runner, lynx_msg_t *
 void broker_sched_tick(broker_core_t *core);
 //  Jobs left Claimed/Running by a previous broker process go back to Pending at startup.
 int broker_sched_recover(broker_core_t *core, lynx_err_t *err);
-void broker_runner_destroy(broker_runner_t **runner_p);
 
-//  --- broker_health.c: black-hole runners are quarantined ---
-
-//  An empty record for a runner; limit is the streak that quarantines it (0: never). NULL on
-//  out-of-memory.
-broker_health_t *broker_health_new(size_t limit);
-void broker_health_destroy(broker_health_t **self_p);
-//  The health record of a runner id, created when first asked for (NULL on out-of-memory).
-broker_health_t *broker_health_of(broker_core_t *core, const char *runner_id);
-//  Restore the quarantines the store kept. 0 or -1 (see the store's error).
-int broker_health_load(broker_core_t *core);
-bool broker_health_quarantined(const broker_health_t *self);
-//  Failed attempts in a row, 0 after a success (NULL-safe).
-int64_t broker_health_streak(const broker_health_t *self);
-//  {reason, last_error, since, failed_attempts} of a quarantine, or a null value.
-lynx_value_t *broker_health_view(const broker_health_t *self);
-
-//  How a runner reported an attempt (FINISHED): what health judges.
-typedef struct {
-    const char *job_id;
-    const char *batch_id;
-    int64_t attempt;
-    lynx_job_state_t outcome; //  as the runner reported it
-    bool retryable;
-    bool cancelled; //  cancel was requested: not the runner's fault, whatever it says
-    const char *error_message;
-} broker_attempt_end_t;
-//  Count the attempt in runner's streak; quarantine it (durably, within the open turn, and
-//  giving back the retries its failures cost) once the streak is full and other runners
-//  completed jobs of the same batches. A completion may quarantine other, suspect runners.
-void broker_health_attempt_ended(broker_core_t *core, broker_runner_t *runner,
-                                 const broker_attempt_end_t *end);
-//  A suspect: its streak is full but the evidence is not in yet (nobody else completed a job of
-//  those batches). The scheduler keeps it from work a healthy runner could take.
-bool broker_health_suspect(const broker_health_t *self);
-//  An operator resumed the runner: its quarantine (if any, lifted in store) and streak are
-//  forgotten. NULL-safe.
-void broker_health_resume(broker_health_t *health, broker_store_t *store, const char *runner_id);
-
-//  --- broker_runners.c: the runner pool ---
-
-//  A REGISTER: the runner record, created or updated (a restarted runner takes its id over),
-//  or NULL after answering ERROR (bad capabilities, an id in use by a connected runner).
-broker_runner_t *broker_runners_admit(broker_core_t *core, zframe_t *routing_id,
-                                      const lynx_value_t *body);
-//  The runner named by args.runner_id, or NULL with err (not_found).
-broker_runner_t *broker_runners_find(broker_core_t *core, const lynx_value_t *args,
-                                     lynx_err_t *err);
-//  GET /runners/{id}'s view of a runner.
-lynx_value_t *broker_runners_view(broker_core_t *core, const broker_runner_t *runner);
-
-//  The online runner behind a ROUTER routing id, or NULL.
-broker_runner_t *broker_runners_by_route(broker_core_t *core, zframe_t *routing_id);
-void broker_runners_send_error(broker_core_t *core, zframe_t *routing_id, lynx_code_t code,
-                               const char *field, const char *message);
-//  The runner stopped heartbeating: it is Offline (its jobs are failed a heartbeat timeout
-//  later unless it comes back).
-void broker_runners_went_offline(broker_core_t *core, broker_runner_t *runner);
-//  Idle, Busy, Offline or Maintenance.
-const char *broker_runners_status(const broker_runner_t *runner);
-//  True when the runner may be given new work.
-bool broker_runners_available(const broker_runner_t *runner);
 //  --- broker_api.c: REQUEST operations ---
 
 //  Where an API request came from, so an answer can be sent now or later.
@@ -235,8 +149,7 @@ typedef struct {
 typedef lynx_value_t *(broker_op_fn)(broker_core_t *core, const broker_request_t *request,
                                      const lynx_value_t *args, lynx_err_t *err,
                                      lynx_value_t **errors_p);
-broker_op_fn broker_runners_op_list, broker_runners_op_get, broker_sched_op_cancel_batch,
-    broker_sched_op_cancel_job;
+broker_op_fn broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
 
 //  --- broker_submit.c: batch.submit ---
 

@@ -49,11 +49,12 @@ static void s_describe_missing(broker_core_t *core, const broker_batch_t *batch,
         if (gpu_check && !batch->gpu)
             break;
         bool offered = false;
-        broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-        for (; runner && !offered; runner = (broker_runner_t *)zhashx_next(core->runners))
+        for (size_t r = 0; !offered && r < broker_runners_count(core->runners); r++) {
+            const broker_runner_t *runner = broker_runners_at(core->runners, r);
             offered = runner->online && broker_match_engine(runner, batch->engine) &&
                       (gpu_check ? lynx_value_get_bool(runner->capabilities, "gpu_available", false)
                                  : broker_match_offers(runner, batch->required[i]));
+        }
         if (!offered)
             used += (size_t)snprintf(
                 reason + used, size - used, "%s%s%.64s%s", strstr(reason, ": ") ? ", " : ": ",
@@ -67,8 +68,8 @@ const char *broker_match_unservable(broker_core_t *core, const broker_batch_t *b
 {
     size_t online = 0, with_engine = 0, capable = 0, serving = 0, quarantined = 0;
     char names[160] = "";
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
+    for (size_t r = 0; r < broker_runners_count(core->runners); r++) {
+        const broker_runner_t *runner = broker_runners_at(core->runners, r);
         if (!runner->online)
             continue;
         online++;

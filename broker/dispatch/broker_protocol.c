@@ -16,10 +16,19 @@ typedef void(s_action_fn)(s_event_t *event);
 // --------------------------------------------------------------------------------------------
 //  Actions
 
+static void s_error(broker_core_t *core, zframe_t *routing_id, lynx_code_t code, const char *field,
+                    const char *message)
+{
+    lynx_err_t err;
+    lynx_err_set(&err, code, field, "%s", message);
+    broker_send_error(core->runner_socket, routing_id, 0, &err, NULL);
+}
+
 //  Registration, first or again (a restart takes its id over; a duplicate is refused).
 static void s_register(s_event_t *event)
 {
-    broker_runner_t *runner = broker_runners_admit(event->core, event->routing_id, event->body);
+    broker_runner_t *runner = broker_runners_admit(event->core->runners, event->core->runner_socket,
+                                                   event->routing_id, event->body);
     if (runner)
         broker_sched_welcome(event->core, runner, event->body);
 }
@@ -27,7 +36,7 @@ static void s_register(s_event_t *event)
 //  Still alive.
 static void s_touch(s_event_t *event)
 {
-    event->runner->last_seen_ms = lynx_time_mono_ms();
+    broker_runners_touch(event->runner);
 }
 
 //  A HEARTBEAT on the runner socket must name the runner registered on that route.
@@ -36,23 +45,23 @@ static void s_beat(s_event_t *event)
     if (strcmp(lynx_value_get_string(event->body, "runner_id", ""), event->runner->id) == 0)
         s_touch(event);
     else
-        broker_runners_send_error(event->core, event->routing_id, LYNX_ENOTFOUND, "runner_id",
-                                  "runner is not registered; register again");
+        s_error(event->core, event->routing_id, LYNX_ENOTFOUND, "runner_id",
+                "runner is not registered; register again");
 }
 
 //  We restarted or wrote it off: it must register again (reporting what it holds).
 static void s_tell_register(s_event_t *event)
 {
-    broker_runners_send_error(event->core, event->routing_id, LYNX_ENOTFOUND, NULL,
-                              "runner is not registered; register again");
+    s_error(event->core, event->routing_id, LYNX_ENOTFOUND, NULL,
+            "runner is not registered; register again");
 }
 
 //  Declared Offline (a network hiccup) but alive: register again so its jobs are reconciled.
 static void s_tell_reregister(s_event_t *event)
 {
     if (event->runner->routing_id)
-        broker_runners_send_error(event->core, event->runner->routing_id, LYNX_ENOTFOUND,
-                                  "runner_id", "runner was declared offline; register again");
+        s_error(event->core, event->runner->routing_id, LYNX_ENOTFOUND, "runner_id",
+                "runner was declared offline; register again");
 }
 
 static void s_started(s_event_t *event)
@@ -84,7 +93,7 @@ static void s_pong(s_event_t *event)
 //  Silent too long: Offline. Its jobs wait one more heartbeat timeout (broker_sched_tick).
 static void s_expire(s_event_t *event)
 {
-    broker_runners_went_offline(event->core, event->runner);
+    broker_runners_went_offline(event->runner);
 }
 
 static void s_refuse(s_event_t *event)
@@ -92,7 +101,7 @@ static void s_refuse(s_event_t *event)
     char message[128];
     snprintf(message, sizeof message, "unexpected command %s from a runner",
              lynx_msg_command(event->msg));
-    broker_runners_send_error(event->core, event->routing_id, LYNX_EPROTOCOL, NULL, message);
+    s_error(event->core, event->routing_id, LYNX_EPROTOCOL, NULL, message);
 }
 
 static void s_ignore(s_event_t *event)
@@ -171,7 +180,7 @@ void broker_protocol_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_
     //  On the runner socket the route says who it is: only a live registration counts, so a
     //  route whose runner was declared Offline is UNKNOWN until it registers again.
     s_event_t event = {core, routing_id, msg, lynx_msg_body(msg),
-                       broker_runners_by_route(core, routing_id)};
+                       broker_runners_by_route(core->runners, routing_id)};
     s_run(&event, s_event_of(lynx_msg_id(msg)));
 }
 
@@ -180,18 +189,17 @@ void broker_protocol_published(broker_core_t *core, lynx_msg_t *msg)
     //  Published heartbeats name their runner; a restarted broker does not know it yet, and
     //  that runner notices the restart through its own link.
     lynx_value_t *body = lynx_msg_body(msg);
-    broker_runner_t *runner = (broker_runner_t *)zhashx_lookup(
-        core->runners, lynx_value_get_string(body, "runner_id", ""));
+    broker_runner_t *runner =
+        broker_runners_lookup(core->runners, lynx_value_get_string(body, "runner_id", ""));
     s_event_t event = {core, NULL, msg, body, runner};
     s_run(&event, BROKER_LINK_PUBLISHED_HEARTBEAT);
 }
 
 void broker_protocol_expire(broker_core_t *core, int64_t now_mono_ms)
 {
-    broker_runner_t *runner = (broker_runner_t *)zhashx_first(core->runners);
-    for (; runner; runner = (broker_runner_t *)zhashx_next(core->runners)) {
-        int64_t silent_ms = now_mono_ms - runner->last_seen_ms;
-        if (runner->online && silent_ms > runner->heartbeat_interval_ms * core->heartbeat_misses) {
+    for (size_t i = 0; i < broker_runners_count(core->runners); i++) {
+        broker_runner_t *runner = broker_runners_at(core->runners, i);
+        if (broker_runners_silent(core->runners, runner, now_mono_ms)) {
             s_event_t event = {core, NULL, NULL, NULL, runner};
             s_run(&event, BROKER_LINK_EXPIRY);
         }

@@ -2,6 +2,7 @@
 //  s_transition, which checks it against lynx_job_transition_allowed and keeps the batch
 //  counters equal to the jobs table.
 #include "broker_core.h"
+#include "broker_quarantine.h"
 
 #include "lynx_time.h"
 
@@ -267,13 +268,8 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
     batch->counts[inflight->rec.status]--;
     batch->counts[target]++;
     broker_runner_t *runner = inflight->runner;
-    if (runner) {
-        runner->active_jobs--;
-        if (target == LYNX_JOB_COMPLETED)
-            runner->jobs_completed++;
-        else if (charged)
-            runner->jobs_failed++;
-    }
+    if (runner)
+        broker_runners_detach(runner, target, charged);
     if (target == LYNX_JOB_PENDING) {
         batch->queue_empty = false;
         zsys_notice("broker: job requeued job=%s retry=%" PRId64 "/%" PRId64 " reason=\"%s\"",
@@ -298,12 +294,13 @@ static bool s_may_serve(broker_core_t *core, const broker_runner_t *runner,
 {
     if (!broker_health_suspect(runner->health))
         return true;
-    broker_runner_t *other = (broker_runner_t *)zhashx_first(core->runners);
-    for (; other; other = (broker_runner_t *)zhashx_next(core->runners))
+    for (size_t i = 0; i < broker_runners_count(core->runners); i++) {
+        const broker_runner_t *other = broker_runners_at(core->runners, i);
         if (other != runner && other->online && !other->draining &&
             !broker_health_suspect(other->health) && !broker_health_quarantined(other->health) &&
             broker_match_fits(other, batch))
             return false;
+    }
     return true;
 }
 
@@ -359,11 +356,12 @@ static int s_pick_job(const broker_job_rec_t *job, void *arg)
 static bool s_other_runner_free(broker_core_t *core, const broker_batch_t *batch,
                                 const broker_runner_t *runner)
 {
-    broker_runner_t *other = (broker_runner_t *)zhashx_first(core->runners);
-    for (; other; other = (broker_runner_t *)zhashx_next(core->runners))
+    for (size_t i = 0; i < broker_runners_count(core->runners); i++) {
+        const broker_runner_t *other = broker_runners_at(core->runners, i);
         if (other != runner && broker_runners_available(other) &&
             broker_match_engine(other, batch->engine))
             return true;
+    }
     return false;
 }
 
@@ -435,7 +433,7 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
         return NULL;
     }
     zhashx_insert(core->inflight, rec.id, inflight);
-    runner->active_jobs++;
+    broker_runners_attach(runner);
     s_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL, NULL);
 
     lynx_msg_t *assign = lynx_msg_new(LYNX_MSG_ASSIGN);
@@ -469,7 +467,7 @@ static void s_unclaim(broker_core_t *core, const char *job_id)
     inflight->batch->counts[LYNX_JOB_CLAIMED]--;
     inflight->batch->counts[LYNX_JOB_PENDING]++;
     inflight->batch->queue_empty = false;
-    inflight->runner->active_jobs--;
+    broker_runners_release(inflight->runner);
     zhashx_delete(core->inflight, job_id);
 }
 
@@ -479,14 +477,14 @@ void broker_sched_dispatch(broker_core_t *core)
     zlistx_t *outbox = zlistx_new();
     zlistx_set_destructor(outbox, (zlistx_destructor_fn *)lynx_msg_destroy);
     bool began = false;
-    //  A snapshot of the runners: choosing a job may look at the other runners, and a zhashx
-    //  has a single cursor.
     core->dispatch_round++;
-    zlistx_t *runners = zhashx_values(core->runners);
-    zlistx_set_destructor(runners, NULL); //  zhashx_values hands over the table's destructor
     size_t batches = zlistx_size(core->batch_order);
-    broker_runner_t *runner = (broker_runner_t *)zlistx_first(runners);
-    for (; runner; runner = (broker_runner_t *)zlistx_next(runners)) {
+    //  Each round starts at the next runner, so free slots fill across runners in turn rather
+    //  than always on the first one registered.
+    size_t count = broker_runners_count(core->runners);
+    for (size_t k = 0; k < count; k++) {
+        broker_runner_t *runner =
+            broker_runners_at(core->runners, (size_t)((core->dispatch_round + k) % count));
         //  Give up on this runner after every batch in turn declined it.
         for (size_t misses = 0; broker_runners_available(runner) && misses < batches;) {
             broker_batch_t *batch = s_next_batch(core, runner);
@@ -495,7 +493,6 @@ void broker_sched_dispatch(broker_core_t *core)
             if (!began) {
                 if (broker_store_begin(core->store)) {
                     zsys_error("broker: cannot dispatch: %s", broker_store_error(core->store));
-                    zlistx_destroy(&runners);
                     zlistx_destroy(&outbox);
                     return;
                 }
@@ -513,7 +510,6 @@ void broker_sched_dispatch(broker_core_t *core)
             }
         }
     }
-    zlistx_destroy(&runners);
     bool committed = began && broker_store_commit(core->store) == 0;
     if (began && !committed) {
         zsys_error("broker: cannot commit claims: %s", broker_store_error(core->store));
@@ -604,7 +600,7 @@ void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_
         if (broker_sched_end_attempt(core, inflight, (lynx_job_state_t)outcome, message, result,
                                      retryable))
             return; //  not durable: no ACK, the runner will send it again
-        broker_health_attempt_ended(core, runner, &end);
+        broker_quarantine_attempt_ended(core, runner, &end);
     }
     //  Durable, or stale: either way the runner may forget it.
     s_send_ack(core, routing_id, job_id, attempt);
@@ -616,7 +612,7 @@ void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_
 void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
 {
     const char *reason = lynx_value_get_string(body, "reason", "stopped");
-    runner->online = false;
+    broker_runners_left(runner);
     char message[256];
     snprintf(message, sizeof message, "runner %s stopped (%s)", runner->id, reason);
     zlistx_t *orphans = zlistx_new();
@@ -751,11 +747,11 @@ void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const 
         if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
             continue;
         if (inflight->runner)
-            inflight->runner->active_jobs--;
+            broker_runners_release(inflight->runner);
         inflight->runner = NULL;
         if (s_lists_attempt(active, &inflight->rec) || s_lists_attempt(finished, &inflight->rec)) {
             inflight->runner = runner;
-            runner->active_jobs++;
+            broker_runners_attach(runner);
         } else
             zlistx_add_end(lost, inflight);
     }
