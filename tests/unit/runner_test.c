@@ -189,7 +189,7 @@ static void test_registers_again_after_a_broker_restart(void **state)
 }
 
 // --------------------------------------------------------------------------------------------
-//  Telemetry and early termination
+//  The telemetry client
 
 static void test_clients_dir_must_hold_the_client(void **state)
 {
