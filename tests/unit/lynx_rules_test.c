@@ -790,168 +790,8 @@ static void test_values_fast_path(void **state)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Validation: every problem, with its field path and message.
-
-static const struct {
-    const char *title;
-    const char *yaml;
-    s_problem_t errors[MAX_PROBLEMS];
-} s_bad_blocks[] = {
-    {"block is not an object", "[1, 2]", {{PATH, "must be an object"}}},
-    {"enabled", "enabled: 'yes'", {{PATH ".enabled", "must be a boolean"}}},
-    {"check_frequency_hz zero",
-     "check_frequency_hz: 0",
-     {{PATH ".check_frequency_hz", "must be > 0 and <= 1000"}}},
-    {"check_frequency_hz too high",
-     "check_frequency_hz: 1000.5",
-     {{PATH ".check_frequency_hz", "must be > 0 and <= 1000"}}},
-    {"check_frequency_hz negative",
-     "check_frequency_hz: -10",
-     {{PATH ".check_frequency_hz", "must be > 0 and <= 1000"}}},
-    {"check_frequency_hz nan",
-     "check_frequency_hz: .nan",
-     {{PATH ".check_frequency_hz", "must be > 0 and <= 1000"}}},
-    {"check_frequency_hz string",
-     "check_frequency_hz: '10'",
-     {{PATH ".check_frequency_hz", "must be a number"}}},
-    {"conditions object", "conditions: {}", {{PATH ".conditions", "must be an array"}}},
-    {"condition not an object", "conditions: [3]", {{PATH ".conditions[0]", "must be an object"}}},
-    {"name missing",
-     "conditions: [{variable: x, operator: lt, threshold: 1, units: m}]",
-     {{PATH ".conditions[0].name", "required"}}},
-    {"group name missing",
-     "conditions: [{all: [{variable: x, condition: '< 1'}]}]",
-     {{PATH ".conditions[0].name", "required"}}},
-    {"name empty",
-     "conditions: [{name: '', variable: x, operator: lt, threshold: 1, units: m}]",
-     {{PATH ".conditions[0].name", "must not be empty"}}},
-    {"name not a string",
-     "conditions: [{name: 7, variable: x, condition: '< 1'}]",
-     {{PATH ".conditions[0].name", "must be a string"}}},
-    {"description not a string",
-     "conditions: [{name: n, description: [a], variable: x, condition: '< 1'}]",
-     {{PATH ".conditions[0].description", "must be a string"}}},
-    {"no form",
-     "conditions: [{name: n, description: nothing to compare}]",
-     {{PATH ".conditions[0]", "must have exactly one of variable, all, any"}}},
-    {"two forms",
-     "conditions: [{name: n, variable: x, condition: '< 1', any: [{variable: y, condition: "
-     "'< 1'}]}]",
-     {{PATH ".conditions[0]", "must have exactly one of variable, all, any"}}},
-    {"variable empty",
-     "conditions: [{name: n, variable: '', operator: lt, threshold: 1, units: m}]",
-     {{PATH ".conditions[0].variable", "must not be empty"}}},
-    {"variable not a string",
-     "conditions: [{name: n, variable: 12, operator: lt, threshold: 1, units: m}]",
-     {{PATH ".conditions[0].variable", "must be a string"}}},
-    {"unknown operator",
-     "conditions: [{name: n, variable: x, operator: '<', threshold: 1, units: m}]",
-     {{PATH ".conditions[0].operator", "unknown operator '<' (use lt, lte, gt, gte, eq, neq)"}}},
-    {"operator missing",
-     "conditions: [{name: n, variable: x, threshold: 1, units: m}]",
-     {{PATH ".conditions[0].operator", "required"}}},
-    {"operator not a string",
-     "conditions: [{name: n, variable: x, operator: 1, threshold: 1, units: m}]",
-     {{PATH ".conditions[0].operator", "must be a string"}}},
-    {"threshold missing",
-     "conditions: [{name: n, variable: x, operator: lt, units: m}]",
-     {{PATH ".conditions[0].threshold", "required"}}},
-    {"threshold a string",
-     "conditions: [{name: n, variable: x, operator: lt, threshold: '10', units: m}]",
-     {{PATH ".conditions[0].threshold", "must be a number"}}},
-    {"threshold infinite",
-     "conditions: [{name: n, variable: x, operator: lt, threshold: .inf, units: m}]",
-     {{PATH ".conditions[0].threshold", "must be a finite number"}}},
-    {"threshold nan",
-     "conditions: [{name: n, variable: x, operator: eq, threshold: .nan, units: m}]",
-     {{PATH ".conditions[0].threshold", "must be a finite number"}}},
-    {"units missing",
-     "conditions: [{name: n, variable: x, operator: lt, threshold: 1}]",
-     {{PATH ".conditions[0].units", "required"}}},
-    {"units empty",
-     "conditions: [{name: n, variable: x, operator: lt, threshold: 1, units: ''}]",
-     {{PATH ".conditions[0].units", "must not be empty"}}},
-    {"compact units not a string",
-     "conditions: [{variable: x, condition: '< 1', units: 3}]",
-     {{PATH ".conditions[0].units", "must be a string"}}},
-    {"condition not a string",
-     "conditions: [{variable: x, condition: 5}]",
-     {{PATH ".conditions[0].condition", "must be a string"}}},
-    {"condition and operator",
-     "conditions: [{variable: x, condition: '< 5', operator: lt, threshold: 5, units: m}]",
-     {{PATH ".conditions[0].condition",
-       "cannot be combined with operator and threshold (use one form)"}}},
-    {"empty all",
-     "conditions: [{name: n, all: []}]",
-     {{PATH ".conditions[0].all", "must not be empty"}}},
-    {"any not an array",
-     "conditions: [{name: n, any: {variable: x}}]",
-     {{PATH ".conditions[0].any", "must be an array"}}},
-    {"member not an object",
-     "conditions: [{name: n, any: [x < 3]}]",
-     {{PATH ".conditions[0].any[0]", "must be an object"}}},
-    {"nested member",
-     "conditions:\n"
-     "- {variable: x, condition: '< 1'}\n"
-     "- name: deep\n"
-     "  all:\n"
-     "  - {variable: y, condition: '> 2'}\n"
-     "  - any:\n"
-     "    - {variable: z, operator: less, threshold: 3, units: m}\n"
-     "    - {variable: w, operator: gt, units: m}\n"
-     "    - {all: []}\n"
-     "    - {}\n",
-     {{PATH ".conditions[1].all[1].any[0].operator",
-       "unknown operator 'less' (use lt, lte, gt, gte, eq, neq)"},
-      {PATH ".conditions[1].all[1].any[1].threshold", "required"},
-      {PATH ".conditions[1].all[1].any[2].all", "must not be empty"},
-      {PATH ".conditions[1].all[1].any[3]", "must have exactly one of variable, all, any"}}},
-    {"duplicate names",
-     "conditions:\n"
-     "- {name: low, variable: x, condition: '< 1'}\n"
-     "- {name: other, variable: x, condition: '< 2'}\n"
-     "- {name: low, variable: y, condition: '< 3'}\n",
-     {{PATH ".conditions[2].name", "duplicate name 'low' (first used by conditions[0])"}}},
-    {"duplicate derived names",
-     "conditions:\n"
-     "- {variable: x, condition: '< 1'}\n"
-     "- {variable: x, condition: '  <1 '}\n",
-     {{PATH ".conditions[1]", "duplicate name 'x < 1' (first used by conditions[0])"}}},
-    {"several at once",
-     "enabled: 1\n"
-     "check_frequency_hz: 5000\n"
-     "conditions:\n"
-     "- {name: a, variable: x, operator: lt, threshold: 1}\n"
-     "- {variable: y, condition: '<< 3'}\n"
-     "- {description: 3, any: [{variable: z, operator: between, threshold: '1', units: m}]}\n",
-     {{PATH ".enabled", "must be a boolean"},
-      {PATH ".check_frequency_hz", "must be > 0 and <= 1000"},
-      {PATH ".conditions[0].units", "required"},
-      {PATH ".conditions[1].condition",
-       "cannot parse '<< 3' (expected an operator <, <=, >, >=, ==, != and a number)"},
-      {PATH ".conditions[2].name", "required"},
-      {PATH ".conditions[2].description", "must be a string"},
-      {PATH ".conditions[2].any[0].operator",
-       "unknown operator 'between' (use lt, lte, gt, gte, eq, neq)"},
-      {PATH ".conditions[2].any[0].threshold", "must be a number"}}},
-};
-
-static void test_validation_errors(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof s_bad_blocks / sizeof s_bad_blocks[0]; i++) {
-        lynx_value_t *block = s_yaml(s_bad_blocks[i].yaml);
-        lynx_value_t *errors = lynx_value_array();
-        lynx_rules_t *rules = lynx_rules_new(block, PATH, errors, NULL);
-        if (rules)
-            fail_msg("%s: accepted", s_bad_blocks[i].title);
-        s_assert_problems(s_bad_blocks[i].title, errors, s_bad_blocks[i].errors);
-        //  Without an errors list the answer is the same.
-        assert_null(lynx_rules_new(block, PATH, NULL, NULL));
-        lynx_value_destroy(&errors);
-        lynx_value_destroy(&block);
-    }
-}
+//  Validation: every problem, with its field path and message. The bad blocks themselves are
+//  files under tests/data/rules, each a test case of its own (test_golden_block below).
 
 //  Errors are appended after what the list already holds; the default path prefix.
 static void test_error_list_and_path(void **state)
@@ -1236,6 +1076,8 @@ static void test_golden_block(void **state)
     if (rules)
         fail_msg("%s was accepted", path);
     s_assert_problems(path, errors, expected);
+    //  Without an errors list the answer is the same.
+    assert_null(lynx_rules_new(block, PATH, NULL, NULL));
     lynx_value_destroy(&errors);
     lynx_value_destroy(&block);
 }
@@ -1257,7 +1099,6 @@ int main(void)
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_fast_path),
-        cmocka_unit_test(test_validation_errors),
         cmocka_unit_test(test_error_list_and_path),
         cmocka_unit_test(test_unknown_fields_warn),
         cmocka_unit_test(test_limits),
