@@ -3,6 +3,7 @@
 //  the heartbeat timer, and what each running job (runner_job) watches on it. Here: the broker
 //  link, registration, heartbeats, and the messages that start, kill and acknowledge jobs.
 #include "runner.h"
+#include "lynx_fsm.h"
 
 #include <unistd.h>
 
@@ -473,15 +474,9 @@ static void s_on_registered(s_runner_t *self, lynx_value_t *body)
 
 typedef void(s_action_fn)(s_runner_t *self, lynx_value_t *body);
 
-typedef struct {
-    const char *name;
-    s_action_fn *run;
-} s_action_t;
+LYNX_FSM_ACTION_TYPE(s_action_t, s_action_fn);
 
-#define A(fn)                                                                                      \
-    {                                                                                              \
-#fn + 2, fn                                                                                \
-    } //  "s_on_assign" is shown as "on_assign"
+#define A(fn) LYNX_FSM_ACTION(fn)
 
 static const s_action_t s_table[RUNNER_LINK_STATE_COUNT][RUNNER_LINK_EVENT_COUNT] = {
     //  REGISTERED, ASSIGN, KILL, ACK, ERROR_NOT_FOUND, ERROR_REFUSED, ERROR_OTHER, LINK_UP,
@@ -559,12 +554,12 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
 
 const char *runner_protocol_state_name(runner_link_state_t state)
 {
-    return (unsigned)state < RUNNER_LINK_STATE_COUNT ? s_state_names[state] : "?";
+    return lynx_fsm_name(s_state_names, RUNNER_LINK_STATE_COUNT, (size_t)state);
 }
 
 const char *runner_protocol_event_name(runner_link_event_t event)
 {
-    return (unsigned)event < RUNNER_LINK_EVENT_COUNT ? s_event_names[event] : "?";
+    return lynx_fsm_name(s_event_names, RUNNER_LINK_EVENT_COUNT, (size_t)event);
 }
 
 const char *runner_protocol_action_name(runner_link_state_t state, runner_link_event_t event)

@@ -1,5 +1,6 @@
 //  broker_protocol: runner messages through the state x event table (see the header).
 #include "broker_protocol.h"
+#include "lynx_fsm.h"
 
 //  What an action gets: the message (NULL for EXPIRY), its route (NULL when published or for
 //  EXPIRY) and the runner the state was found for (NULL when UNKNOWN).
@@ -112,15 +113,9 @@ static void s_ignore(s_event_t *event)
 // --------------------------------------------------------------------------------------------
 //  The table
 
-typedef struct {
-    const char *name;
-    s_action_fn *run;
-} s_action_t;
+LYNX_FSM_ACTION_TYPE(s_action_t, s_action_fn);
 
-#define A(fn)                                                                                      \
-    {                                                                                              \
-#fn + 2, fn                                                                                \
-    } //  "s_finish" is shown as "finish"
+#define A(fn) LYNX_FSM_ACTION(fn)
 
 static const s_action_t s_table[BROKER_LINK_STATE_COUNT][BROKER_LINK_EVENT_COUNT] = {
     //  REGISTER, HEARTBEAT, PUBLISHED_HEARTBEAT, STARTED, FINISHED, DISCONNECT, PING, EXPIRY,
@@ -208,12 +203,12 @@ void broker_protocol_expire(broker_core_t *core, int64_t now_mono_ms)
 
 const char *broker_protocol_state_name(broker_link_state_t state)
 {
-    return (unsigned)state < BROKER_LINK_STATE_COUNT ? s_state_names[state] : "?";
+    return lynx_fsm_name(s_state_names, BROKER_LINK_STATE_COUNT, (size_t)state);
 }
 
 const char *broker_protocol_event_name(broker_link_event_t event)
 {
-    return (unsigned)event < BROKER_LINK_EVENT_COUNT ? s_event_names[event] : "?";
+    return lynx_fsm_name(s_event_names, BROKER_LINK_EVENT_COUNT, (size_t)event);
 }
 
 const char *broker_protocol_action_name(broker_link_state_t state, broker_link_event_t event)
