@@ -280,14 +280,8 @@ int cli_cmd_jobs(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_USAGE;
     lynx_value_t *jobs = lynx_value_array();
     status = jobs ? s_walk_jobs(ctx, id, state, limit, jobs) : CLI_EXIT_JOBS_FAILED;
-    lynx_value_t *rows = lynx_value_array();
-    lynx_value_t *header = lynx_value_array();
-    const char *titles[] = {"run_id", "job_id", "status", "retries", "runner", "error"};
-    for (size_t i = 0; header && i < sizeof titles / sizeof titles[0]; i++)
-        cli_row_add_text(header, titles[i]);
-    if (rows && header)
-        cli_table_append(rows, &header);
-    lynx_value_destroy(&header);
+    const char *const titles[] = {"run_id", "job_id", "status", "retries", "runner", "error", NULL};
+    lynx_value_t *rows = cli_table_new(titles);
     for (size_t j = 0; status == CLI_EXIT_OK && rows && j < lynx_value_size(jobs); j++) {
         const lynx_value_t *job = lynx_value_at(jobs, j);
         lynx_value_t *row = lynx_value_array();

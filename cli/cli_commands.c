@@ -317,6 +317,20 @@ int cli_table_append(lynx_value_t *rows, lynx_value_t **row_p)
     return lynx_value_append(rows, row_p);
 }
 
+lynx_value_t *cli_table_new(const char *const titles[])
+{
+    lynx_value_t *rows = lynx_value_array();
+    lynx_value_t *header = lynx_value_array();
+    for (size_t i = 0; header && titles[i]; i++)
+        if (cli_row_add_text(header, titles[i]))
+            lynx_value_destroy(&header);
+    if (!rows || !header || cli_table_append(rows, &header)) {
+        lynx_value_destroy(&header);
+        lynx_value_destroy(&rows);
+    }
+    return rows;
+}
+
 void cli_print_table(FILE *stream, const lynx_value_t *rows)
 {
     size_t ncols = 0;

@@ -104,6 +104,8 @@ int cli_row_add(lynx_value_t *row, const lynx_value_t *value);
 int cli_row_add_text(lynx_value_t *row, const char *text);
 //  Append row to rows (taking ownership on success, as lynx_value_append).
 int cli_table_append(lynx_value_t *rows, lynx_value_t **row_p);
+//  A new table (rows) whose first row holds titles (NULL-terminated). NULL on OOM.
+lynx_value_t *cli_table_new(const char *const titles[]);
 //  Print rows as left-aligned columns separated by two spaces.
 void cli_print_table(FILE *stream, const lynx_value_t *rows);
 

@@ -120,14 +120,9 @@ int cli_cmd_batches(cli_ctx_t *ctx, int argc, char **argv)
         printf("%s\n", text ? text : "[]");
         free(text);
     } else if (status == CLI_EXIT_OK) {
-        lynx_value_t *rows = lynx_value_array();
-        lynx_value_t *header = lynx_value_array();
-        const char *titles[] = {"batch_id", "name",   "status",    "progress",
-                                "running",  "failed", "submitter", "age"};
-        for (size_t i = 0; header && i < sizeof titles / sizeof titles[0]; i++)
-            cli_row_add_text(header, titles[i]);
-        cli_table_append(rows, &header);
-        lynx_value_destroy(&header);
+        const char *const titles[] = {"batch_id", "name",      "status", "progress", "running",
+                                      "failed",   "submitter", "age",    NULL};
+        lynx_value_t *rows = cli_table_new(titles);
         for (size_t i = 0; rows && i < lynx_value_size(kept); i++) {
             const lynx_value_t *batch = lynx_value_at(kept, i);
             lynx_value_t *row = lynx_value_array();
@@ -166,14 +161,9 @@ static void s_exit_text(const lynx_value_t *attempt, char *out, size_t size)
 
 static void s_print_attempts(const lynx_value_t *attempts)
 {
-    lynx_value_t *rows = lynx_value_array();
-    lynx_value_t *header = lynx_value_array();
-    const char *titles[] = {"attempt", "runner", "status",  "started",
-                            "ended",   "exit",   "charged", "error / trigger"};
-    for (size_t i = 0; header && i < sizeof titles / sizeof titles[0]; i++)
-        cli_row_add_text(header, titles[i]);
-    cli_table_append(rows, &header);
-    lynx_value_destroy(&header);
+    const char *const titles[] = {"attempt", "runner",  "status",          "started", "ended",
+                                  "exit",    "charged", "error / trigger", NULL};
+    lynx_value_t *rows = cli_table_new(titles);
     for (size_t i = 0; rows && i < lynx_value_size(attempts); i++) {
         const lynx_value_t *attempt = lynx_value_at(attempts, i);
         lynx_value_t *row = lynx_value_array();

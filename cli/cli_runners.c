@@ -29,15 +29,9 @@ int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
     if (status != CLI_EXIT_OK)
         return status;
     const lynx_value_t *runners = lynx_value_get(reply.json, "runners");
-    lynx_value_t *rows = lynx_value_array();
-    lynx_value_t *header = lynx_value_array();
-    const char *titles[] = {"runner_id", "status",         "active", "completed",
-                            "failed",    "last_heartbeat", "name"};
-    for (size_t i = 0; header && i < sizeof titles / sizeof titles[0]; i++)
-        cli_row_add_text(header, titles[i]);
-    if (rows && header)
-        cli_table_append(rows, &header);
-    lynx_value_destroy(&header);
+    const char *const titles[] = {"runner_id", "status",         "active", "completed",
+                                  "failed",    "last_heartbeat", "name",   NULL};
+    lynx_value_t *rows = cli_table_new(titles);
     for (size_t r = 0; rows && r < lynx_value_size(runners); r++) {
         const lynx_value_t *runner = lynx_value_at(runners, r);
         lynx_value_t *row = lynx_value_array();
