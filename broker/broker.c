@@ -35,22 +35,27 @@ static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void 
         return 0;
     }
     lynx_value_destroy(&errors);
-    broker_batch_t *batch =
-        broker_batch_from_study(id, lynx_value_get_string(stored, "name", ""), study,
-                                lynx_value_get_int(stored, "created_at_ms", 0));
-    broker_study_destroy(&study);
-    broker_batch_keep_sections(batch, lynx_value_get(stored, "config"));
-    batch->total_jobs = total;
-    memcpy(batch->counts, counts, sizeof batch->counts);
     int status = lynx_batch_state_parse(lynx_value_get_string(stored, "status", ""));
-    batch->status = status < 0 ? LYNX_BATCH_PENDING : (lynx_batch_state_t)status;
-    batch->cancelled = lynx_value_get_bool(stored, "cancelled", false);
-    const char *submitted_by = lynx_value_get_string(stored, "submitted_by", NULL);
-    batch->submitted_by = submitted_by ? strdup(submitted_by) : NULL;
-    batch->seed = (uint64_t)lynx_value_get_int(stored, "seed", 0);
-    snprintf(batch->config_hash, sizeof batch->config_hash, "%s",
-             lynx_value_get_string(stored, "config_hash", ""));
-    broker_sched_add_batch(core, batch);
+    broker_batch_origin_t origin = {
+        .id = id,
+        .name = lynx_value_get_string(stored, "name", ""),
+        .study = study,
+        .config = lynx_value_get(stored, "config"),
+        .created_at_ms = lynx_value_get_int(stored, "created_at_ms", 0),
+        .seed = (uint64_t)lynx_value_get_int(stored, "seed", 0),
+        .config_hash = lynx_value_get_string(stored, "config_hash", ""),
+        .submitted_by = lynx_value_get_string(stored, "submitted_by", NULL),
+    };
+    broker_batch_t *batch = broker_batch_new(&origin);
+    broker_study_destroy(&study);
+    if (!batch) {
+        zsys_error("broker: out of memory loading batch=%s", id);
+        return -1;
+    }
+    broker_batch_restore(batch, counts,
+                         status < 0 ? LYNX_BATCH_PENDING : (lynx_batch_state_t)status,
+                         lynx_value_get_bool(stored, "cancelled", false));
+    broker_sched_add_batch(core, &batch);
     return 0;
 }
 
@@ -163,8 +168,7 @@ static void s_core_destroy(broker_core_t *core)
     zhashx_destroy(&core->inflight);
     zsock_destroy(&core->events_socket);
     broker_runners_destroy(&core->runners);
-    zlistx_destroy(&core->batch_order);
-    zhashx_destroy(&core->batches);
+    broker_batches_destroy(&core->batches);
     zsock_destroy(&core->runner_socket);
     zsock_destroy(&core->api_socket);
     broker_store_destroy(&core->store);
@@ -214,9 +218,9 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     if (getrandom(&id_seed, sizeof id_seed, 0) != (ssize_t)sizeof id_seed)
         id_seed = (uint64_t)lynx_time_now_ms() ^ ((uint64_t)getpid() << 32);
     broker_rng_seed(&core->id_rng, id_seed);
-    core->batches = zhashx_new();
-    zhashx_set_destructor(core->batches, (zhashx_destructor_fn *)broker_batch_destroy);
-    core->batch_order = zlistx_new();
+    core->batches = broker_batches_new();
+    if (!core->batches)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     broker_submit_setup(core);
     //  0 asks for the default, a negative number for never.
     int quarantine_after = self->options.quarantine_after;
@@ -285,7 +289,7 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     zloop_reader(core->loop, core->events_socket, s_on_event_message, core);
     zloop_timer(core->loop, BROKER_TICK_MS, 0, s_on_tick, core);
     zsys_info("broker: started data_dir=%s batches=%zu runner_endpoint=%s api_endpoint=%s",
-              self->options.data_dir, zhashx_size(core->batches), runner_ep, api_ep);
+              self->options.data_dir, broker_batches_count(core->batches), runner_ep, api_ep);
     zsys_info("broker: runners publish heartbeats to events_endpoint=%s", events_ep);
     return 0;
 }

@@ -18,7 +18,7 @@ static void s_set_time(lynx_value_t *map, const char *key, int64_t epoch_ms)
 static broker_batch_t *s_find_batch(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err)
 {
     const char *batch_id = lynx_value_get_string(args, "batch_id", "");
-    broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, batch_id);
+    broker_batch_t *batch = broker_batches_lookup(core->batches, batch_id);
     if (!batch)
         lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
     return batch;
@@ -39,7 +39,7 @@ static lynx_value_t *s_op_health(broker_core_t *core, const broker_request_t *re
     }
     lynx_value_t *reply = lynx_value_map();
     lynx_value_set_string(reply, "status", "ok");
-    lynx_value_set_int(reply, "batches", (int64_t)zhashx_size(core->batches));
+    lynx_value_set_int(reply, "batches", (int64_t)broker_batches_count(core->batches));
     lynx_value_set_int(reply, "runners_online", online);
     lynx_value_set_int(reply, "jobs_in_flight", (int64_t)zhashx_size(core->inflight));
     lynx_value_set_string(reply, "telemetry_endpoint", broker_telemetry_endpoint(core->telemetry));
@@ -136,8 +136,7 @@ static broker_batch_t *s_find_job(broker_core_t *core, const lynx_value_t *args,
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
         return NULL;
     }
-    broker_batch_t *batch =
-        rc == 0 ? (broker_batch_t *)zhashx_lookup(core->batches, rec->batch_id) : NULL;
+    broker_batch_t *batch = rc == 0 ? broker_batches_lookup(core->batches, rec->batch_id) : NULL;
     if (!batch)
         lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
     return batch;
@@ -347,14 +346,15 @@ static lynx_value_t *s_op_batch_list(broker_core_t *core, const broker_request_t
     s_page_t page;
     if (s_parse_page(args, lynx_batch_state_parse, &page, err))
         return NULL;
-    size_t count = zhashx_size(core->batches);
+    size_t count = broker_batches_count(core->batches);
     broker_batch_t **sorted = (broker_batch_t **)calloc(count + 1, sizeof *sorted);
     size_t total = 0;
-    for (broker_batch_t *batch = (broker_batch_t *)zhashx_first(core->batches); batch;
-         batch = (broker_batch_t *)zhashx_next(core->batches))
+    for (size_t i = 0; i < count; i++) {
+        broker_batch_t *batch = broker_batches_at(core->batches, i);
         if ((page.status < 0 || (int)batch->status == page.status) &&
             strcmp(batch->id, page.cursor) > 0)
             sorted[total++] = batch;
+    }
     qsort(sorted, total, sizeof *sorted, s_compare_batches);
     lynx_value_t *items = lynx_value_array();
     size_t shown = total < (size_t)page.limit ? total : (size_t)page.limit;

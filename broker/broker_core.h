@@ -5,6 +5,7 @@
 
 #include <czmq.h>
 
+#include "broker_batches.h"
 #include "broker_outbox.h"
 #include "broker_runners.h"
 #include "broker_rng.h"
@@ -14,39 +15,6 @@
 #include "lynx_msg.h"
 #include "lynx_state.h"
 #include "lynx_time.h"
-
-//  A batch with work left or recently finished. Counters mirror the jobs table.
-typedef struct {
-    char id[BROKER_ID_SIZE];
-    char *name;
-    char *submitted_by; //  who submitted it (POST /jobs submitted_by), or NULL
-    char *engine;
-    char *simulation_name;
-    char *simulation_version;
-    char *sampling_method;
-    double duration_minutes;
-    int64_t created_at_ms;
-    int64_t total_jobs;
-    int64_t max_parallel_jobs; //  0: no limit
-    uint64_t seed;
-    char config_hash[48];
-    char generated_at[LYNX_TIME_RFC3339_SIZE]; //  created_at as the run config shows it
-    int64_t counts[LYNX_JOB_STATE_COUNT];
-    lynx_batch_state_t status;
-    bool cancelled;  //  an operator cancelled it: it ends Cancelled
-    char **required; //  compute.required_capabilities
-    size_t required_count;
-    bool gpu;                        //  compute.gpu
-    int64_t priority;                //  compute.priority (>= 1)
-    double pass;                     //  stride scheduling: the lowest pass is served next
-    lynx_value_t *early_termination; //  config sections runners need with every job, or NULL
-    lynx_value_t *telemetry;
-    uint64_t declined_round; //  s_claim found nothing for declined_by in this dispatch round
-    const void *declined_by;
-    bool queue_empty;       //  no Pending rows left to fetch (until a retry requeues one)
-    zlistx_t *completed_by; //  ids of the runners that completed one of its jobs (owned copies)
-    broker_stats_t *stats;  //  throughput and ETA
-} broker_batch_t;
 
 //  A job that is Claimed or Running.
 typedef struct {
@@ -63,8 +31,7 @@ typedef struct {
     zsock_t *events_socket; //  SUB: heartbeats published by runners
     zloop_t *loop;
     broker_store_t *store;
-    zhashx_t *batches;         //  id -> broker_batch_t
-    zlistx_t *batch_order;     //  broker_batch_t, round-robin order for dispatch
+    broker_batches_t *batches; //  the batches in memory, and which one is served next
     broker_runners_t *runners; //  the runner registry (records, drained ids, health)
     zhashx_t *inflight;        //  job id -> broker_inflight_t
     int heartbeat_interval_ms;
@@ -84,13 +51,10 @@ typedef struct {
 
 //  --- broker_sched.c: batches, runners and the job lifecycle ---
 
-//  Track a batch (ownership of batch passes to core).
-void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch);
-void broker_batch_destroy(broker_batch_t **batch_p);
+//  Track a batch: telemetry learns its settings, dispatch may serve it. Takes *batch_p.
+void broker_sched_add_batch(broker_core_t *core, broker_batch_t **batch_p);
 //  Recompute the batch status from its counters; store it when it changed.
 void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch);
-//  Jobs not yet ended (Pending, Claimed, Running).
-int64_t broker_batch_remaining(const broker_batch_t *batch);
 //  Tell the runner of an in-flight attempt to kill it.
 void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflight,
                             const char *reason);
@@ -153,12 +117,6 @@ broker_op_fn broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
 
 //  --- broker_submit.c: batch.submit ---
 
-typedef struct _broker_study_t broker_study_t;
-//  A batch's in-memory record from its validated study; counters start at zero.
-broker_batch_t *broker_batch_from_study(const char *id, const char *name,
-                                        const broker_study_t *study, int64_t created_at_ms);
-//  Keep the config sections every ASSIGN carries (early_termination, telemetry).
-void broker_batch_keep_sections(broker_batch_t *batch, const lynx_value_t *config);
 //  The batch.submit operation: validate, sample, persist (big batches in chunks across loop
 //  turns, answering when the last chunk is committed), then dispatch. Returns the reply body,
 //  or NULL with err, or NULL with err->code LYNX_OK when the answer will come later.

@@ -125,46 +125,6 @@ static void s_config_hash(const lynx_value_t *config, char *hash, size_t size)
     free(data);
 }
 
-broker_batch_t *broker_batch_from_study(const char *id, const char *name,
-                                        const broker_study_t *study, int64_t created_at_ms)
-{
-    broker_batch_t *batch = (broker_batch_t *)calloc(1, sizeof *batch);
-    snprintf(batch->id, sizeof batch->id, "%s", id);
-    batch->name = strdup(name);
-    batch->engine = strdup(broker_study_engine(study));
-    batch->simulation_name = strdup(broker_study_simulation_name(study));
-    batch->simulation_version = strdup(broker_study_simulation_version(study));
-    batch->sampling_method = strdup(broker_study_sampling_method(study));
-    batch->duration_minutes = broker_study_duration_minutes(study);
-    batch->created_at_ms = created_at_ms;
-    batch->stats = broker_stats_new(created_at_ms);
-    batch->completed_by = zlistx_new();
-    zlistx_set_duplicator(batch->completed_by, (zlistx_duplicator_fn *)strdup);
-    zlistx_set_destructor(batch->completed_by, (zlistx_destructor_fn *)zstr_free);
-    lynx_time_rfc3339(created_at_ms, batch->generated_at);
-    batch->total_jobs = broker_study_runs(study);
-    batch->max_parallel_jobs = broker_study_max_parallel_jobs(study);
-    batch->gpu = broker_study_gpu(study);
-    batch->priority = broker_study_priority(study);
-    size_t count = 0;
-    const char *const *tags = broker_study_required_capabilities(study, &count);
-    batch->required = (char **)calloc(count + 1, sizeof *batch->required);
-    for (size_t i = 0; i < count; i++)
-        batch->required[batch->required_count++] = strdup(tags[i]);
-    batch->status = LYNX_BATCH_PENDING;
-    return batch;
-}
-
-void broker_batch_keep_sections(broker_batch_t *batch, const lynx_value_t *config)
-{
-    const lynx_value_t *rules = lynx_value_get(config, "early_termination");
-    const lynx_value_t *telemetry = lynx_value_get(config, "telemetry");
-    batch->early_termination =
-        lynx_value_type(rules) == LYNX_VALUE_MAP ? lynx_value_dup(rules) : NULL;
-    batch->telemetry =
-        lynx_value_type(telemetry) == LYNX_VALUE_MAP ? lynx_value_dup(telemetry) : NULL;
-}
-
 //  What a submission would create, without creating it: the size, the seed and the first
 //  parameter sets.
 static lynx_value_t *s_dry_run_reply(const broker_study_t *study, lynx_value_t *warnings)
@@ -247,14 +207,21 @@ static int s_write_chunk(s_submission_t *self, lynx_err_t *err)
 static lynx_value_t *s_finish(s_submission_t *self)
 {
     broker_core_t *core = self->core;
-    broker_batch_t *batch =
-        broker_batch_from_study(self->rec.id, self->name, self->study, self->rec.created_at_ms);
-    batch->counts[LYNX_JOB_PENDING] = self->rec.total_jobs;
-    broker_batch_keep_sections(batch, self->sections);
-    batch->seed = self->rec.seed;
-    snprintf(batch->config_hash, sizeof batch->config_hash, "%s", self->config_hash);
-    batch->submitted_by = self->submitted_by ? strdup(self->submitted_by) : NULL;
-    broker_sched_add_batch(core, batch);
+    broker_batch_origin_t origin = {.id = self->rec.id,
+                                    .name = self->name,
+                                    .study = self->study,
+                                    .config = self->sections,
+                                    .created_at_ms = self->rec.created_at_ms,
+                                    .seed = self->rec.seed,
+                                    .config_hash = self->config_hash,
+                                    .submitted_by = self->submitted_by};
+    broker_batch_t *batch = broker_batch_new(&origin);
+    int64_t counts[LYNX_JOB_STATE_COUNT] = {[LYNX_JOB_PENDING] = self->rec.total_jobs};
+    if (batch)
+        broker_batch_restore(batch, counts, LYNX_BATCH_PENDING, false);
+    else
+        zsys_error("broker: out of memory tracking batch=%s", self->rec.id);
+    broker_sched_add_batch(core, &batch);
     zsys_info("broker: batch accepted batch=%s name=\"%s\" jobs=%" PRId64 " seed=%" PRIu64,
               self->rec.id, self->name, self->rec.total_jobs, self->rec.seed);
     lynx_value_t *reply = lynx_value_map();

@@ -28,8 +28,7 @@ static int s_cancel_pending(broker_core_t *core, broker_batch_t *batch, const ch
     if (cancelled < 0)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
     //  Not counted in the batch's throughput: these jobs never ran.
-    batch->counts[LYNX_JOB_PENDING] -= cancelled;
-    batch->counts[LYNX_JOB_CANCELLED] += cancelled;
+    broker_batch_move(batch, LYNX_JOB_PENDING, LYNX_JOB_CANCELLED, cancelled);
     return 0;
 }
 
@@ -45,7 +44,7 @@ lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_req
 {
     (void)request, (void)errors_p;
     const char *batch_id = lynx_value_get_string(args, "batch_id", "");
-    broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, batch_id);
+    broker_batch_t *batch = broker_batches_lookup(core->batches, batch_id);
     if (!batch) {
         lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
         return NULL;
@@ -59,7 +58,7 @@ lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_req
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
         return NULL;
     }
-    batch->cancelled = true;
+    broker_batch_set_cancelled(batch);
     if (s_cancel_pending(core, batch, NULL, err))
         return NULL;
     zlistx_t *running = zlistx_new();
@@ -89,8 +88,7 @@ lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_reque
     const char *job_id = lynx_value_get_string(args, "job_id", "");
     broker_job_rec_t rec;
     int rc = broker_store_get_job(core->store, job_id, &rec);
-    broker_batch_t *batch =
-        rc == 0 ? (broker_batch_t *)zhashx_lookup(core->batches, rec.batch_id) : NULL;
+    broker_batch_t *batch = rc == 0 ? broker_batches_lookup(core->batches, rec.batch_id) : NULL;
     if (rc < 0) {
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
         return NULL;

@@ -8,7 +8,7 @@
 static bool s_completed_elsewhere(broker_core_t *core, const char *batch_id,
                                   const broker_runner_t *runner)
 {
-    broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, batch_id);
+    broker_batch_t *batch = broker_batches_lookup(core->batches, batch_id);
     if (!batch || !batch->completed_by)
         return false;
     for (const char *id = (const char *)zlistx_first(batch->completed_by); id;
@@ -128,13 +128,8 @@ void broker_quarantine_attempt_ended(broker_core_t *core, broker_runner_t *runne
         return;
     if (end->outcome == LYNX_JOB_COMPLETED) {
         broker_health_clear(health);
-        broker_batch_t *batch = (broker_batch_t *)zhashx_lookup(core->batches, end->batch_id);
-        bool known = false;
-        for (const char *id = batch ? (const char *)zlistx_first(batch->completed_by) : NULL;
-             id && !known; id = (const char *)zlistx_next(batch->completed_by))
-            known = strcmp(id, runner->id) == 0;
-        if (batch && !known) {
-            zlistx_add_end(batch->completed_by, runner->id); //  the list copies it
+        broker_batch_t *batch = broker_batches_lookup(core->batches, end->batch_id);
+        if (batch && broker_batch_add_completion(batch, runner->id)) {
             //  New evidence: suspects failing in this batch may now be judged.
             for (size_t i = 0; i < broker_runners_count(core->runners); i++) {
                 broker_runner_t *other = broker_runners_at(core->runners, i);

@@ -8,49 +8,19 @@
 
 #define BROKER_RETRY_LOOKAHEAD 16 //  Pending jobs looked at to find one for a different runner
 
-void broker_batch_destroy(broker_batch_t **batch_p)
+void broker_sched_add_batch(broker_core_t *core, broker_batch_t **batch_p)
 {
-    if (!batch_p || !*batch_p)
-        return;
     broker_batch_t *batch = *batch_p;
-    free(batch->name);
-    free(batch->submitted_by);
-    free(batch->engine);
-    free(batch->simulation_name);
-    free(batch->simulation_version);
-    free(batch->sampling_method);
-    for (size_t i = 0; i < batch->required_count; i++)
-        free(batch->required[i]);
-    free(batch->required);
-    lynx_value_destroy(&batch->early_termination);
-    lynx_value_destroy(&batch->telemetry);
-    zlistx_destroy(&batch->completed_by);
-    broker_stats_destroy(&batch->stats);
-    free(batch);
-    *batch_p = NULL;
-}
-
-//  The smallest pass among batches still waiting for runners: a new batch starts there, so it
-//  neither jumps the queue with a backlog of credit nor waits behind the old ones' history.
-static double s_min_pass(broker_core_t *core)
-{
-    double pass = -1;
-    for (broker_batch_t *batch = (broker_batch_t *)zlistx_first(core->batch_order); batch;
-         batch = (broker_batch_t *)zlistx_next(core->batch_order))
-        if (batch->counts[LYNX_JOB_PENDING] > 0 && (pass < 0 || batch->pass < pass))
-            pass = batch->pass;
-    return pass < 0 ? 0 : pass;
-}
-
-void broker_sched_add_batch(broker_core_t *core, broker_batch_t *batch)
-{
-    batch->pass = s_min_pass(core);
+    if (!batch)
+        return;
     lynx_err_t err;
     if (broker_telemetry_configure_batch(core->telemetry, batch->id, batch->telemetry, &err))
         zsys_warning("broker: telemetry settings refused batch=%s: %s (defaults used)", batch->id,
                      err.message);
-    zhashx_insert(core->batches, batch->id, batch);
-    zlistx_add_end(core->batch_order, batch);
+    if (broker_batches_add(core->batches, batch_p)) {
+        zsys_error("broker: out of memory tracking batch=%s", batch->id);
+        broker_batch_destroy(batch_p);
+    }
 }
 
 static int64_t s_heartbeat_timeout_ms(const broker_core_t *core)
@@ -88,13 +58,7 @@ void broker_sched_refresh_batch(broker_core_t *core, broker_batch_t *batch)
     zsys_info("broker: batch %s batch=%s completed=%" PRId64 " failed=%" PRId64,
               lynx_batch_state_name(status), batch->id, counts[LYNX_JOB_COMPLETED],
               counts[LYNX_JOB_FAILED] + counts[LYNX_JOB_TIMEOUT]);
-    batch->status = status;
-}
-
-int64_t broker_batch_remaining(const broker_batch_t *batch)
-{
-    const int64_t *counts = batch->counts;
-    return counts[LYNX_JOB_PENDING] + counts[LYNX_JOB_CLAIMED] + counts[LYNX_JOB_RUNNING];
+    broker_batch_set_status(batch, status);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -109,10 +73,8 @@ static int s_transition(broker_batch_t *batch, broker_job_rec_t *rec, lynx_job_s
                    lynx_job_state_name(rec->status), lynx_job_state_name(to));
         return -1;
     }
-    if (batch) {
-        batch->counts[rec->status]--;
-        batch->counts[to]++;
-    }
+    if (batch)
+        broker_batch_move(batch, rec->status, to, 1);
     rec->status = to;
     return 0;
 }
@@ -265,13 +227,12 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
     s_event(core, &next, target, error_message, trigger);
 
     broker_telemetry_job_ended(core->telemetry, rec.id);
-    batch->counts[inflight->rec.status]--;
-    batch->counts[target]++;
+    broker_batch_move(batch, inflight->rec.status, target, 1);
     broker_runner_t *runner = inflight->runner;
     if (runner)
         broker_runners_detach(runner, target, charged);
     if (target == LYNX_JOB_PENDING) {
-        batch->queue_empty = false;
+        broker_batch_set_queue_empty(batch, false);
         zsys_notice("broker: job requeued job=%s retry=%" PRId64 "/%" PRId64 " reason=\"%s\"",
                     rec.id, next.retries, next.max_retries, error_message ? error_message : "");
     } else {
@@ -320,14 +281,22 @@ static bool s_batch_can_start(broker_core_t *core, const broker_batch_t *batch,
 //  Stride scheduling: of the batches this runner can serve, the one with the smallest pass;
 //  each dispatch advances a batch's pass by 1 / priority. Equal priorities take turns, so a
 //  million-run batch does not starve a five-run one submitted after it.
+typedef struct {
+    broker_core_t *core;
+    const broker_runner_t *runner;
+} s_start_ctx_t;
+
+static bool s_can_start(const broker_batch_t *batch, void *arg)
+{
+    s_start_ctx_t *ctx = (s_start_ctx_t *)arg;
+    return s_batch_can_start(ctx->core, batch, ctx->runner);
+}
+
+//  The waiting batch with the lowest pass that runner may serve (stride scheduling).
 static broker_batch_t *s_next_batch(broker_core_t *core, const broker_runner_t *runner)
 {
-    broker_batch_t *best = NULL;
-    for (broker_batch_t *batch = (broker_batch_t *)zlistx_first(core->batch_order); batch;
-         batch = (broker_batch_t *)zlistx_next(core->batch_order))
-        if ((!best || batch->pass < best->pass) && s_batch_can_start(core, batch, runner))
-            best = batch;
-    return best;
+    s_start_ctx_t ctx = {core, runner};
+    return broker_batches_next(core->batches, s_can_start, &ctx);
 }
 
 //  Choosing among the first Pending jobs: the first one whose last failed attempt was not on
@@ -405,14 +374,14 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
         if (found < 0)
             zsys_error("broker: cannot read queue batch=%s: %s", batch->id,
                        broker_store_error(core->store));
-        batch->queue_empty = true;
+        broker_batch_set_queue_empty(batch, true);
         return NULL;
     }
     lynx_value_t *parameters = broker_store_job_parameters(core->store, rec.id);
     if (!parameters) {
         zsys_error("broker: cannot read parameters job=%s: %s", rec.id,
                    broker_store_error(core->store));
-        batch->queue_empty = true;
+        broker_batch_set_queue_empty(batch, true);
         return NULL;
     }
     broker_inflight_t *inflight = calloc(1, sizeof *inflight);
@@ -429,7 +398,7 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
         s_transition(batch, &inflight->rec, LYNX_JOB_PENDING);
         free(inflight);
         lynx_value_destroy(&parameters);
-        batch->queue_empty = true;
+        broker_batch_set_queue_empty(batch, true);
         return NULL;
     }
     zhashx_insert(core->inflight, rec.id, inflight);
@@ -464,9 +433,8 @@ static void s_unclaim(broker_core_t *core, const char *job_id)
     broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
     if (!inflight)
         return;
-    inflight->batch->counts[LYNX_JOB_CLAIMED]--;
-    inflight->batch->counts[LYNX_JOB_PENDING]++;
-    inflight->batch->queue_empty = false;
+    broker_batch_move(inflight->batch, LYNX_JOB_CLAIMED, LYNX_JOB_PENDING, 1);
+    broker_batch_set_queue_empty(inflight->batch, false);
     broker_runners_release(inflight->runner);
     zhashx_delete(core->inflight, job_id);
 }
@@ -478,7 +446,7 @@ void broker_sched_dispatch(broker_core_t *core)
     zlistx_set_destructor(outbox, (zlistx_destructor_fn *)lynx_msg_destroy);
     bool began = false;
     core->dispatch_round++;
-    size_t batches = zlistx_size(core->batch_order);
+    size_t batches = broker_batches_count(core->batches);
     //  Each round starts at the next runner, so free slots fill across runners in turn rather
     //  than always on the first one registered.
     size_t count = broker_runners_count(core->runners);
@@ -501,11 +469,10 @@ void broker_sched_dispatch(broker_core_t *core)
             lynx_msg_t *assign = s_claim(core, batch, runner);
             if (assign) {
                 zlistx_add_end(outbox, assign);
-                batch->pass += 1.0 / (double)batch->priority;
+                broker_batch_served(batch);
                 misses = 0;
             } else {
-                batch->declined_round = core->dispatch_round;
-                batch->declined_by = runner;
+                broker_batch_declined(batch, core->dispatch_round, runner);
                 misses++;
             }
         }
@@ -702,8 +669,8 @@ static int s_recover_job(const broker_job_rec_t *job, void *arg)
 
 int broker_sched_recover(broker_core_t *core, lynx_err_t *err)
 {
-    broker_batch_t *batch = (broker_batch_t *)zhashx_first(core->batches);
-    for (; batch; batch = (broker_batch_t *)zhashx_next(core->batches)) {
+    for (size_t b = 0; b < broker_batches_count(core->batches); b++) {
+        broker_batch_t *batch = broker_batches_at(core->batches, b);
         s_recover_ctx_t ctx = {core, batch};
         lynx_job_state_t states[] = {LYNX_JOB_CLAIMED, LYNX_JOB_RUNNING};
         for (size_t i = 0; i < 2; i++)
