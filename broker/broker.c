@@ -153,19 +153,13 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static void s_inflight_destroy(broker_inflight_t **inflight_p)
-{
-    free(*inflight_p);
-    *inflight_p = NULL;
-}
-
 static void s_core_destroy(broker_core_t *core)
 {
     broker_submit_teardown(core);
     broker_outbox_destroy(&core->outbox);
     broker_telemetry_destroy(&core->telemetry);
     zloop_destroy(&core->loop);
-    zhashx_destroy(&core->inflight);
+    broker_queue_destroy(&core->queue);
     zsock_destroy(&core->events_socket);
     broker_runners_destroy(&core->runners);
     broker_batches_destroy(&core->batches);
@@ -230,8 +224,9 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
                                                               : quarantine_after);
     if (!core->runners)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
-    core->inflight = zhashx_new();
-    zhashx_set_destructor(core->inflight, (zhashx_destructor_fn *)s_inflight_destroy);
+    core->queue = broker_queue_new();
+    if (!core->queue)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     core->store = broker_store_new(self->options.data_dir, err);
     if (!core->store)
         return -1; //  Telemetry before the batches: loading each batch tells the store about it.

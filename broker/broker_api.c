@@ -41,7 +41,7 @@ static lynx_value_t *s_op_health(broker_core_t *core, const broker_request_t *re
     lynx_value_set_string(reply, "status", "ok");
     lynx_value_set_int(reply, "batches", (int64_t)broker_batches_count(core->batches));
     lynx_value_set_int(reply, "runners_online", online);
-    lynx_value_set_int(reply, "jobs_in_flight", (int64_t)zhashx_size(core->inflight));
+    lynx_value_set_int(reply, "jobs_in_flight", (int64_t)broker_queue_count(core->queue));
     lynx_value_set_string(reply, "telemetry_endpoint", broker_telemetry_endpoint(core->telemetry));
     return reply;
 }
@@ -148,7 +148,7 @@ static lynx_value_t *s_job_view(broker_core_t *core, broker_batch_t *batch,
                                 const broker_job_rec_t *stored)
 {
     broker_job_rec_t rec = *stored;
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, rec.id);
     if (inflight)
         rec = inflight->rec;
     lynx_value_t *parameters = broker_store_job_parameters(core->store, rec.id);
@@ -255,7 +255,7 @@ static lynx_value_t *s_op_job_get(broker_core_t *core, const broker_request_t *r
     broker_batch_t *batch = s_find_job(core, args, &rec, err);
     if (!batch)
         return NULL;
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, rec.id);
     lynx_value_t *view = s_job_view(core, batch, &rec);
     lynx_value_set_owned(view, "attempts", s_attempts_view(core, inflight ? &inflight->rec : &rec));
     return view;
@@ -463,13 +463,14 @@ static lynx_value_t *s_runner_view(broker_core_t *core, const broker_runner_t *r
     if (!engines || lynx_value_set(view, "engines", &engines))
         lynx_value_destroy(&engines);
     lynx_value_t *active = lynx_value_array();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
-        if (inflight->runner == runner) {
-            lynx_value_t *id = lynx_value_string(inflight->rec.id);
-            if (lynx_value_append(active, &id))
-                lynx_value_destroy(&id);
-        }
+    zlistx_t *mine = broker_queue_select(core->queue, broker_queue_on_runner, runner);
+    for (broker_inflight_t *inflight = mine ? (broker_inflight_t *)zlistx_first(mine) : NULL;
+         inflight; inflight = (broker_inflight_t *)zlistx_next(mine)) {
+        lynx_value_t *id = lynx_value_string(inflight->rec.id);
+        if (lynx_value_append(active, &id))
+            lynx_value_destroy(&id);
+    }
+    zlistx_destroy(&mine);
     if (lynx_value_set(view, "active_jobs", &active))
         lynx_value_destroy(&active);
     //  last_seen is monotonic; report it as wall-clock time.

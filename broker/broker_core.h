@@ -7,6 +7,7 @@
 
 #include "broker_batches.h"
 #include "broker_outbox.h"
+#include "broker_queue.h"
 #include "broker_runners.h"
 #include "broker_rng.h"
 #include "broker_stats.h"
@@ -16,15 +17,6 @@
 #include "lynx_state.h"
 #include "lynx_time.h"
 
-//  A job that is Claimed or Running.
-typedef struct {
-    broker_job_rec_t rec;
-    broker_batch_t *batch;
-    broker_runner_t *runner;
-    bool cancel_requested; //  KILL sent; the attempt ends Cancelled unless it completed
-    broker_exit_t exit;    //  how its scenario ended, once the runner said (FINISHED)
-} broker_inflight_t;
-
 typedef struct {
     zsock_t *runner_socket;
     zsock_t *api_socket;
@@ -33,7 +25,7 @@ typedef struct {
     broker_store_t *store;
     broker_batches_t *batches; //  the batches in memory, and which one is served next
     broker_runners_t *runners; //  the runner registry (records, drained ids, health)
-    zhashx_t *inflight;        //  job id -> broker_inflight_t
+    broker_queue_t *queue;     //  the jobs in flight (Claimed or Running)
     int heartbeat_interval_ms;
     int heartbeat_misses;
     int64_t timeout_grace_ms; //  broker backstop waits this long past a job's timeout

@@ -12,11 +12,16 @@ static void s_cancel_inflight(broker_core_t *core, broker_inflight_t *inflight)
 {
     if (inflight->cancel_requested)
         return;
-    inflight->cancel_requested = true;
+    broker_inflight_request_cancel(inflight);
     if (inflight->runner && inflight->runner->online)
         broker_sched_send_kill(core, inflight, "cancelled");
     else
         broker_sched_end_attempt(core, inflight, LYNX_JOB_CANCELLED, "cancelled", NULL, false);
+}
+
+static bool s_of_batch(const broker_inflight_t *inflight, const void *arg)
+{
+    return inflight->batch == (const broker_batch_t *)arg;
 }
 
 //  Cancel the Pending jobs of a batch (or just job_id) in the store and in the counters.
@@ -61,11 +66,8 @@ lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_req
     broker_batch_set_cancelled(batch);
     if (s_cancel_pending(core, batch, NULL, err))
         return NULL;
-    zlistx_t *running = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
-        if (inflight->batch == batch)
-            zlistx_add_end(running, inflight);
+    zlistx_t *running = broker_queue_select(core->queue, s_of_batch, batch);
+    broker_inflight_t *inflight;
     size_t killing = zlistx_size(running);
     while ((inflight = (broker_inflight_t *)zlistx_detach(running, NULL)))
         s_cancel_inflight(core, inflight);
@@ -97,11 +99,11 @@ lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_reque
         lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
         return NULL;
     }
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, rec.id);
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, rec.id);
     const char *outcome = "Cancelled";
     if (inflight) {
         s_cancel_inflight(core, inflight);
-        outcome = zhashx_lookup(core->inflight, rec.id) ? "Cancelling" : "Cancelled";
+        outcome = broker_queue_lookup(core->queue, rec.id) ? "Cancelling" : "Cancelled";
     } else if (rec.status == LYNX_JOB_PENDING) {
         if (s_cancel_pending(core, batch, rec.id, err))
             return NULL;

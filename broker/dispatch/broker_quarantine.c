@@ -34,8 +34,7 @@ static bool s_evidence(broker_core_t *core, const broker_runner_t *runner)
 //  runner); a job that ended stays as it ended.
 static int s_refund(broker_core_t *core, const broker_health_failure_t *failure)
 {
-    broker_inflight_t *inflight =
-        (broker_inflight_t *)zhashx_lookup(core->inflight, failure->job_id);
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, failure->job_id);
     broker_job_rec_t rec;
     char *error_message = NULL;
     if (inflight)
@@ -60,7 +59,7 @@ static int s_refund(broker_core_t *core, const broker_health_failure_t *failure)
         rc = broker_store_uncharge_attempt(core->store, failure->job_id, failure->attempt);
     free(error_message);
     if (rc == 0 && inflight)
-        inflight->rec.retries = rec.retries;
+        broker_inflight_update(inflight, &rec);
     return rc;
 }
 

@@ -240,7 +240,7 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         zsys_debug("broker: job %s job=%s run=%" PRId64 " runner=%s", lynx_job_state_name(target),
                    rec.id, rec.run_id, rec.assigned_runner);
     }
-    zhashx_delete(core->inflight, rec.id);
+    broker_queue_remove(core->queue, rec.id);
     broker_sched_refresh_batch(core, batch);
     return 0;
 }
@@ -384,24 +384,21 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
         broker_batch_set_queue_empty(batch, true);
         return NULL;
     }
-    broker_inflight_t *inflight = calloc(1, sizeof *inflight);
-    inflight->rec = rec;
-    inflight->batch = batch;
-    inflight->runner = runner;
-    inflight->exit = BROKER_EXIT_UNKNOWN;
-    s_transition(batch, &inflight->rec, LYNX_JOB_CLAIMED);
-    inflight->rec.attempt++;
-    inflight->rec.claimed_at_ms = lynx_time_now_ms();
-    snprintf(inflight->rec.assigned_runner, sizeof inflight->rec.assigned_runner, "%s", runner->id);
-    if (broker_store_update_job(core->store, &inflight->rec, NULL)) {
-        zsys_error("broker: cannot claim job=%s: %s", rec.id, broker_store_error(core->store));
-        s_transition(batch, &inflight->rec, LYNX_JOB_PENDING);
-        free(inflight);
+    broker_job_rec_t claimed = rec;
+    s_transition(batch, &claimed, LYNX_JOB_CLAIMED);
+    claimed.attempt++;
+    claimed.claimed_at_ms = lynx_time_now_ms();
+    snprintf(claimed.assigned_runner, sizeof claimed.assigned_runner, "%s", runner->id);
+    broker_inflight_t *inflight = broker_queue_add(core->queue, &claimed, batch, runner);
+    if (!inflight || broker_store_update_job(core->store, &claimed, NULL)) {
+        zsys_error("broker: cannot claim job=%s: %s", rec.id,
+                   inflight ? broker_store_error(core->store) : "out of memory");
+        broker_queue_remove(core->queue, rec.id);
+        s_transition(batch, &claimed, LYNX_JOB_PENDING);
         lynx_value_destroy(&parameters);
         broker_batch_set_queue_empty(batch, true);
         return NULL;
     }
-    zhashx_insert(core->inflight, rec.id, inflight);
     broker_runners_attach(runner);
     s_event(core, &inflight->rec, LYNX_JOB_CLAIMED, NULL, NULL);
 
@@ -430,13 +427,13 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
 //  Undo an uncommitted claim in memory: the store still has the job Pending.
 static void s_unclaim(broker_core_t *core, const char *job_id)
 {
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, job_id);
     if (!inflight)
         return;
     broker_batch_move(inflight->batch, LYNX_JOB_CLAIMED, LYNX_JOB_PENDING, 1);
     broker_batch_set_queue_empty(inflight->batch, false);
     broker_runners_release(inflight->runner);
-    zhashx_delete(core->inflight, job_id);
+    broker_queue_remove(core->queue, job_id);
 }
 
 void broker_sched_dispatch(broker_core_t *core)
@@ -485,7 +482,7 @@ void broker_sched_dispatch(broker_core_t *core)
     lynx_msg_t *assign;
     while ((assign = (lynx_msg_t *)zlistx_detach(outbox, NULL))) {
         const char *job_id = lynx_value_get_string(lynx_msg_body(assign), "job_id", "");
-        broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
+        broker_inflight_t *inflight = broker_queue_lookup(core->queue, job_id);
         if (committed && inflight) {
             broker_sched_refresh_batch(core, inflight->batch);
             broker_sched_send(core, inflight->runner, &assign);
@@ -503,7 +500,7 @@ static broker_inflight_t *s_current_attempt(broker_core_t *core, broker_runner_t
 {
     const char *job_id = lynx_value_get_string(body, "job_id", "");
     int64_t attempt = lynx_value_get_int(body, "attempt", -1);
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, job_id);
     if (inflight && inflight->rec.attempt == attempt && inflight->runner == runner)
         return inflight;
     zsys_notice("broker: stale %s ignored job=%s attempt=%" PRId64 " runner=%s", what, job_id,
@@ -525,8 +522,10 @@ void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_val
                    broker_store_error(core->store));
         return;
     }
-    inflight->rec.started_at_ms = next.started_at_ms;
-    s_transition(inflight->batch, &inflight->rec, LYNX_JOB_RUNNING);
+    broker_job_rec_t started = inflight->rec;
+    started.started_at_ms = next.started_at_ms;
+    s_transition(inflight->batch, &started, LYNX_JOB_RUNNING);
+    broker_inflight_update(inflight, &started);
     s_event(core, &inflight->rec, LYNX_JOB_RUNNING, NULL, NULL);
     broker_sched_refresh_batch(core, inflight->batch);
 }
@@ -552,8 +551,9 @@ void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_
         if (outcome != LYNX_JOB_COMPLETED && !message)
             message = status;
         bool retryable = lynx_value_get_bool(body, "retryable", true);
-        inflight->exit = (broker_exit_t){lynx_value_get_int(body, "exit_code", -1),
-                                         lynx_value_get_int(body, "exit_signal", -1)};
+        broker_inflight_set_exit(inflight,
+                                 (broker_exit_t){lynx_value_get_int(body, "exit_code", -1),
+                                                 lynx_value_get_int(body, "exit_signal", -1)});
         char batch_id[BROKER_ID_SIZE];
         snprintf(batch_id, sizeof batch_id, "%s", inflight->rec.batch_id);
         broker_attempt_end_t end = {.job_id = job_id,
@@ -582,11 +582,8 @@ void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx
     broker_runners_left(runner);
     char message[256];
     snprintf(message, sizeof message, "runner %s stopped (%s)", runner->id, reason);
-    zlistx_t *orphans = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight))
-        if (inflight->runner == runner)
-            zlistx_add_end(orphans, inflight);
+    zlistx_t *orphans = broker_queue_select(core->queue, broker_queue_on_runner, runner);
+    broker_inflight_t *inflight;
     size_t requeued = zlistx_size(orphans);
     while ((inflight = (broker_inflight_t *)zlistx_detach(orphans, NULL)))
         broker_sched_end_attempt(core, inflight, LYNX_JOB_PENDING, message, NULL, true);
@@ -605,14 +602,16 @@ static void s_enforce_timeouts(broker_core_t *core)
 {
     int64_t now_ms = lynx_time_now_ms();
     zlistx_t *late = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
+    zlistx_t *all = broker_queue_select(core->queue, NULL, NULL);
+    broker_inflight_t *inflight;
+    while ((inflight = (broker_inflight_t *)zlistx_detach(all, NULL))) {
         const broker_job_rec_t *rec = &inflight->rec;
         int64_t since = rec->started_at_ms ? rec->started_at_ms : rec->claimed_at_ms;
         if (rec->timeout_secs > 0 && since > 0 &&
             now_ms > since + rec->timeout_secs * 1000 + core->timeout_grace_ms)
             zlistx_add_end(late, inflight);
     }
+    zlistx_destroy(&all);
     while ((inflight = (broker_inflight_t *)zlistx_detach(late, NULL))) {
         char message[256];
         snprintf(message, sizeof message,
@@ -634,8 +633,9 @@ void broker_sched_tick(broker_core_t *core)
     //  Jobs whose runner is gone (Offline, or unknown since a broker restart) for a whole
     //  heartbeat timeout are failed attempts.
     zlistx_t *lost = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
+    zlistx_t *all = broker_queue_select(core->queue, NULL, NULL);
+    broker_inflight_t *inflight;
+    while ((inflight = (broker_inflight_t *)zlistx_detach(all, NULL))) {
         broker_runner_t *owner = inflight->runner;
         if (owner && owner->online)
             continue;
@@ -644,6 +644,7 @@ void broker_sched_tick(broker_core_t *core)
         if (now - gone_since > grace)
             zlistx_add_end(lost, inflight);
     }
+    zlistx_destroy(&all);
     while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
         broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED, "runner lost (no heartbeat)",
                                  NULL, true);
@@ -659,12 +660,7 @@ typedef struct {
 static int s_recover_job(const broker_job_rec_t *job, void *arg)
 {
     s_recover_ctx_t *ctx = (s_recover_ctx_t *)arg;
-    broker_inflight_t *inflight = calloc(1, sizeof *inflight);
-    inflight->rec = *job;
-    inflight->batch = ctx->batch;
-    inflight->exit = BROKER_EXIT_UNKNOWN;
-    zhashx_insert(ctx->core->inflight, job->id, inflight);
-    return 0;
+    return broker_queue_add(ctx->core->queue, job, ctx->batch, NULL) ? 0 : -1;
 }
 
 int broker_sched_recover(broker_core_t *core, lynx_err_t *err)
@@ -680,9 +676,9 @@ int broker_sched_recover(broker_core_t *core, lynx_err_t *err)
                 return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s",
                                     broker_store_error(core->store));
     }
-    if (zhashx_size(core->inflight))
+    if (broker_queue_count(core->queue))
         zsys_notice("broker: waiting for runners to report in-flight jobs jobs=%zu",
-                    zhashx_size(core->inflight));
+                    broker_queue_count(core->queue));
     return 0;
 }
 
@@ -709,19 +705,21 @@ void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const 
     const lynx_value_t *active = lynx_value_get(body, "active_jobs");
     const lynx_value_t *finished = lynx_value_get(body, "finished_jobs");
     zlistx_t *lost = zlistx_new();
-    broker_inflight_t *inflight = (broker_inflight_t *)zhashx_first(core->inflight);
-    for (; inflight; inflight = (broker_inflight_t *)zhashx_next(core->inflight)) {
+    zlistx_t *all = broker_queue_select(core->queue, NULL, NULL);
+    broker_inflight_t *inflight;
+    while ((inflight = (broker_inflight_t *)zlistx_detach(all, NULL))) {
         if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
             continue;
         if (inflight->runner)
             broker_runners_release(inflight->runner);
-        inflight->runner = NULL;
+        broker_inflight_set_runner(inflight, NULL);
         if (s_lists_attempt(active, &inflight->rec) || s_lists_attempt(finished, &inflight->rec)) {
-            inflight->runner = runner;
+            broker_inflight_set_runner(inflight, runner);
             broker_runners_attach(runner);
         } else
             zlistx_add_end(lost, inflight);
     }
+    zlistx_destroy(&all);
     while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
         broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED,
                                  "runner lost the job (runner restarted)", NULL, true);
@@ -730,7 +728,7 @@ void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const 
     for (size_t i = 0; i < lynx_value_size(active); i++) {
         const lynx_value_t *entry = lynx_value_at(active, i);
         const char *job_id = lynx_value_get_string(entry, "job_id", "");
-        inflight = (broker_inflight_t *)zhashx_lookup(core->inflight, job_id);
+        inflight = broker_queue_lookup(core->queue, job_id);
         if (inflight && inflight->runner == runner)
             continue;
         lynx_msg_t *kill = lynx_msg_new(LYNX_MSG_KILL);
