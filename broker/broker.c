@@ -160,6 +160,7 @@ static void s_core_destroy(broker_core_t *core)
     broker_telemetry_destroy(&core->telemetry);
     zloop_destroy(&core->loop);
     broker_queue_destroy(&core->queue);
+    broker_ids_destroy(&core->ids);
     zsock_destroy(&core->events_socket);
     broker_runners_destroy(&core->runners);
     broker_batches_destroy(&core->batches);
@@ -211,7 +212,9 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     uint64_t id_seed = 0;
     if (getrandom(&id_seed, sizeof id_seed, 0) != (ssize_t)sizeof id_seed)
         id_seed = (uint64_t)lynx_time_now_ms() ^ ((uint64_t)getpid() << 32);
-    broker_rng_seed(&core->id_rng, id_seed);
+    core->ids = broker_ids_new(id_seed);
+    if (!core->ids)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     core->batches = broker_batches_new();
     if (!core->batches)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");

@@ -6,10 +6,10 @@
 #include <czmq.h>
 
 #include "broker_batches.h"
+#include "broker_ids.h"
 #include "broker_outbox.h"
 #include "broker_queue.h"
 #include "broker_runners.h"
-#include "broker_rng.h"
 #include "broker_stats.h"
 #include "broker_store.h"
 #include "broker_telemetry.h"
@@ -29,14 +29,11 @@ typedef struct {
     int heartbeat_interval_ms;
     int heartbeat_misses;
     int64_t timeout_grace_ms; //  broker backstop waits this long past a job's timeout
-    broker_rng_t id_rng;      //  job and batch ids, seeded from the OS at start-up
-    int64_t id_ms;            //  time part of the last id issued
-    int64_t id_sequence;      //  ids issued in that millisecond
+    broker_ids_t *ids;        //  job and batch ids, seeded from the OS at start-up
     int events_port;          //  port of the SUB socket runners publish heartbeats to
     broker_outbox_t *outbox;  //  messages and events held until the current turn commits
     broker_telemetry_t *telemetry;
-    bool fatal; //  the store failed: the actor stops
-    uint64_t dispatch_round;
+    bool fatal;              //  the store failed: the actor stops
     zlistx_t *submissions;   //  big batches being written chunk by chunk
     int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
 } broker_core_t;

@@ -87,27 +87,6 @@ static int64_t s_check_submission(const lynx_value_t *args, lynx_value_t *errors
     return runs;
 }
 
-//  A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, a 12-bit sequence
-//  that keeps ids from one millisecond in order, then 62 random bits from the core's generator
-//  (seeded from the OS). Ordered ids make a million-job insert append to the id index instead of
-//  scattering over it, and need no system call per job.
-static void s_new_id(broker_core_t *core, char *id)
-{
-    int64_t now_ms = lynx_time_now_ms();
-    if (now_ms > core->id_ms) {
-        core->id_ms = now_ms;
-        core->id_sequence = 0;
-    } else if (++core->id_sequence > 0xfff) { //  4096 ids this millisecond: borrow the next one
-        core->id_ms++;
-        core->id_sequence = 0;
-    }
-    uint64_t high = ((uint64_t)core->id_ms << 16) | 0x7000u | (uint64_t)core->id_sequence;
-    uint64_t low = (broker_rng_next(&core->id_rng) >> 2) | (0x2ull << 62); //  RFC variant
-    snprintf(id, BROKER_ID_SIZE, "%08x-%04x-%04x-%04x-%012" PRIx64, (unsigned)(high >> 32),
-             (unsigned)((high >> 16) & 0xffff), (unsigned)(high & 0xffff), (unsigned)(low >> 48),
-             (uint64_t)(low & 0xffffffffffffull));
-}
-
 //  SHA-1 of the config's msgpack form: equal configs submitted the same way share a hash.
 static void s_config_hash(const lynx_value_t *config, char *hash, size_t size)
 {
@@ -183,7 +162,7 @@ static int s_write_chunk(s_submission_t *self, lynx_err_t *err)
     if (end > self->rec.total_jobs)
         end = self->rec.total_jobs;
     for (int64_t run = self->next_run; rc == 0 && run < end; run++) {
-        s_new_id(self->core, job.id);
+        broker_ids_next(self->core->ids, job.id);
         job.run_id = run;
         lynx_value_t *parameters = broker_study_run_parameters(self->study, run);
         rc = parameters ? broker_store_insert_job(store, &job, parameters) : -1;
@@ -359,7 +338,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
         .config_hash = self->config_hash,
         .seed = broker_study_seed(study),
     };
-    s_new_id(core, self->rec.id);
+    broker_ids_next(core->ids, self->rec.id);
     if (self->rec.total_jobs > BROKER_SUBMIT_CHUNK) {
         //  config and hash are borrowed by rec: write the batch row now, while they live.
         if (s_write_chunk(self, err)) {

@@ -8,6 +8,7 @@ struct _broker_batches_t {
     broker_batch_t **all; //  the same records, in submission order
     size_t count;
     size_t alloc;
+    uint64_t round; //  dispatch rounds started
 };
 
 broker_batch_t *broker_batch_new(const broker_batch_origin_t *origin)
@@ -221,4 +222,14 @@ broker_batch_t *broker_batches_next(const broker_batches_t *self,
             best = batch;
     }
     return best;
+}
+
+uint64_t broker_batches_start_round(broker_batches_t *self)
+{
+    return ++self->round;
+}
+
+uint64_t broker_batches_round(const broker_batches_t *self)
+{
+    return self->round;
 }

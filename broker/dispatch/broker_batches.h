@@ -104,6 +104,10 @@ broker_batch_t *broker_batches_lookup(const broker_batches_t *self, const char *
 //  Records in submission order: index < broker_batches_count.
 size_t broker_batches_count(const broker_batches_t *self);
 broker_batch_t *broker_batches_at(const broker_batches_t *self, size_t index);
+//  Start a dispatch round; returns its number (a batch declined for a runner is skipped for
+//  that runner until the next round).
+uint64_t broker_batches_start_round(broker_batches_t *self);
+uint64_t broker_batches_round(const broker_batches_t *self);
 //  The batch with the lowest pass among those for which can_start(batch, arg) is true, or NULL.
 typedef bool(broker_batches_filter_fn)(const broker_batch_t *batch, void *arg);
 broker_batch_t *broker_batches_next(const broker_batches_t *self,

@@ -270,7 +270,8 @@ static bool s_batch_can_start(broker_core_t *core, const broker_batch_t *batch,
 {
     if (batch->queue_empty || batch->counts[LYNX_JOB_PENDING] == 0 || batch->cancelled)
         return false;
-    if (batch->declined_round == core->dispatch_round && batch->declined_by == runner)
+    if (batch->declined_round == broker_batches_round(core->batches) &&
+        batch->declined_by == runner)
         return false;
     int64_t active = batch->counts[LYNX_JOB_CLAIMED] + batch->counts[LYNX_JOB_RUNNING];
     if (batch->max_parallel_jobs > 0 && active >= batch->max_parallel_jobs)
@@ -442,14 +443,13 @@ void broker_sched_dispatch(broker_core_t *core)
     zlistx_t *outbox = zlistx_new();
     zlistx_set_destructor(outbox, (zlistx_destructor_fn *)lynx_msg_destroy);
     bool began = false;
-    core->dispatch_round++;
+    uint64_t round = broker_batches_start_round(core->batches);
     size_t batches = broker_batches_count(core->batches);
     //  Each round starts at the next runner, so free slots fill across runners in turn rather
     //  than always on the first one registered.
     size_t count = broker_runners_count(core->runners);
     for (size_t k = 0; k < count; k++) {
-        broker_runner_t *runner =
-            broker_runners_at(core->runners, (size_t)((core->dispatch_round + k) % count));
+        broker_runner_t *runner = broker_runners_at(core->runners, (size_t)((round + k) % count));
         //  Give up on this runner after every batch in turn declined it.
         for (size_t misses = 0; broker_runners_available(runner) && misses < batches;) {
             broker_batch_t *batch = s_next_batch(core, runner);
@@ -469,7 +469,7 @@ void broker_sched_dispatch(broker_core_t *core)
                 broker_batch_served(batch);
                 misses = 0;
             } else {
-                broker_batch_declined(batch, core->dispatch_round, runner);
+                broker_batch_declined(batch, round, runner);
                 misses++;
             }
         }
