@@ -38,6 +38,15 @@ int runner_fs_mkdir_p(const char *path, mode_t mode, lynx_err_t *err)
     if (strlen(path) >= sizeof buffer)
         return lynx_err_set(err, LYNX_EINVALID, NULL, "create %.64s...: path too long", path);
     strcpy(buffer, path);
+    size_t length = strlen(buffer);
+    while (length > 1 && buffer[length - 1] == '/')
+        buffer[--length] = '\0';
+    //  The common case (a job directory under an existing root) is one mkdir; anything else
+    //  walks the path, which names the component that is missing or in the way.
+    if (mkdir(buffer, mode) == 0)
+        return 0;
+    if (errno == EEXIST)
+        return s_mkdir_one(buffer, mode, err);
     //  Every parent first, in order, so each mkdir's parent exists (or a racer made it).
     for (char *slash = strchr(buffer + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         if (slash[-1] == '/')
@@ -48,9 +57,6 @@ int runner_fs_mkdir_p(const char *path, mode_t mode, lynx_err_t *err)
         if (rc)
             return -1;
     }
-    size_t length = strlen(buffer);
-    while (length > 1 && buffer[length - 1] == '/')
-        buffer[--length] = '\0';
     return s_mkdir_one(buffer, mode, err);
 }
 

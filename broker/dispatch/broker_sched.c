@@ -598,20 +598,41 @@ void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx
 
 //  Backstop for the runner's own timeout: an attempt with no result timeout_secs plus a grace
 //  after it started ends Timeout here, and its runner is told to kill it.
+typedef struct {
+    int64_t now_ms;   //  wall clock, for the timeout backstop; monotonic, for lost runners
+    int64_t grace_ms; //  timeout backstop grace, or the heartbeat timeout for unknown runners
+    int64_t misses;   //  heartbeat misses that make a runner's silence a loss
+    int64_t started_mono_ms;
+} s_when_t;
+
+//  No result timeout_secs plus the grace after the attempt started.
+static bool s_is_late(const broker_inflight_t *inflight, const void *arg)
+{
+    const s_when_t *when = (const s_when_t *)arg;
+    const broker_job_rec_t *rec = &inflight->rec;
+    int64_t since = rec->started_at_ms ? rec->started_at_ms : rec->claimed_at_ms;
+    return rec->timeout_secs > 0 && since > 0 &&
+           when->now_ms > since + rec->timeout_secs * 1000 + when->grace_ms;
+}
+
+//  Its runner is gone (Offline, or unknown since a broker restart) for a whole heartbeat
+//  timeout.
+static bool s_is_lost(const broker_inflight_t *inflight, const void *arg)
+{
+    const s_when_t *when = (const s_when_t *)arg;
+    const broker_runner_t *owner = inflight->runner;
+    if (owner && owner->online)
+        return false;
+    int64_t gone_since = owner ? owner->last_seen_ms : when->started_mono_ms;
+    int64_t grace = owner ? owner->heartbeat_interval_ms * when->misses : when->grace_ms;
+    return when->now_ms - gone_since > grace;
+}
+
 static void s_enforce_timeouts(broker_core_t *core)
 {
-    int64_t now_ms = lynx_time_now_ms();
-    zlistx_t *late = zlistx_new();
-    zlistx_t *all = broker_queue_select(core->queue, NULL, NULL);
+    s_when_t when = {.now_ms = lynx_time_now_ms(), .grace_ms = core->timeout_grace_ms};
+    zlistx_t *late = broker_queue_select(core->queue, s_is_late, &when);
     broker_inflight_t *inflight;
-    while ((inflight = (broker_inflight_t *)zlistx_detach(all, NULL))) {
-        const broker_job_rec_t *rec = &inflight->rec;
-        int64_t since = rec->started_at_ms ? rec->started_at_ms : rec->claimed_at_ms;
-        if (rec->timeout_secs > 0 && since > 0 &&
-            now_ms > since + rec->timeout_secs * 1000 + core->timeout_grace_ms)
-            zlistx_add_end(late, inflight);
-    }
-    zlistx_destroy(&all);
     while ((inflight = (broker_inflight_t *)zlistx_detach(late, NULL))) {
         char message[256];
         snprintf(message, sizeof message,
@@ -630,21 +651,13 @@ void broker_sched_tick(broker_core_t *core)
     int64_t now = lynx_time_mono_ms();
     int64_t timeout = s_heartbeat_timeout_ms(core);
     s_enforce_timeouts(core);
-    //  Jobs whose runner is gone (Offline, or unknown since a broker restart) for a whole
-    //  heartbeat timeout are failed attempts.
-    zlistx_t *lost = zlistx_new();
-    zlistx_t *all = broker_queue_select(core->queue, NULL, NULL);
+    //  Jobs whose runner is gone for a whole heartbeat timeout are failed attempts.
+    s_when_t when = {.now_ms = now,
+                     .grace_ms = timeout,
+                     .misses = core->heartbeat_misses,
+                     .started_mono_ms = core->started_mono_ms};
+    zlistx_t *lost = broker_queue_select(core->queue, s_is_lost, &when);
     broker_inflight_t *inflight;
-    while ((inflight = (broker_inflight_t *)zlistx_detach(all, NULL))) {
-        broker_runner_t *owner = inflight->runner;
-        if (owner && owner->online)
-            continue;
-        int64_t gone_since = owner ? owner->last_seen_ms : core->started_mono_ms;
-        int64_t grace = owner ? owner->heartbeat_interval_ms * core->heartbeat_misses : timeout;
-        if (now - gone_since > grace)
-            zlistx_add_end(lost, inflight);
-    }
-    zlistx_destroy(&all);
     while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
         broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED, "runner lost (no heartbeat)",
                                  NULL, true);
@@ -697,6 +710,12 @@ static bool s_lists_attempt(const lynx_value_t *list, const broker_job_rec_t *re
     return false;
 }
 
+//  The attempts the store says are runner_id's (arg), whichever record they point at.
+static bool s_assigned_to(const broker_inflight_t *inflight, const void *arg)
+{
+    return strcmp(inflight->rec.assigned_runner, (const char *)arg) == 0;
+}
+
 //  A runner that registers again (restart, or reconnect after a broker restart) reports what it
 //  still runs and what it finished without an ACK. Those stay attached to it; every other job
 //  the broker thought it had is lost.
@@ -705,11 +724,9 @@ void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const 
     const lynx_value_t *active = lynx_value_get(body, "active_jobs");
     const lynx_value_t *finished = lynx_value_get(body, "finished_jobs");
     zlistx_t *lost = zlistx_new();
-    zlistx_t *all = broker_queue_select(core->queue, NULL, NULL);
+    zlistx_t *assigned = broker_queue_select(core->queue, s_assigned_to, runner->id);
     broker_inflight_t *inflight;
-    while ((inflight = (broker_inflight_t *)zlistx_detach(all, NULL))) {
-        if (strcmp(inflight->rec.assigned_runner, runner->id) != 0)
-            continue;
+    while ((inflight = (broker_inflight_t *)zlistx_detach(assigned, NULL))) {
         if (inflight->runner)
             broker_runners_release(inflight->runner);
         broker_inflight_set_runner(inflight, NULL);
@@ -719,7 +736,7 @@ void broker_sched_reconcile(broker_core_t *core, broker_runner_t *runner, const 
         } else
             zlistx_add_end(lost, inflight);
     }
-    zlistx_destroy(&all);
+    zlistx_destroy(&assigned);
     while ((inflight = (broker_inflight_t *)zlistx_detach(lost, NULL)))
         broker_sched_end_attempt(core, inflight, LYNX_JOB_FAILED,
                                  "runner lost the job (runner restarted)", NULL, true);
