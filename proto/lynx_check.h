@@ -82,4 +82,56 @@ int lynx_check_get_integer(lynx_check_t *check, const lynx_value_t *map, const c
 int lynx_check_number(lynx_check_t *check, const lynx_value_t *member, const char *path,
                       const char *key, double *value);
 
+//  ---------------------------------------------------------------------------------------
+//  Typed fields. Config blocks read from a file, the environment and flags alike (the
+//  runner's, and later daemons') describe each field by what it accepts, and report one
+//  sentence per field whatever was wrong with the value: "must be an integer between 1 and
+//  1024". A value comes either as a document member (YAML, JSON: types are strict, so "4" is
+//  not an integer) or as text (environment, flags: parsed whole, so "4x" is refused).
+
+typedef enum {
+    LYNX_CHECK_KIND_STRING,   //  a non-empty string
+    LYNX_CHECK_KIND_STRINGS,  //  a list of non-empty strings, or one comma-separated string
+                              //  (items trimmed, empty ones skipped)
+    LYNX_CHECK_KIND_ARGS,     //  as STRINGS, but items are kept verbatim and may be empty:
+                              //  a program may care about spaces or empty arguments
+    LYNX_CHECK_KIND_INTEGER,  //  an integer in [min, max]
+    LYNX_CHECK_KIND_POSITIVE, //  a finite number > 0
+    LYNX_CHECK_KIND_BOOL,     //  true or false
+} lynx_check_kind_t;
+
+typedef struct {
+    lynx_check_kind_t kind;
+    int64_t min, max; //  for LYNX_CHECK_KIND_INTEGER
+} lynx_check_type_t;
+
+//  A field's value once checked. For STRINGS and ARGS, items is an owned NULL-terminated array
+//  of count owned strings (never NULL on success, even when empty): take it, or free it with
+//  lynx_check_items_free. text is borrowed from the document or the caller's text.
+typedef struct {
+    const char *text; //  STRING
+    char **items;     //  STRINGS, ARGS
+    size_t count;
+    int64_t integer; //  INTEGER
+    double number;   //  POSITIVE
+    bool boolean;    //  BOOL
+} lynx_check_value_t;
+
+//  "an integer between 1 and 1024", "true or false", ...: what type accepts, into buffer.
+const char *lynx_check_expected(const lynx_check_type_t *type, char *buffer, size_t size);
+//  value (a document member; NULL or null is absent: returns 0) checked as type: 1 with *out
+//  set, or -1 after reporting "must be <expected>" at path.key.
+int lynx_check_value(lynx_check_t *check, const lynx_value_t *value, const char *path,
+                     const char *key, const lynx_check_type_t *type, lynx_check_value_t *out);
+//  The same for text from the environment or a flag: 1 with *out set, or -1.
+int lynx_check_text(lynx_check_t *check, const char *text, const char *path, const char *key,
+                    const lynx_check_type_t *type, lynx_check_value_t *out);
+//  Free an items array of count strings. NULL-safe.
+void lynx_check_items_free(char **items, size_t count);
+
+//  Whole-string decimal integer and finite-or-not number: "4x", "", " 4" and (for integers)
+//  "2.5" are refused. For text the typed fields do not cover (lynx_options).
+bool lynx_check_parse_integer(const char *text, int64_t *value);
+bool lynx_check_parse_number(const char *text, double *value);
+
 #endif

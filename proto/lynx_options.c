@@ -1,13 +1,12 @@
 #include "lynx_options.h"
+#include "lynx_check.h"
 
-#include <ctype.h>
 #include <stdbool.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *s_getenv(char **envp, const char *name)
+const char *lynx_options_getenv(char **envp, const char *name)
 {
     size_t len = strlen(name);
     for (char **entry = envp; entry && *entry; entry++)
@@ -85,7 +84,7 @@ int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **ar
                        const char *program, const char *summary, lynx_err_t *err)
 {
     for (size_t i = 0; i < count; i++) {
-        const char *from_env = options[i].env ? s_getenv(envp, options[i].env) : NULL;
+        const char *from_env = options[i].env ? lynx_options_getenv(envp, options[i].env) : NULL;
         options[i].value = from_env && *from_env ? from_env : options[i].fallback;
     }
     int rc = lynx_options_scan(options, count, argc, argv, NULL, 0, NULL, err);
@@ -97,15 +96,11 @@ int lynx_options_parse(lynx_option_t *options, size_t count, int argc, char **ar
 int lynx_options_int(const lynx_option_t *option, long min, long max, long *value_p,
                      lynx_err_t *err)
 {
-    char *end = NULL;
-    errno = 0;
-    long value = option->value ? strtol(option->value, &end, 10) : 0;
-    bool blank_first = option->value && isspace((unsigned char)option->value[0]);
-    if (!option->value || blank_first || errno || end == option->value || *end || value < min ||
-        value > max)
+    int64_t value = 0;
+    if (!lynx_check_parse_integer(option->value, &value) || value < min || value > max)
         return lynx_err_set(err, LYNX_EINVALID, option->flag,
                             "%s: must be an integer between %ld and %ld, got '%s'", option->flag,
                             min, max, option->value ? option->value : "");
-    *value_p = value;
+    *value_p = (long)value;
     return 0;
 }

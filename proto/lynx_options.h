@@ -35,6 +35,10 @@ int lynx_options_scan(lynx_option_t *options, size_t count, int argc, char **arg
                       const char **positional, size_t max_positional, size_t *npositional,
                       lynx_err_t *err);
 
+//  The value of variable name in envp (a NULL-terminated "KEY=VALUE" array such as environ;
+//  tests pass their own), or NULL. Borrowed from envp.
+const char *lynx_options_getenv(char **envp, const char *name);
+
 //  Parse a decimal integer option within [min, max]; -1 with err naming the flag otherwise.
 int lynx_options_int(const lynx_option_t *option, long min, long max, long *value_p,
                      lynx_err_t *err);

@@ -5,6 +5,8 @@
 //  the weakest up — defaults, file, environment, flags — each overwriting what the previous one
 //  set, so precedence falls out of the order of the calls in runner_config_load.
 #include "runner_config.h"
+#include "lynx_check.h"
+#include "lynx_options.h"
 #include "lynx_yaml.h"
 
 #include <errno.h>
@@ -17,62 +19,80 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum {
-    S_KIND_STRING, //  non-empty string, kept as given
-    S_KIND_PATH,   //  non-empty string, made absolute against the current directory
-    S_KIND_LIST,   //  YAML list of strings, or a comma-separated string
-    S_KIND_ARGS,   //  argument list: as S_KIND_LIST, but items are kept verbatim (see usage)
-    S_KIND_INT,    //  integer in [min, max]
-    S_KIND_DOUBLE, //  finite number > 0
-    S_KIND_BOOL,   //  true or false
-} s_kind_t;
-
+//  What a field accepts is the field-checking kit's (lynx_check) typed field; a path is a
+//  string made absolute against the current directory.
 typedef struct {
     const char *key;  //  YAML field
     const char *env;  //  environment variable
     const char *flag; //  command-line flag
-    s_kind_t kind;
+    lynx_check_type_t type;
+    bool is_path;
     size_t offset;       //  of the value in runner_config_t
     size_t count_offset; //  of the element count, for lists
-    int min, max;        //  for integers
 } s_field_t;
 
 #define S_AT(member) offsetof(runner_config_t, member)
+#define S_STRING                                                                                   \
+    {                                                                                              \
+        LYNX_CHECK_KIND_STRING, 0, 0                                                               \
+    }
+#define S_STRINGS                                                                                  \
+    {                                                                                              \
+        LYNX_CHECK_KIND_STRINGS, 0, 0                                                              \
+    }
+#define S_POSITIVE                                                                                 \
+    {                                                                                              \
+        LYNX_CHECK_KIND_POSITIVE, 0, 0                                                             \
+    }
+#define S_BOOL                                                                                     \
+    {                                                                                              \
+        LYNX_CHECK_KIND_BOOL, 0, 0                                                                 \
+    }
+#define S_INTEGER(min, max)                                                                        \
+    {                                                                                              \
+        LYNX_CHECK_KIND_INTEGER, min, max                                                          \
+    }
 
-//  key, environment variable, flag, kind, value offset, count offset, min, max
+//  key, environment variable, flag, type, is a path, value offset, count offset
 static const s_field_t s_fields[] = {
-    {"runner_id", "LYNX_RUNNER_RUNNER_ID", "--runner-id", S_KIND_STRING, S_AT(runner_id), 0, 0, 0},
-    {"name", "LYNX_RUNNER_NAME", "--name", S_KIND_STRING, S_AT(name), 0, 0, 0},
-    {"broker_endpoint", "LYNX_RUNNER_BROKER_ENDPOINT", "--broker", S_KIND_STRING,
-     S_AT(broker_endpoint), 0, 0, 0},
-    {"events_endpoint", "LYNX_RUNNER_EVENTS_ENDPOINT", "--events-endpoint", S_KIND_STRING,
-     S_AT(events_endpoint), 0, 0, 0},
-    {"engines", "LYNX_RUNNER_ENGINES", "--engines", S_KIND_LIST, S_AT(engines), S_AT(engine_count),
-     0, 0},
-    {"capabilities", "LYNX_RUNNER_CAPABILITIES", "--capabilities", S_KIND_LIST, S_AT(capabilities),
-     S_AT(capability_count), 0, 0},
-    {"working_directory", "LYNX_RUNNER_WORKING_DIRECTORY", "--working-directory", S_KIND_PATH,
-     S_AT(working_directory), 0, 0, 0},
-    {"output_root", "LYNX_RUNNER_OUTPUT_ROOT", "--output-root", S_KIND_PATH, S_AT(output_root), 0,
-     0, 0},
-    {"python_executable", "LYNX_RUNNER_PYTHON_EXECUTABLE", "--python-executable", S_KIND_STRING,
-     S_AT(python_executable), 0, 0, 0},
-    {"basilisk_entrypoint", "LYNX_RUNNER_BASILISK_ENTRYPOINT", "--basilisk-entrypoint",
-     S_KIND_STRING, S_AT(basilisk_entrypoint), 0, 0, 0},
-    {"command_executable", "LYNX_RUNNER_COMMAND_EXECUTABLE", "--command-executable", S_KIND_STRING,
-     S_AT(command_executable), 0, 0, 0},
-    {"command_args", "LYNX_RUNNER_COMMAND_ARGS", "--command-args", S_KIND_ARGS, S_AT(command_args),
-     S_AT(command_arg_count), 0, 0},
-    {"max_concurrent_jobs", "LYNX_RUNNER_MAX_CONCURRENT_JOBS", "--max-concurrent-jobs", S_KIND_INT,
-     S_AT(max_concurrent_jobs), 0, 1, 1024},
+    {"runner_id", "LYNX_RUNNER_RUNNER_ID", "--runner-id", S_STRING, false, S_AT(runner_id), 0},
+    {"name", "LYNX_RUNNER_NAME", "--name", S_STRING, false, S_AT(name), 0},
+    {"broker_endpoint", "LYNX_RUNNER_BROKER_ENDPOINT", "--broker", S_STRING, false,
+     S_AT(broker_endpoint), 0},
+    {"events_endpoint", "LYNX_RUNNER_EVENTS_ENDPOINT", "--events-endpoint", S_STRING, false,
+     S_AT(events_endpoint), 0},
+    {"engines", "LYNX_RUNNER_ENGINES", "--engines", S_STRINGS, false, S_AT(engines),
+     S_AT(engine_count)},
+    {"capabilities", "LYNX_RUNNER_CAPABILITIES", "--capabilities", S_STRINGS, false,
+     S_AT(capabilities), S_AT(capability_count)},
+    {"working_directory", "LYNX_RUNNER_WORKING_DIRECTORY", "--working-directory", S_STRING, true,
+     S_AT(working_directory), 0},
+    {"output_root", "LYNX_RUNNER_OUTPUT_ROOT", "--output-root", S_STRING, true, S_AT(output_root),
+     0},
+    {"python_executable", "LYNX_RUNNER_PYTHON_EXECUTABLE", "--python-executable", S_STRING, false,
+     S_AT(python_executable), 0},
+    {"basilisk_entrypoint", "LYNX_RUNNER_BASILISK_ENTRYPOINT", "--basilisk-entrypoint", S_STRING,
+     false, S_AT(basilisk_entrypoint), 0},
+    {"command_executable", "LYNX_RUNNER_COMMAND_EXECUTABLE", "--command-executable", S_STRING,
+     false, S_AT(command_executable), 0},
+    {"command_args",
+     "LYNX_RUNNER_COMMAND_ARGS",
+     "--command-args",
+     {LYNX_CHECK_KIND_ARGS, 0, 0},
+     false,
+     S_AT(command_args),
+     S_AT(command_arg_count)},
+    {"max_concurrent_jobs", "LYNX_RUNNER_MAX_CONCURRENT_JOBS", "--max-concurrent-jobs",
+     S_INTEGER(1, 1024), false, S_AT(max_concurrent_jobs), 0},
     {"heartbeat_interval_secs", "LYNX_RUNNER_HEARTBEAT_INTERVAL_SECS", "--heartbeat-interval-secs",
-     S_KIND_DOUBLE, S_AT(heartbeat_interval_secs), 0, 0, 0},
-    {"cpu_cores", "LYNX_RUNNER_CPU_CORES", "--cpu-cores", S_KIND_INT, S_AT(cpu_cores), 0, 1, 65536},
-    {"memory_gb", "LYNX_RUNNER_MEMORY_GB", "--memory-gb", S_KIND_DOUBLE, S_AT(memory_gb), 0, 0, 0},
-    {"gpu_available", "LYNX_RUNNER_GPU_AVAILABLE", "--gpu-available", S_KIND_BOOL,
-     S_AT(gpu_available), 0, 0, 0},
-    {"clients_dir", "LYNX_RUNNER_CLIENTS_DIR", "--clients-dir", S_KIND_PATH, S_AT(clients_dir), 0,
-     0, 0},
+     S_POSITIVE, false, S_AT(heartbeat_interval_secs), 0},
+    {"cpu_cores", "LYNX_RUNNER_CPU_CORES", "--cpu-cores", S_INTEGER(1, 65536), false,
+     S_AT(cpu_cores), 0},
+    {"memory_gb", "LYNX_RUNNER_MEMORY_GB", "--memory-gb", S_POSITIVE, false, S_AT(memory_gb), 0},
+    {"gpu_available", "LYNX_RUNNER_GPU_AVAILABLE", "--gpu-available", S_BOOL, false,
+     S_AT(gpu_available), 0},
+    {"clients_dir", "LYNX_RUNNER_CLIENTS_DIR", "--clients-dir", S_STRING, true, S_AT(clients_dir),
+     0},
 };
 
 #define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields[0])
@@ -98,23 +118,10 @@ static int s_out_of_memory(lynx_err_t *err)
     return lynx_err_set(err, LYNX_EINTERNAL, "", "out of memory");
 }
 
-static void s_strings_free(char **strings, size_t count)
-{
-    for (size_t index = 0; index < count; index++)
-        free(strings[index]);
-    free(strings);
-}
-
-//  Fields held as one char *.
-static bool s_is_string(const s_field_t *field)
-{
-    return field->kind == S_KIND_STRING || field->kind == S_KIND_PATH;
-}
-
-//  Fields held as a char ** and a count.
+//  Fields held as a char ** and a count; the others of kind STRING are one char *.
 static bool s_is_list(const s_field_t *field)
 {
-    return field->kind == S_KIND_LIST || field->kind == S_KIND_ARGS;
+    return field->type.kind == LYNX_CHECK_KIND_STRINGS || field->type.kind == LYNX_CHECK_KIND_ARGS;
 }
 
 static char **s_string_slot(runner_config_t *config, const s_field_t *field)
@@ -136,33 +143,6 @@ static int s_fail(lynx_err_t *err, const s_origin_t *origin, const char *reason)
         return lynx_err_set(err, LYNX_EINVALID, origin->name, "%s: %s: %s", origin->file,
                             origin->name, reason);
     return lynx_err_set(err, LYNX_EINVALID, origin->name, "%s: %s", origin->name, reason);
-}
-
-//  What a field accepts, in the words every source's error uses.
-static int s_fail_value(lynx_err_t *err, const s_origin_t *origin, const s_field_t *field)
-{
-    char reason[128];
-    switch (field->kind) {
-    case S_KIND_STRING:
-    case S_KIND_PATH:
-        snprintf(reason, sizeof reason, "must be a non-empty string");
-        break;
-    case S_KIND_LIST:
-    case S_KIND_ARGS:
-        snprintf(reason, sizeof reason, "must be a list of strings or a comma-separated string");
-        break;
-    case S_KIND_INT:
-        snprintf(reason, sizeof reason, "must be an integer between %d and %d", field->min,
-                 field->max);
-        break;
-    case S_KIND_DOUBLE:
-        snprintf(reason, sizeof reason, "must be a number greater than 0");
-        break;
-    case S_KIND_BOOL:
-        snprintf(reason, sizeof reason, "must be true or false");
-        break;
-    }
-    return s_fail(err, origin, reason);
 }
 
 //  Lexically clean an absolute path in place: drop "." and empty components and apply "..".
@@ -222,238 +202,66 @@ static char *s_absolute_path(const char *path, lynx_err_t *err)
     return absolute;
 }
 
-static int s_set_string(runner_config_t *config, const s_field_t *field, const char *value,
-                        lynx_err_t *err)
+//  Store a checked value into its field; owned items are taken.
+static int s_store(runner_config_t *config, const s_field_t *field, lynx_check_value_t *value,
+                   lynx_err_t *err)
 {
-    char *copy = strdup(value);
-    if (!copy)
-        return s_out_of_memory(err);
-    char **slot = s_string_slot(config, field);
-    free(*slot);
-    *slot = copy;
-    return 0;
-}
-
-static int s_set_list(runner_config_t *config, const s_field_t *field, char **items, size_t count)
-{
-    size_t *count_p;
-    char ***slot = s_list_slot(config, field, &count_p);
-    s_strings_free(*slot, *count_p);
-    *slot = items;
-    *count_p = count;
-    return 0;
-}
-
-//  Split "a, b,,c" into ["a", "b", "c"]: items are trimmed and empty ones skipped, so "" is
-//  the empty list. Returns an owned array (never NULL on success, even when empty).
-static char **s_split_list(const char *text, size_t *count_p)
-{
-    size_t capacity = 1;
-    for (const char *cursor = text; *cursor; cursor++)
-        capacity += *cursor == ',';
-    char **items = calloc(capacity, sizeof *items);
-    if (!items)
-        return NULL;
-    size_t count = 0;
-    const char *cursor = text;
-    while (true) {
-        const char *end = strchr(cursor, ',');
-        if (!end)
-            end = cursor + strlen(cursor);
-        const char *first = cursor, *last = end;
-        while (first < last && (*first == ' ' || *first == '\t'))
-            first++;
-        while (last > first && (last[-1] == ' ' || last[-1] == '\t'))
-            last--;
-        if (last > first) {
-            items[count] = strndup(first, (size_t)(last - first));
-            if (!items[count]) {
-                s_strings_free(items, count);
-                return NULL;
-            }
-            count++;
-        }
-        if (!*end)
-            break;
-        cursor = end + 1;
-    }
-    *count_p = count;
-    return items;
-}
-
-//  Split "-c,echo hi, x" into ["-c", "echo hi", " x"]: an argument list is split at every comma
-//  and nothing else is touched, since a program may care about spaces or empty arguments. ""
-//  is the empty list. Returns an owned array, or NULL on out-of-memory.
-static char **s_split_args(const char *text, size_t *count_p)
-{
-    size_t capacity = 2;
-    for (const char *cursor = text; *cursor; cursor++)
-        capacity += *cursor == ',';
-    char **items = calloc(capacity, sizeof *items);
-    if (!items)
-        return NULL;
-    size_t count = 0;
-    const char *cursor = text;
-    while (*text) {
-        const char *end = strchr(cursor, ',');
-        size_t len = end ? (size_t)(end - cursor) : strlen(cursor);
-        items[count] = strndup(cursor, len);
-        if (!items[count]) {
-            s_strings_free(items, count);
-            return NULL;
-        }
-        count++;
-        if (!end)
-            break;
-        cursor = end + 1;
-    }
-    *count_p = count;
-    return items;
-}
-
-//  Whole-string integer, so "4x", "" and "2.5" are refused.
-static bool s_parse_int(const char *text, long long *value_p)
-{
-    char *end;
-    errno = 0;
-    long long value = strtoll(text, &end, 10);
-    if (errno || end == text || *end)
-        return false;
-    *value_p = value;
-    return true;
-}
-
-static bool s_parse_double(const char *text, double *value_p)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno || end == text || *end)
-        return false;
-    *value_p = value;
-    return true;
-}
-
-static int s_set_int(runner_config_t *config, const s_field_t *field, long long value,
-                     const s_origin_t *origin, lynx_err_t *err)
-{
-    if (value < field->min || value > field->max)
-        return s_fail_value(err, origin, field);
-    *(int *)((char *)config + field->offset) = (int)value;
-    return 0;
-}
-
-static int s_set_double(runner_config_t *config, const s_field_t *field, double value,
-                        const s_origin_t *origin, lynx_err_t *err)
-{
-    if (!isfinite(value) || value <= 0)
-        return s_fail_value(err, origin, field);
-    *(double *)((char *)config + field->offset) = value;
-    return 0;
-}
-
-//  Apply a value given as text (environment, flag, or a YAML string for a text field).
-static int s_apply_text(runner_config_t *config, const s_field_t *field, const char *text,
-                        const s_origin_t *origin, lynx_err_t *err)
-{
-    switch (field->kind) {
-    case S_KIND_STRING:
-        if (!*text)
-            return s_fail_value(err, origin, field);
-        return s_set_string(config, field, text, err);
-    case S_KIND_PATH: {
-        if (!*text)
-            return s_fail_value(err, origin, field);
-        char *absolute = s_absolute_path(text, err);
-        if (!absolute)
-            return -1;
+    char *base = (char *)config + field->offset;
+    switch (field->type.kind) {
+    case LYNX_CHECK_KIND_STRING: {
+        char *copy = field->is_path ? s_absolute_path(value->text, err) : strdup(value->text);
+        if (!copy)
+            return field->is_path ? -1 : s_out_of_memory(err);
         char **slot = s_string_slot(config, field);
         free(*slot);
-        *slot = absolute;
+        *slot = copy;
         return 0;
     }
-    case S_KIND_LIST:
-    case S_KIND_ARGS: {
-        size_t count = 0;
-        char **items =
-            field->kind == S_KIND_ARGS ? s_split_args(text, &count) : s_split_list(text, &count);
-        if (!items)
-            return s_out_of_memory(err);
-        return s_set_list(config, field, items, count);
-    }
-    case S_KIND_INT: {
-        long long value;
-        if (!s_parse_int(text, &value))
-            return s_fail_value(err, origin, field);
-        return s_set_int(config, field, value, origin, err);
-    }
-    case S_KIND_DOUBLE: {
-        double value;
-        if (!s_parse_double(text, &value))
-            return s_fail_value(err, origin, field);
-        return s_set_double(config, field, value, origin, err);
-    }
-    case S_KIND_BOOL:
-        if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)
-            return s_fail_value(err, origin, field);
-        *(bool *)((char *)config + field->offset) = strcmp(text, "true") == 0;
+    case LYNX_CHECK_KIND_STRINGS:
+    case LYNX_CHECK_KIND_ARGS: {
+        size_t *count_p;
+        char ***slot = s_list_slot(config, field, &count_p);
+        lynx_check_items_free(*slot, *count_p);
+        *slot = value->items;
+        *count_p = value->count;
+        value->items = NULL;
         return 0;
     }
-    return s_fail_value(err, origin, field);
+    case LYNX_CHECK_KIND_INTEGER:
+        *(int *)base = (int)value->integer;
+        return 0;
+    case LYNX_CHECK_KIND_POSITIVE:
+        *(double *)base = value->number;
+        return 0;
+    case LYNX_CHECK_KIND_BOOL:
+        *(bool *)base = value->boolean;
+        return 0;
+    }
+    return s_out_of_memory(err);
 }
 
-//  Apply a YAML value. Types are strict (max_concurrent_jobs: "4" is refused) except that a
-//  list may be a comma-separated string; null leaves the field as it was. Argument lists may
-//  hold empty strings; other lists may not.
-static int s_apply_yaml(runner_config_t *config, const s_field_t *field, const lynx_value_t *value,
-                        const s_origin_t *origin, lynx_err_t *err)
+//  Check a value with the kit and store it: member from the YAML file (types are strict, so
+//  max_concurrent_jobs: "4" is refused, but a list may be a comma-separated string; null
+//  leaves the field as it was), or text from the environment or a flag when member is NULL.
+static int s_apply(runner_config_t *config, const s_field_t *field, const lynx_value_t *member,
+                   const char *text, const s_origin_t *origin, lynx_err_t *err)
 {
-    lynx_value_type_t type = lynx_value_type(value);
-    if (type == LYNX_VALUE_NULL)
-        return 0;
-    if ((s_is_string(field) || s_is_list(field)) && type == LYNX_VALUE_STRING)
-        return s_apply_text(config, field, lynx_value_as_string(value), origin, err);
-
-    switch (field->kind) {
-    case S_KIND_LIST:
-    case S_KIND_ARGS: {
-        if (type != LYNX_VALUE_ARRAY)
-            break;
-        size_t count = lynx_value_size(value);
-        for (size_t index = 0; index < count; index++) {
-            const char *item = lynx_value_as_string(lynx_value_at(value, index));
-            if (!item || (!*item && field->kind == S_KIND_LIST))
-                return s_fail_value(err, origin, field);
-        }
-        char **items = calloc(count + 1, sizeof *items);
-        if (!items)
-            return s_out_of_memory(err);
-        for (size_t index = 0; index < count; index++) {
-            items[index] = strdup(lynx_value_as_string(lynx_value_at(value, index)));
-            if (!items[index]) {
-                s_strings_free(items, index);
-                return s_out_of_memory(err);
-            }
-        }
-        return s_set_list(config, field, items, count);
-    }
-    case S_KIND_INT:
-        if (type != LYNX_VALUE_INT)
-            break;
-        return s_set_int(config, field, lynx_value_as_int(value), origin, err);
-    case S_KIND_DOUBLE:
-        if (!lynx_value_is_number(value))
-            break;
-        return s_set_double(config, field, lynx_value_as_double(value), origin, err);
-    case S_KIND_BOOL:
-        if (type != LYNX_VALUE_BOOL)
-            break;
-        *(bool *)((char *)config + field->offset) = lynx_value_as_bool(value);
-        return 0;
-    default:
-        break;
-    }
-    return s_fail_value(err, origin, field);
+    lynx_value_t *errors = lynx_value_array();
+    if (!errors)
+        return s_out_of_memory(err);
+    lynx_check_t check = {.errors = errors};
+    lynx_check_value_t value;
+    int rc = member ? lynx_check_value(&check, member, NULL, origin->name, &field->type, &value)
+                    : lynx_check_text(&check, text, NULL, origin->name, &field->type, &value);
+    if (check.out_of_memory)
+        rc = s_out_of_memory(err);
+    else if (rc < 0)
+        rc = s_fail(err, origin, lynx_value_get_string(lynx_value_at(errors, 0), "message", ""));
+    else if (rc == 1)
+        rc = s_store(config, field, &value, err);
+    lynx_check_items_free(value.items, value.count); //  NULL once taken
+    lynx_value_destroy(&errors);
+    return rc;
 }
 
 static const s_field_t *s_field_by_key(const char *key)
@@ -473,15 +281,6 @@ static bool s_flag_matches(const char *arg, const char *flag, const char **inlin
         return false;
     *inline_p = arg[len] == '=' ? arg + len + 1 : NULL;
     return true;
-}
-
-static const char *s_env_get(char **envp, const char *name)
-{
-    size_t len = strlen(name);
-    for (char **entry = envp; entry && *entry; entry++)
-        if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=')
-            return *entry + len + 1;
-    return NULL;
 }
 
 static bool s_has_telemetry_client(const char *dir)
@@ -576,7 +375,7 @@ static int s_apply_file(runner_config_t *config, const char *path, const char *s
         if (!field)
             rc = s_fail(err, &origin, "unknown field");
         else
-            rc = s_apply_yaml(config, field, lynx_value_at(root, index), &origin, err);
+            rc = s_apply(config, field, lynx_value_at(root, index), NULL, &origin, err);
     }
     lynx_value_destroy(&root);
     return rc;
@@ -585,9 +384,9 @@ static int s_apply_file(runner_config_t *config, const char *path, const char *s
 static int s_apply_env(runner_config_t *config, char **envp, lynx_err_t *err)
 {
     for (size_t index = 0; index < S_FIELD_COUNT; index++) {
-        const char *text = s_env_get(envp, s_fields[index].env);
+        const char *text = lynx_options_getenv(envp, s_fields[index].env);
         s_origin_t origin = {.name = s_fields[index].env};
-        if (text && s_apply_text(config, &s_fields[index], text, &origin, err) != 0)
+        if (text && s_apply(config, &s_fields[index], NULL, text, &origin, err) != 0)
             return -1;
     }
     return 0;
@@ -709,7 +508,7 @@ runner_config_t *runner_config_load(int argc, char **argv, char **envp, lynx_err
         rc = s_apply_defaults(config, err);
 
     if (rc == 0) {
-        const char *config_path = s_env_get(envp, S_CONFIG_ENV);
+        const char *config_path = lynx_options_getenv(envp, S_CONFIG_ENV);
         const char *source = S_CONFIG_ENV;
         for (int index = 0; index < flag_count; index++)
             if (!flags[index].field) {
@@ -726,7 +525,7 @@ runner_config_t *runner_config_load(int argc, char **argv, char **envp, lynx_err
     for (int index = 0; rc == 0 && index < flag_count; index++) {
         s_origin_t origin = {.name = flags[index].flag};
         if (flags[index].field)
-            rc = s_apply_text(config, flags[index].field, flags[index].value, &origin, err);
+            rc = s_apply(config, flags[index].field, NULL, flags[index].value, &origin, err);
     }
     if (rc == 0)
         rc = s_check(config, err);
@@ -747,13 +546,12 @@ void runner_config_destroy(runner_config_t **self_p)
     runner_config_t *config = &self->config;
     for (size_t index = 0; index < S_FIELD_COUNT; index++) {
         const s_field_t *field = &s_fields[index];
-        if (s_is_string(field))
-            free(*s_string_slot(config, field));
-        else if (s_is_list(field)) {
+        if (s_is_list(field)) {
             size_t *count_p;
             char ***slot = s_list_slot(config, field, &count_p);
-            s_strings_free(*slot, *count_p);
-        }
+            lynx_check_items_free(*slot, *count_p);
+        } else if (field->type.kind == LYNX_CHECK_KIND_STRING)
+            free(*s_string_slot(config, field));
     }
     free(self->types);
     free(self);
