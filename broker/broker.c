@@ -59,21 +59,25 @@ static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void 
     return 0;
 }
 
-//  Receive one message from a socket; malformed ones are answered with protocol_error when the
-//  sender can be addressed, logged, and dropped.
-static lynx_msg_t *s_recv(broker_core_t *core, zsock_t *socket, zframe_t **routing_id_p,
-                          const char *peer)
+typedef void s_handler_fn(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);
+
+//  Receive one message from a socket and hand it to handler. A malformed one is answered with
+//  protocol_error when the sender can be addressed, logged, and dropped.
+static void s_serve_one(broker_core_t *core, zsock_t *socket, const char *peer,
+                        s_handler_fn *handler)
 {
     lynx_err_t err;
-    lynx_msg_t *msg = lynx_msg_recv(zsock_resolve(socket), routing_id_p, &err);
-    if (!msg) {
+    zframe_t *routing_id = NULL;
+    lynx_msg_t *msg = lynx_msg_recv(zsock_resolve(socket), &routing_id, &err);
+    if (msg)
+        handler(core, routing_id, msg);
+    else {
         zsys_warning("broker: malformed message dropped peer=%s: %s", peer, err.message);
-        if (*routing_id_p)
-            broker_send_error(socket, *routing_id_p, 0, &err, NULL);
-        zframe_destroy(routing_id_p);
+        if (routing_id)
+            broker_send_error(socket, routing_id, 0, &err, NULL);
     }
-    (void)core;
-    return msg;
+    lynx_msg_destroy(&msg);
+    zframe_destroy(&routing_id);
 }
 
 //  A burst of runner messages is one turn: everything they change is committed together
@@ -87,12 +91,7 @@ static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
     for (int count = 0; count < BROKER_TURN_MESSAGES; count++) {
         if (count > 0 && !(zsock_events(socket) & ZMQ_POLLIN))
             break;
-        zframe_t *routing_id = NULL;
-        lynx_msg_t *msg = s_recv(core, socket, &routing_id, "runner");
-        if (msg)
-            broker_protocol_handle(core, routing_id, msg);
-        lynx_msg_destroy(&msg);
-        zframe_destroy(&routing_id);
+        s_serve_one(core, socket, "runner", broker_protocol_handle);
     }
     broker_sched_dispatch(core);
     if (broker_outbox_holding(core->outbox)) {
@@ -113,13 +112,7 @@ static int s_on_runner_message(zloop_t *loop, zsock_t *socket, void *arg)
 static int s_on_api_message(zloop_t *loop, zsock_t *socket, void *arg)
 {
     (void)loop;
-    broker_core_t *core = (broker_core_t *)arg;
-    zframe_t *routing_id = NULL;
-    lynx_msg_t *msg = s_recv(core, socket, &routing_id, "api");
-    if (msg)
-        broker_api_handle(core, routing_id, msg);
-    lynx_msg_destroy(&msg);
-    zframe_destroy(&routing_id);
+    s_serve_one((broker_core_t *)arg, socket, "api", broker_api_handle);
     return 0;
 }
 
@@ -155,7 +148,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 
 static void s_core_destroy(broker_core_t *core)
 {
-    broker_submit_teardown(core);
+    broker_submissions_destroy(&core->submissions);
     broker_outbox_destroy(&core->outbox);
     broker_telemetry_destroy(&core->telemetry);
     zloop_destroy(&core->loop);
@@ -218,7 +211,9 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     core->batches = broker_batches_new();
     if (!core->batches)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
-    broker_submit_setup(core);
+    core->submissions = broker_submissions_new();
+    if (!core->submissions)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     //  0 asks for the default, a negative number for never.
     int quarantine_after = self->options.quarantine_after;
     core->runners = broker_runners_new(core->heartbeat_interval_ms, core->heartbeat_misses,

@@ -64,10 +64,8 @@ int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv)
     int status;
     if (s_parse_id(argc, argv, flags, s_status_usage, &id, &status) != 0)
         return status;
-    char *path = cli_path(ctx, "/batches/%s", id);
     cli_http_reply_t reply;
-    status = path ? cli_call(ctx, "GET", path, NULL, &reply) : CLI_EXIT_JOBS_FAILED;
-    free(path);
+    status = cli_call_on(ctx, "GET", "/batches/%s", id, NULL, &reply);
     if (status != CLI_EXIT_OK)
         return status;
     const lynx_value_t *batch = lynx_value_get(reply.json, "batch");
@@ -237,10 +235,8 @@ int cli_cmd_results(cli_ctx_t *ctx, int argc, char **argv)
         fprintf(stderr, "lynx results: --json and --csv exclude each other\n");
         return CLI_EXIT_USAGE;
     }
-    char *path = cli_path(ctx, "/batches/%s/results", id);
     cli_http_reply_t reply;
-    status = path ? cli_call(ctx, "GET", path, NULL, &reply) : CLI_EXIT_JOBS_FAILED;
-    free(path);
+    status = cli_call_on(ctx, "GET", "/batches/%s/results", id, NULL, &reply);
     if (status != CLI_EXIT_OK)
         return status;
     const char *state = lynx_value_get_string(reply.json, "status", "?");
@@ -314,11 +310,9 @@ int cli_cmd_cancel(cli_ctx_t *ctx, int argc, char **argv)
     int rc = cli_args_parse(argc, argv, flags, &batch, 1, &npos);
     if (rc != 0 || (job ? npos != 0 : npos != 1))
         return cli_usage(s_cancel_usage, rc == 1);
-    char *path =
-        job ? cli_path(ctx, "/jobs/%s/cancel", job) : cli_path(ctx, "/batches/%s/cancel", batch);
     cli_http_reply_t reply;
-    int status = path ? cli_call(ctx, "POST", path, "{}", &reply) : CLI_EXIT_JOBS_FAILED;
-    free(path);
+    int status = cli_call_on(ctx, "POST", job ? "/jobs/%s/cancel" : "/batches/%s/cancel",
+                             job ? job : batch, "{}", &reply);
     if (status != CLI_EXIT_OK)
         return status;
     if (job) {

@@ -221,6 +221,16 @@ char *cli_path(cli_ctx_t *ctx, const char *format, const char *id)
     return path;
 }
 
+int cli_call_on(cli_ctx_t *ctx, const char *method, const char *format, const char *id,
+                const char *json_body, cli_http_reply_t *reply)
+{
+    char *path = cli_path(ctx, format, id);
+    *reply = (cli_http_reply_t){0};
+    int status = path ? cli_call(ctx, method, path, json_body, reply) : CLI_EXIT_JOBS_FAILED;
+    free(path);
+    return status;
+}
+
 void cli_print_scalar(FILE *stream, const lynx_value_t *value, int digits)
 {
     switch (lynx_value_type(value)) {

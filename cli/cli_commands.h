@@ -87,6 +87,9 @@ int cli_list_all(cli_ctx_t *ctx, const char *base, const char *key, const char *
 //  Build a path from a format whose %s arguments are escaped first, e.g.
 //  cli_path(ctx, "/batches/%s/jobs", id). Caller frees; NULL on OOM.
 char *cli_path(cli_ctx_t *ctx, const char *format, const char *id);
+//  cli_call on cli_path(ctx, format, id): cli_call_on(ctx, "GET", "/jobs/%s", id, NULL, &reply).
+int cli_call_on(cli_ctx_t *ctx, const char *method, const char *format, const char *id,
+                const char *json_body, cli_http_reply_t *reply);
 
 //  -- printing ---------------------------------------------------------------------------
 

@@ -199,10 +199,8 @@ int cli_cmd_job(cli_ctx_t *ctx, int argc, char **argv)
     int rc = cli_args_parse(argc, argv, flags, &id, 1, &npos);
     if (rc != 0 || npos != 1)
         return cli_usage(s_job_usage, rc == 1);
-    char *path = cli_path(ctx, "/jobs/%s", id);
     cli_http_reply_t reply;
-    int status = path ? cli_call(ctx, "GET", path, NULL, &reply) : CLI_EXIT_JOBS_FAILED;
-    free(path);
+    int status = cli_call_on(ctx, "GET", "/jobs/%s", id, NULL, &reply);
     if (status != CLI_EXIT_OK)
         return status;
     const lynx_value_t *job = reply.json;

@@ -77,10 +77,8 @@ static int s_runner_action(cli_ctx_t *ctx, int argc, char **argv, const char *fo
     int rc = cli_args_parse(argc, argv, NULL, &id, 1, &npos);
     if (rc != 0 || npos != 1)
         return cli_usage(usage, rc == 1);
-    char *path = cli_path(ctx, format, id);
     cli_http_reply_t reply;
-    int status = path ? cli_call(ctx, "POST", path, "{}", &reply) : CLI_EXIT_JOBS_FAILED;
-    free(path);
+    int status = cli_call_on(ctx, "POST", format, id, "{}", &reply);
     if (status != CLI_EXIT_OK)
         return status;
     printf("runner %s: %s\n", lynx_value_get_string(reply.json, "runner_id", id),

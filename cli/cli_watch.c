@@ -93,11 +93,9 @@ static bool s_job_terminal(const char *status)
 //  Returns an exit status; a failure was printed.
 static int s_poll(s_watch_t *self)
 {
-    char *path = self->job_id ? cli_path(self->ctx, "/jobs/%s", self->job_id)
-                              : cli_path(self->ctx, "/batches/%s", self->batch_id);
-    cli_http_reply_t reply = {0};
-    int status = path ? cli_call(self->ctx, "GET", path, NULL, &reply) : CLI_EXIT_JOBS_FAILED;
-    free(path);
+    cli_http_reply_t reply;
+    int status = cli_call_on(self->ctx, "GET", self->job_id ? "/jobs/%s" : "/batches/%s",
+                             self->job_id ? self->job_id : self->batch_id, NULL, &reply);
     if (status != CLI_EXIT_OK)
         return status;
     if (self->job_id) {

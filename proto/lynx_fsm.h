@@ -26,4 +26,16 @@ static inline const char *lynx_fsm_name(const char *const names[], size_t count,
     return index < count ? names[index] : "?";
 }
 
+//  The name of table[state][event] (entries whose first member is the name, as
+//  LYNX_FSM_ACTION_TYPE declares), or "?" for a state or event out of range.
+static inline const char *lynx_fsm_action_name(const void *table, size_t entry_size,
+                                               size_t state_count, size_t event_count, size_t state,
+                                               size_t event)
+{
+    if (state >= state_count || event >= event_count)
+        return "?";
+    const char *entry = (const char *)table + (state * event_count + event) * entry_size;
+    return *(const char *const *)entry;
+}
+
 #endif

@@ -564,9 +564,8 @@ const char *runner_protocol_event_name(runner_link_event_t event)
 
 const char *runner_protocol_action_name(runner_link_state_t state, runner_link_event_t event)
 {
-    if ((unsigned)state >= RUNNER_LINK_STATE_COUNT || (unsigned)event >= RUNNER_LINK_EVENT_COUNT)
-        return "?";
-    return s_table[state][event].name;
+    return lynx_fsm_action_name(s_table, sizeof s_table[0][0], RUNNER_LINK_STATE_COUNT,
+                                RUNNER_LINK_EVENT_COUNT, (size_t)state, (size_t)event);
 }
 
 //  The DEALER to the broker: sends never block, oversized frames are dropped by libzmq, and

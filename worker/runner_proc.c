@@ -6,6 +6,7 @@
 //  {step, errno} on a close-on-exec pipe; the parent reads until EOF, which means exec
 //  succeeded, so runner_proc_start knows the outcome before it returns.
 #include "runner_proc.h"
+#include "lynx_grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -455,14 +456,10 @@ typedef struct {
 
 static int s_paths_push(s_paths_t *list, char *path)
 {
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 16;
-        char **paths = realloc(list->paths, capacity * sizeof *paths);
-        if (!paths)
-            return -1;
-        list->paths = paths;
-        list->capacity = capacity;
-    }
+    char **paths = lynx_grow(list->paths, &list->capacity, list->count, sizeof *paths, 16);
+    if (!paths)
+        return -1;
+    list->paths = paths;
     list->paths[list->count++] = path;
     return 0;
 }

@@ -213,7 +213,6 @@ const char *broker_protocol_event_name(broker_link_event_t event)
 
 const char *broker_protocol_action_name(broker_link_state_t state, broker_link_event_t event)
 {
-    if ((unsigned)state >= BROKER_LINK_STATE_COUNT || (unsigned)event >= BROKER_LINK_EVENT_COUNT)
-        return "?";
-    return s_table[state][event].name;
+    return lynx_fsm_action_name(s_table, sizeof s_table[0][0], BROKER_LINK_STATE_COUNT,
+                                BROKER_LINK_EVENT_COUNT, (size_t)state, (size_t)event);
 }

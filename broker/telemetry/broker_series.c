@@ -9,6 +9,7 @@
 //  variables filter selects and orders the columns before any record is read. The only module
 //  that includes zlib.h.
 #include "broker_series.h"
+#include "lynx_grow.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -186,14 +187,11 @@ static void s_series_destroy(s_series_t *series)
 
 static int s_column_push(s_column_t *column, s_cell_t cell)
 {
-    if (column->count == column->capacity) {
-        size_t capacity = column->capacity ? column->capacity * 2 : 256;
-        s_cell_t *cells = (s_cell_t *)realloc(column->cells, capacity * sizeof *cells);
-        if (!cells)
-            return -1;
-        column->cells = cells;
-        column->capacity = capacity;
-    }
+    s_cell_t *cells =
+        lynx_grow(column->cells, &column->capacity, column->count, sizeof *cells, 256);
+    if (!cells)
+        return -1;
+    column->cells = cells;
     column->cells[column->count++] = cell;
     return 0;
 }
@@ -201,14 +199,11 @@ static int s_column_push(s_column_t *column, s_cell_t cell)
 //  A new column, with nulls for the rows before (backfill). Index or -1.
 static ssize_t s_series_add_column(s_series_t *series, const char *name, size_t backfill)
 {
-    if (series->column_count == series->column_capacity) {
-        size_t capacity = series->column_capacity ? series->column_capacity * 2 : 16;
-        s_column_t *columns = (s_column_t *)realloc(series->columns, capacity * sizeof *columns);
-        if (!columns)
-            return -1;
-        series->columns = columns;
-        series->column_capacity = capacity;
-    }
+    s_column_t *columns = lynx_grow(series->columns, &series->column_capacity, series->column_count,
+                                    sizeof *columns, 16);
+    if (!columns)
+        return -1;
+    series->columns = columns;
     s_column_t *column = &series->columns[series->column_count];
     *column = (s_column_t){.name = strdup(name)};
     if (!column->name)
