@@ -1,5 +1,7 @@
-//  broker_core: the broker's in-memory state, shared by the actor (broker.c), the scheduler
-//  (broker_sched.c) and the API operations (broker_api.c). Internal to broker/.
+//  broker_core: the actor's context. It holds the sockets, the settings and a handle to each
+//  module (each owns its state behind an opaque type); only broker.c writes it, while the
+//  scheduler (dispatch/broker_sched.c), the protocol table and the API operations read it to
+//  reach the modules. Internal to broker/.
 #ifndef BROKER_CORE_H_INCLUDED
 #define BROKER_CORE_H_INCLUDED
 
@@ -17,6 +19,8 @@
 #include "lynx_state.h"
 #include "lynx_time.h"
 
+typedef struct broker_submissions_t broker_submissions_t;
+
 typedef struct {
     zsock_t *runner_socket;
     zsock_t *api_socket;
@@ -33,9 +37,9 @@ typedef struct {
     int events_port;          //  port of the SUB socket runners publish heartbeats to
     broker_outbox_t *outbox;  //  messages and events held until the current turn commits
     broker_telemetry_t *telemetry;
-    bool fatal;              //  the store failed: the actor stops
-    zlistx_t *submissions;   //  big batches being written chunk by chunk
-    int64_t started_mono_ms; //  jobs recovered at startup wait from here for their runner
+    bool fatal;                        //  the store failed: the actor stops
+    broker_submissions_t *submissions; //  big batches being written chunk by chunk
+    int64_t started_mono_ms;           //  jobs recovered at startup wait from here for their runner
 } broker_core_t;
 
 //  --- broker_sched.c: batches, runners and the job lifecycle ---
@@ -111,10 +115,10 @@ broker_op_fn broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
 //  or NULL with err, or NULL with err->code LYNX_OK when the answer will come later.
 lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
                                const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p);
-//  Create and destroy the list of submissions being written. Teardown abandons them; their
+//  The submissions being written, owned by broker_submit. Destroying abandons them; their
 //  rows are still "Creating" and are removed at the next start.
-void broker_submit_setup(broker_core_t *core);
-void broker_submit_teardown(broker_core_t *core);
+broker_submissions_t *broker_submissions_new(void);
+void broker_submissions_destroy(broker_submissions_t **self_p);
 
 //  Answer one API request; sends the REPLY or ERROR on the API socket.
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);

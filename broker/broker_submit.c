@@ -223,6 +223,11 @@ static void s_undo(s_submission_t *self)
 
 static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg);
 
+//  The big submissions being written, oldest first.
+struct broker_submissions_t {
+    zlistx_t *list; //  of s_submission_t
+};
+
 static void s_schedule_chunk(broker_core_t *core)
 {
     zloop_timer(core->loop, 1, 1, s_on_chunk_timer, core);
@@ -233,7 +238,7 @@ static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
     broker_core_t *core = (broker_core_t *)arg;
-    s_submission_t *self = (s_submission_t *)zlistx_first(core->submissions);
+    s_submission_t *self = (s_submission_t *)zlistx_first(core->submissions->list);
     if (!self)
         return 0;
     broker_request_t request = {self->routing_id, self->corr, self->deadline_ms};
@@ -248,27 +253,35 @@ static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg)
         else
             broker_send_error(core->api_socket, self->routing_id, self->corr, &err, NULL);
         s_undo(self);
-        zlistx_delete(core->submissions, zlistx_cursor(core->submissions));
+        zlistx_delete(core->submissions->list, zlistx_cursor(core->submissions->list));
     } else if (self->next_run == self->rec.total_jobs) {
         lynx_value_t *reply = s_finish(self);
         broker_send_reply(core->api_socket, request.routing_id, request.corr, &reply);
-        zlistx_delete(core->submissions, zlistx_cursor(core->submissions));
+        zlistx_delete(core->submissions->list, zlistx_cursor(core->submissions->list));
         broker_sched_dispatch(core);
     }
-    if (zlistx_size(core->submissions))
+    if (zlistx_size(core->submissions->list))
         s_schedule_chunk(core);
     return 0;
 }
 
-void broker_submit_setup(broker_core_t *core)
+broker_submissions_t *broker_submissions_new(void)
 {
-    core->submissions = zlistx_new();
-    zlistx_set_destructor(core->submissions, (zlistx_destructor_fn *)s_submission_destroy);
+    broker_submissions_t *self = calloc(1, sizeof *self);
+    if (self && !(self->list = zlistx_new()))
+        free(self), self = NULL;
+    if (self)
+        zlistx_set_destructor(self->list, (zlistx_destructor_fn *)s_submission_destroy);
+    return self;
 }
 
-void broker_submit_teardown(broker_core_t *core)
+void broker_submissions_destroy(broker_submissions_t **self_p)
 {
-    zlistx_destroy(&core->submissions);
+    if (!self_p || !*self_p)
+        return;
+    zlistx_destroy(&(*self_p)->list);
+    free(*self_p);
+    *self_p = NULL;
 }
 
 lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
@@ -347,8 +360,8 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
             return NULL;
         }
         self->rec.config = NULL; //  borrowed from the request, which is gone after this call
-        zlistx_add_end(core->submissions, self);
-        if (zlistx_size(core->submissions) == 1)
+        zlistx_add_end(core->submissions->list, self);
+        if (zlistx_size(core->submissions->list) == 1)
             s_schedule_chunk(core);
         lynx_err_clear(err); //  answered when the last chunk commits
         return NULL;
