@@ -11,11 +11,14 @@
 #include "broker_protocol.h"
 #include "protocol_table.h"
 
-static void test_protocol_md_shows_the_code_table(void **state)
+//  Both documents print the table: the protocol's and the design's.
+static const char *const s_documents[] = {LYNX_SOURCE_DIR "/proto/PROTOCOL.md",
+                                          LYNX_SOURCE_DIR "/docs/design.md"};
+
+static void s_assert_document_shows_the_code_table(const char *path)
 {
-    (void)state;
     protocol_table_t doc;
-    assert_int_equal(protocol_table_load(LYNX_SOURCE_DIR "/proto/PROTOCOL.md", "broker", &doc), 0);
+    assert_int_equal(protocol_table_load(path, "broker", &doc), 0);
     assert_int_equal(doc.states, BROKER_LINK_STATE_COUNT);
     assert_int_equal(doc.events, BROKER_LINK_EVENT_COUNT);
     for (int s = 0; s < BROKER_LINK_STATE_COUNT; s++)
@@ -26,10 +29,17 @@ static void test_protocol_md_shows_the_code_table(void **state)
             const char *code =
                 broker_protocol_action_name((broker_link_state_t)s, (broker_link_event_t)e);
             if (strcmp(doc.cell[e][s], code) != 0)
-                fail_msg("PROTOCOL.md says %s x %s -> %s, the code does %s", doc.state[s],
+                fail_msg("%s says %s x %s -> %s, the code does %s", path, doc.state[s],
                          doc.event[e], doc.cell[e][s], code);
         }
     }
+}
+
+static void test_protocol_md_shows_the_code_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof s_documents / sizeof s_documents[0]; i++)
+        s_assert_document_shows_the_code_table(s_documents[i]);
 }
 
 static void test_out_of_range_is_named_not_crashed(void **state)
