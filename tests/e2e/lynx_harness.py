@@ -429,27 +429,36 @@ class Stack:
             n += 1
         return f"{name}.{n}"
 
-    def _spawn(self, cls, name, argv, **kwargs):
+    def _spawn(self, cls, name, argv, host=None, **kwargs):
+        """Start argv as cls; on host (a lynx_netns.Host) it runs inside that namespace."""
+        if host is not None:
+            argv = host.argv(argv)
         proc = cls(name, argv, self.log_dir, env=self._env(kwargs.pop("extra_env", None)),
                    **kwargs)
+        proc.host = host
         self.processes.append(proc)
         return proc
 
-    def start_broker(self, extra_args=(), runner_endpoint=None, api_endpoint=None):
+    def start_broker(self, extra_args=(), runner_endpoint=None, api_endpoint=None, host=None):
         """Start lynx-broker on the stack's data dir. Endpoints default to ports the kernel
         picks at random (free_port), not ZeroMQ's tcp://...:*, which takes the lowest free port
         from 49152 up: a port a killed broker just released would go straight to the next
         broker of a concurrent test run, and the dead broker's runners and gateways, which
-        reconnect on their own, would join that stranger's grid."""
+        reconnect on their own, would join that stranger's grid. On a host (a namespace of
+        its own, nobody else's ports) the runner endpoint is the host's LAN address, port
+        5555, as an operator would set it."""
         data_dir = self.root / "broker-data"
         data_dir.mkdir(exist_ok=True)
+        if host is not None:
+            runner_endpoint = runner_endpoint or f"tcp://{host.address}:5555"
+            api_endpoint = api_endpoint or "tcp://127.0.0.1:5556"
         pick = runner_endpoint is None or api_endpoint is None
         for attempt in range(3 if pick else 1):
             runner_ep = runner_endpoint or f"tcp://127.0.0.1:{free_port()}"
             api_ep = api_endpoint or f"tcp://127.0.0.1:{free_port()}"
             argv = [binary("lynx-broker"), "--data-dir", data_dir,
                     "--runner-endpoint", runner_ep, "--api-endpoint", api_ep, *extra_args]
-            proc = self._spawn(Process, self._unique_name("broker"), argv)
+            proc = self._spawn(Process, self._unique_name("broker"), argv, host=host)
             try:
                 fields = proc.wait_ready()
                 break
@@ -458,14 +467,17 @@ class Stack:
                 if not pick or proc.alive() or attempt == 2:
                     raise
                 proc.may_exit = True
+        expected_hosts = {"runner_endpoint": host.address if host else "127.0.0.1",
+                          "api_endpoint": "127.0.0.1"}
         for key in ("runner_endpoint", "api_endpoint"):
-            assert fields.get(key, "").startswith("tcp://127.0.0.1:"), \
+            assert fields.get(key, "").startswith(f"tcp://{expected_hosts[key]}:"), \
                 f"broker READY line lacks {key}: {fields}\n{proc.describe()}"
             assert not fields[key].endswith("*"), f"broker READY {key} not resolved: {fields}"
         proc.runner_endpoint = fields["runner_endpoint"]
         proc.api_endpoint = fields["api_endpoint"]
         proc.data_dir = data_dir
         proc.extra_args = tuple(extra_args)
+        proc.telemetry_endpoint = fields.get("telemetry_endpoint")
         self.broker = proc
         return proc
 
@@ -475,12 +487,15 @@ class Stack:
         old = self.broker
         assert old is not None and not old.alive(), "stop or kill the broker first"
         proc = self.start_broker(extra_args=old.extra_args, runner_endpoint=old.runner_endpoint,
-                                 api_endpoint=old.api_endpoint)
+                                 api_endpoint=old.api_endpoint, host=old.host)
         assert (proc.runner_endpoint, proc.api_endpoint) == \
             (old.runner_endpoint, old.api_endpoint), "restarted broker moved its endpoints"
         return proc
 
-    def start_gateway(self, max_body_bytes=None, broker_timeout_ms=None, extra_args=()):
+    def start_gateway(self, max_body_bytes=None, broker_timeout_ms=None, extra_args=(),
+                      host=None):
+        """Start lynx-gateway on 127.0.0.1 (of host, when given: http() then calls from
+        inside that namespace)."""
         assert self.broker is not None, "start the broker first"
         argv = [binary("lynx-gateway"), "--listen", "127.0.0.1:0",
                 "--broker", self.broker.api_endpoint]
@@ -490,7 +505,7 @@ class Stack:
             argv += ["--broker-timeout-ms", str(broker_timeout_ms)]
         argv += list(extra_args)
         count = sum(1 for p in self.processes if p.name.startswith("gateway"))
-        proc = self._spawn(Process, f"gateway{count or ''}", argv)
+        proc = self._spawn(Process, f"gateway{count or ''}", argv, host=host)
         fields = proc.wait_ready()
         url = fields.get("url", "")
         assert re.match(r"^http://127\.0\.0\.1:[1-9]\d*$", url), \
@@ -503,13 +518,14 @@ class Stack:
     def start_runner(self, runner_id, entrypoint, name=None, max_concurrent_jobs=1,
                      engines=("basilisk",), capabilities=("basilisk", "orbit", "aerospace"),
                      heartbeat_interval_secs=1, extra_config=None, extra_args=(),
-                     extra_env=None, wait_ready=True, broker_endpoint=None):
+                     extra_env=None, wait_ready=True, broker_endpoint=None, host=None):
         """Start lynx-runner with a config file rendered from the arguments (extra_config adds
         or overrides fields) and extra_env laid over the environment (the scenarios inherit
         it). A runner started again with the same id reuses its directories and gets a new
         process name (runner-ID.1, ...). wait_ready=False returns at once and lets the process
         exit by itself (a runner expected to be refused). broker_endpoint points it elsewhere
-        than the stack's broker (which then need not run yet)."""
+        than the stack's broker (which then need not run yet); host runs it in that
+        namespace."""
         assert broker_endpoint or self.broker is not None, "start the broker first"
         base = self.root / f"runner-{runner_id}"
         work = base / "work"
@@ -533,7 +549,7 @@ class Stack:
                 broker_endpoint or self.broker.runner_endpoint, *extra_args]
         proc = self._spawn(Runner, self._unique_name(f"runner-{runner_id}"), argv,
                            runner_id=runner_id, config=config, config_path=config_path,
-                           extra_env=extra_env)
+                           extra_env=extra_env, host=host)
         if not wait_ready:
             proc.may_exit = True
             return proc
@@ -549,6 +565,9 @@ class Stack:
              timeout=HTTP_TIMEOUT_SECS):
         gw = gateway or self.gateway
         assert gw is not None, "start a gateway first"
+        if gw.host is not None:
+            return gw.host.call(http_request, gw.url, method, path, body=body, headers=headers,
+                                timeout=timeout)
         return http_request(gw.url, method, path, body=body, headers=headers, timeout=timeout)
 
     def check_alive(self):
