@@ -264,6 +264,18 @@ int cli_cmd_results(cli_ctx_t *ctx, int argc, char **argv)
     return status;
 }
 
+//  run_id, job_id, status, retries, runner, and the error's first line.
+static void s_job_row(lynx_value_t *row, const lynx_value_t *job)
+{
+    const char *keys[] = {"run_id", "id", "status", "retries", "assigned_runner"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cli_row_add(row, lynx_value_get(job, keys[i]));
+    const char *error = lynx_value_get_string(job, "error_message", "");
+    char *line = strndup(error, strcspn(error, "\n"));
+    cli_row_add_text(row, line ? line : "");
+    free(line);
+}
+
 int cli_cmd_jobs(cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *id = NULL, *state = NULL, *limit = NULL;
@@ -277,27 +289,10 @@ int cli_cmd_jobs(cli_ctx_t *ctx, int argc, char **argv)
     lynx_value_t *jobs = lynx_value_array();
     status = jobs ? s_walk_jobs(ctx, id, state, limit, jobs) : CLI_EXIT_JOBS_FAILED;
     const char *const titles[] = {"run_id", "job_id", "status", "retries", "runner", "error", NULL};
-    lynx_value_t *rows = cli_table_new(titles);
-    for (size_t j = 0; status == CLI_EXIT_OK && rows && j < lynx_value_size(jobs); j++) {
-        const lynx_value_t *job = lynx_value_at(jobs, j);
-        lynx_value_t *row = lynx_value_array();
-        const char *keys[] = {"run_id", "id", "status", "retries", "assigned_runner"};
-        for (size_t i = 0; row && i < sizeof keys / sizeof keys[0]; i++)
-            cli_row_add(row, lynx_value_get(job, keys[i]));
-        const char *error = lynx_value_get_string(job, "error_message", "");
-        char *line = strndup(error, strcspn(error, "\n"));
-        if (row)
-            cli_row_add_text(row, line);
-        free(line);
-        if (row)
-            cli_table_append(rows, &row);
-        lynx_value_destroy(&row);
-    }
     if (status == CLI_EXIT_OK) {
-        cli_print_table(stdout, rows);
+        cli_print_items(stdout, titles, jobs, s_job_row);
         printf("%zu jobs\n", lynx_value_size(jobs));
     }
-    lynx_value_destroy(&rows);
     lynx_value_destroy(&jobs);
     return status;
 }

@@ -341,6 +341,22 @@ lynx_value_t *cli_table_new(const char *const titles[])
     return rows;
 }
 
+void cli_print_items(FILE *stream, const char *const titles[], const lynx_value_t *items,
+                     cli_row_fn *fill)
+{
+    lynx_value_t *rows = cli_table_new(titles);
+    for (size_t i = 0; rows && i < lynx_value_size(items); i++) {
+        lynx_value_t *row = lynx_value_array();
+        if (row)
+            fill(row, lynx_value_at(items, i));
+        if (row)
+            cli_table_append(rows, &row);
+        lynx_value_destroy(&row);
+    }
+    cli_print_table(stream, rows);
+    lynx_value_destroy(&rows);
+}
+
 void cli_print_table(FILE *stream, const lynx_value_t *rows)
 {
     size_t ncols = 0;

@@ -111,6 +111,11 @@ int cli_table_append(lynx_value_t *rows, lynx_value_t **row_p);
 lynx_value_t *cli_table_new(const char *const titles[]);
 //  Print rows as left-aligned columns separated by two spaces.
 void cli_print_table(FILE *stream, const lynx_value_t *rows);
+//  Print a table of items (an array), one row each: titles above, fill adds an item's cells
+//  with cli_row_add and cli_row_add_text.
+typedef void(cli_row_fn)(lynx_value_t *row, const lynx_value_t *item);
+void cli_print_items(FILE *stream, const char *const titles[], const lynx_value_t *items,
+                     cli_row_fn *fill);
 
 //  True for a terminal batch status (Completed, Failed, Cancelled).
 bool cli_batch_terminal(const char *status);

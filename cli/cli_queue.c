@@ -86,6 +86,18 @@ static void s_add_progress(lynx_value_t *row, const lynx_value_t *batch)
     cli_row_add_text(row, text);
 }
 
+static void s_batch_row(lynx_value_t *row, const lynx_value_t *batch)
+{
+    cli_row_add(row, lynx_value_get(batch, "id"));
+    cli_row_add(row, lynx_value_get(batch, "name"));
+    cli_row_add(row, lynx_value_get(batch, "status"));
+    s_add_progress(row, batch);
+    cli_row_add_text(row, lynx_value_get_string(batch, "submitted_by", "-"));
+    char age[32];
+    s_age(lynx_value_get_string(batch, "created_at", NULL), age, sizeof age);
+    cli_row_add_text(row, age);
+}
+
 int cli_cmd_batches(cli_ctx_t *ctx, int argc, char **argv)
 {
     const char *state = NULL, *limit = NULL, *submitter = NULL;
@@ -122,24 +134,8 @@ int cli_cmd_batches(cli_ctx_t *ctx, int argc, char **argv)
     } else if (status == CLI_EXIT_OK) {
         const char *const titles[] = {"batch_id", "name",      "status", "progress", "running",
                                       "failed",   "submitter", "age",    NULL};
-        lynx_value_t *rows = cli_table_new(titles);
-        for (size_t i = 0; rows && i < lynx_value_size(kept); i++) {
-            const lynx_value_t *batch = lynx_value_at(kept, i);
-            lynx_value_t *row = lynx_value_array();
-            cli_row_add(row, lynx_value_get(batch, "id"));
-            cli_row_add(row, lynx_value_get(batch, "name"));
-            cli_row_add(row, lynx_value_get(batch, "status"));
-            s_add_progress(row, batch);
-            cli_row_add_text(row, lynx_value_get_string(batch, "submitted_by", "-"));
-            char age[32];
-            s_age(lynx_value_get_string(batch, "created_at", NULL), age, sizeof age);
-            cli_row_add_text(row, age);
-            cli_table_append(rows, &row);
-            lynx_value_destroy(&row);
-        }
-        cli_print_table(stdout, rows);
+        cli_print_items(stdout, titles, kept, s_batch_row);
         printf("%zu batches\n", lynx_value_size(kept));
-        lynx_value_destroy(&rows);
     }
     lynx_value_destroy(&kept);
     lynx_value_destroy(&batches);
@@ -159,35 +155,30 @@ static void s_exit_text(const lynx_value_t *attempt, char *out, size_t size)
         snprintf(out, size, "-");
 }
 
+static void s_attempt_row(lynx_value_t *row, const lynx_value_t *attempt)
+{
+    cli_row_add(row, lynx_value_get(attempt, "attempt"));
+    cli_row_add_text(row, lynx_value_get_string(attempt, "runner_id", "-"));
+    cli_row_add(row, lynx_value_get(attempt, "status"));
+    cli_row_add_text(row, lynx_value_get_string(attempt, "started_at", "-"));
+    cli_row_add_text(row, lynx_value_get_string(attempt, "ended_at", "-"));
+    char exit_text[48];
+    s_exit_text(attempt, exit_text, sizeof exit_text);
+    cli_row_add_text(row, exit_text);
+    cli_row_add_text(row, lynx_value_get_bool(attempt, "charged", true) ? "yes" : "no");
+    const char *error = lynx_value_get_string(attempt, "error_message", "");
+    const char *rule = lynx_value_get_string(lynx_value_get(attempt, "trigger"), "rule_name", NULL);
+    char text[600];
+    snprintf(text, sizeof text, "%.*s%s%s%s", (int)strcspn(error, "\n"), error,
+             rule && *error ? "; " : "", rule ? "rule " : "", rule ? rule : "");
+    cli_row_add_text(row, *text ? text : "-");
+}
+
 static void s_print_attempts(const lynx_value_t *attempts)
 {
     const char *const titles[] = {"attempt", "runner",  "status",          "started", "ended",
                                   "exit",    "charged", "error / trigger", NULL};
-    lynx_value_t *rows = cli_table_new(titles);
-    for (size_t i = 0; rows && i < lynx_value_size(attempts); i++) {
-        const lynx_value_t *attempt = lynx_value_at(attempts, i);
-        lynx_value_t *row = lynx_value_array();
-        cli_row_add(row, lynx_value_get(attempt, "attempt"));
-        cli_row_add_text(row, lynx_value_get_string(attempt, "runner_id", "-"));
-        cli_row_add(row, lynx_value_get(attempt, "status"));
-        cli_row_add_text(row, lynx_value_get_string(attempt, "started_at", "-"));
-        cli_row_add_text(row, lynx_value_get_string(attempt, "ended_at", "-"));
-        char exit_text[48];
-        s_exit_text(attempt, exit_text, sizeof exit_text);
-        cli_row_add_text(row, exit_text);
-        cli_row_add_text(row, lynx_value_get_bool(attempt, "charged", true) ? "yes" : "no");
-        const char *error = lynx_value_get_string(attempt, "error_message", "");
-        const char *rule =
-            lynx_value_get_string(lynx_value_get(attempt, "trigger"), "rule_name", NULL);
-        char text[600];
-        snprintf(text, sizeof text, "%.*s%s%s%s", (int)strcspn(error, "\n"), error,
-                 rule && *error ? "; " : "", rule ? "rule " : "", rule ? rule : "");
-        cli_row_add_text(row, *text ? text : "-");
-        cli_table_append(rows, &row);
-        lynx_value_destroy(&row);
-    }
-    cli_print_table(stdout, rows);
-    lynx_value_destroy(&rows);
+    cli_print_items(stdout, titles, attempts, s_attempt_row);
 }
 
 int cli_cmd_job(cli_ctx_t *ctx, int argc, char **argv)

@@ -18,6 +18,18 @@ static const char s_resume_usage[] =
     "usage: lynx resume RUNNER_ID\n\n"
     "Take a runner out of Maintenance or out of quarantine: it takes work again.\n";
 
+static void s_runner_row(lynx_value_t *row, const lynx_value_t *runner)
+{
+    cli_row_add(row, lynx_value_get(runner, "runner_id"));
+    cli_row_add(row, lynx_value_get(runner, "status"));
+    char active[32];
+    snprintf(active, sizeof active, "%zu", lynx_value_size(lynx_value_get(runner, "active_jobs")));
+    cli_row_add_text(row, active);
+    const char *keys[] = {"jobs_completed", "jobs_failed", "last_heartbeat", "name"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cli_row_add(row, lynx_value_get(runner, keys[i]));
+}
+
 int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
 {
     size_t npos = 0;
@@ -31,26 +43,7 @@ int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
     const lynx_value_t *runners = lynx_value_get(reply.json, "runners");
     const char *const titles[] = {"runner_id", "status",         "active", "completed",
                                   "failed",    "last_heartbeat", "name",   NULL};
-    lynx_value_t *rows = cli_table_new(titles);
-    for (size_t r = 0; rows && r < lynx_value_size(runners); r++) {
-        const lynx_value_t *runner = lynx_value_at(runners, r);
-        lynx_value_t *row = lynx_value_array();
-        if (!row)
-            break;
-        cli_row_add(row, lynx_value_get(runner, "runner_id"));
-        cli_row_add(row, lynx_value_get(runner, "status"));
-        char active[32];
-        snprintf(active, sizeof active, "%zu",
-                 lynx_value_size(lynx_value_get(runner, "active_jobs")));
-        cli_row_add_text(row, active);
-        const char *keys[] = {"jobs_completed", "jobs_failed", "last_heartbeat", "name"};
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-            cli_row_add(row, lynx_value_get(runner, keys[i]));
-        cli_table_append(rows, &row);
-        lynx_value_destroy(&row);
-    }
-    cli_print_table(stdout, rows);
-    lynx_value_destroy(&rows);
+    cli_print_items(stdout, titles, runners, s_runner_row);
     //  A quarantined runner takes no work until resumed: say why, and how to resume it.
     for (size_t r = 0; r < lynx_value_size(runners); r++) {
         const lynx_value_t *runner = lynx_value_at(runners, r);
