@@ -39,6 +39,8 @@ typedef enum {
     LYNX_MSG_PING,         //  runner -> broker: is a Lynx broker listening? (no registration)
     LYNX_MSG_PONG,         //  broker -> runner: yes, with its protocol version
     LYNX_MSG_DISCONNECT,   //  runner -> broker: stopping now; requeue what I ran
+    LYNX_MSG_FETCH,        //  broker -> runner: send me this range of a finished attempt's file
+    LYNX_MSG_CHUNK,        //  runner -> broker: that range (or why not)
     LYNX_MSG_COUNT
 } lynx_msg_id_t;
 

@@ -10,6 +10,7 @@
 #include "lynx_actor.h"
 #include "lynx_msg.h"
 #include "lynx_time.h"
+#include "runner_artifacts.h"
 #include "runner_job.h"
 
 //  While unregistered, REGISTER is repeated no more often than this (reconnections and ERROR
@@ -41,8 +42,9 @@ typedef struct {
     zsock_t *events;  //  PUB heartbeats go out on; NULL: they go on the DEALER (older broker)
     char events_endpoint[512]; //  what events is connected to, or ""
     zloop_t *loop;
-    zhashx_t *jobs;    //  job_id -> runner_job_t, running now
-    zlistx_t *unacked; //  s_pending_t, oldest first
+    zhashx_t *jobs;                //  job_id -> runner_job_t, running now
+    zlistx_t *unacked;             //  s_pending_t, oldest first
+    runner_artifacts_t *artifacts; //  the files of unacknowledged attempts, served on FETCH
     bool registered;
     bool announced;           //  READY sent to the owner
     bool was_connected;       //  the DEALER has been connected before: a new connection is a return
@@ -315,6 +317,12 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
 static void s_on_job_finished(runner_job_t *job, lynx_value_t **finished_p, void *arg)
 {
     s_runner_t *self = (s_runner_t *)arg;
+    //  Offered before FINISHED goes out: the broker's first FETCH may follow at once.
+    const lynx_value_t *files = lynx_value_get(lynx_value_get(*finished_p, "artifacts"), "files");
+    if (lynx_value_size(files) &&
+        runner_artifacts_offer(self->artifacts, runner_job_id(job), runner_job_attempt(job),
+                               runner_job_output_dir(job), files) != 0)
+        zsys_error("runner: out of memory offering the files of job=%s", runner_job_id(job));
     s_send_copy(self, LYNX_MSG_FINISHED, *finished_p);
     s_pending_t *held = (s_pending_t *)calloc(1, sizeof *held);
     if (held) {
@@ -380,8 +388,25 @@ static void s_on_ack(s_runner_t *self, lynx_value_t *body)
         if (strcmp(lynx_value_get_string(held->body, "job_id", ""), job_id) == 0 &&
             lynx_value_get_int(held->body, "attempt", -2) == attempt) {
             zlistx_delete(self->unacked, zlistx_cursor(self->unacked));
+            runner_artifacts_forget(self->artifacts, job_id, attempt,
+                                    !self->config->keep_local_outputs);
             return;
         }
+}
+
+//  FETCH: a range of a file of an attempt we hold, answered with a CHUNK (which says why when
+//  it cannot be served).
+static void s_on_fetch(s_runner_t *self, lynx_value_t *body)
+{
+    lynx_value_t *chunk = runner_artifacts_read(self->artifacts, body);
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_CHUNK);
+    if (chunk && msg && lynx_msg_set_body(msg, &chunk) == 0)
+        s_send(self, &msg);
+    else
+        zsys_error("runner: out of memory answering FETCH job=%s",
+                   lynx_value_get_string(body, "job_id", ""));
+    lynx_value_destroy(&chunk);
+    lynx_msg_destroy(&msg);
 }
 
 //  ERROR not_found while registered: the broker restarted or wrote us off. Register again,
@@ -479,22 +504,23 @@ LYNX_FSM_ACTION_TYPE(s_action_t, s_action_fn);
 #define A(fn) LYNX_FSM_ACTION(fn)
 
 static const s_action_t s_table[RUNNER_LINK_STATE_COUNT][RUNNER_LINK_EVENT_COUNT] = {
-    //  REGISTERED, ASSIGN, KILL, ACK, ERROR_NOT_FOUND, ERROR_REFUSED, ERROR_OTHER, LINK_UP,
-    //  LINK_DOWN, TICK, OTHER
+    //  REGISTERED, ASSIGN, KILL, ACK, FETCH, ERROR_NOT_FOUND, ERROR_REFUSED, ERROR_OTHER,
+    //  LINK_UP, LINK_DOWN, TICK, OTHER
     [RUNNER_LINK_UNREGISTERED] = {A(s_on_registered), A(s_on_assign), A(s_on_kill), A(s_on_ack),
-                                  A(s_register_unless_sent), A(s_give_up), A(s_warn), A(s_link_up),
-                                  A(s_link_down), A(s_retry_register), A(s_warn_unexpected)},
+                                  A(s_on_fetch), A(s_register_unless_sent), A(s_give_up), A(s_warn),
+                                  A(s_link_up), A(s_link_down), A(s_retry_register),
+                                  A(s_warn_unexpected)},
     [RUNNER_LINK_REGISTERED] = {A(s_ignore), A(s_on_assign), A(s_on_kill), A(s_on_ack),
-                                A(s_register_again), A(s_warn), A(s_warn), A(s_link_up),
-                                A(s_link_down), A(s_heartbeat), A(s_warn_unexpected)},
+                                A(s_on_fetch), A(s_register_again), A(s_warn), A(s_warn),
+                                A(s_link_up), A(s_link_down), A(s_heartbeat), A(s_warn_unexpected)},
 };
 
 #undef A
 
 static const char *const s_state_names[RUNNER_LINK_STATE_COUNT] = {"UNREGISTERED", "REGISTERED"};
 static const char *const s_event_names[RUNNER_LINK_EVENT_COUNT] = {
-    "REGISTERED", "ASSIGN",    "KILL", "ACK",  "ERROR_NOT_FOUND", "ERROR_REFUSED", "ERROR_OTHER",
-    "LINK_UP",    "LINK_DOWN", "TICK", "OTHER"};
+    "REGISTERED",    "ASSIGN",      "KILL",    "ACK",       "FETCH", "ERROR_NOT_FOUND",
+    "ERROR_REFUSED", "ERROR_OTHER", "LINK_UP", "LINK_DOWN", "TICK",  "OTHER"};
 
 static runner_link_event_t s_event_of(lynx_msg_t *msg)
 {
@@ -507,6 +533,8 @@ static runner_link_event_t s_event_of(lynx_msg_t *msg)
         return RUNNER_LINK_KILL;
     case LYNX_MSG_ACK:
         return RUNNER_LINK_ACK;
+    case LYNX_MSG_FETCH:
+        return RUNNER_LINK_FETCH;
     case LYNX_MSG_ERROR: {
         lynx_code_t code =
             lynx_code_from_name(lynx_value_get_string(lynx_msg_body(msg), "code", ""));
@@ -643,6 +671,8 @@ static void s_runner_actor(zsock_t *pipe, void *args)
     zhashx_set_destructor(self.jobs, (zhashx_destructor_fn *)runner_job_destroy);
     self.unacked = zlistx_new();
     zlistx_set_destructor(self.unacked, (zlistx_destructor_fn *)s_pending_destroy);
+    self.artifacts = runner_artifacts_new();
+    assert(self.artifacts); //  as zhashx_new and zlistx_new: czmq aborts on out-of-memory too
     self.loop = zloop_new();
     self.job_host = (runner_job_host_t){.config = self.config,
                                         .loop = self.loop,
@@ -671,6 +701,7 @@ static void s_runner_actor(zsock_t *pipe, void *args)
         s_disconnect(&self, killed);
     zloop_destroy(&self.loop);
     zlistx_destroy(&self.unacked);
+    runner_artifacts_destroy(&self.artifacts);
     if (self.monitor)
         zmq_socket_monitor(zsock_resolve(self.broker), NULL, 0);
     zsock_destroy(&self.monitor);

@@ -27,6 +27,7 @@ typedef enum {
     RUNNER_LINK_ASSIGN,
     RUNNER_LINK_KILL,
     RUNNER_LINK_ACK,
+    RUNNER_LINK_FETCH,           //  FETCH: the broker wants a range of a finished attempt's file
     RUNNER_LINK_ERROR_NOT_FOUND, //  ERROR not_found: the broker does not know us
     RUNNER_LINK_ERROR_REFUSED,   //  ERROR invalid_argument or conflict
     RUNNER_LINK_ERROR_OTHER,

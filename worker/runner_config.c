@@ -91,6 +91,8 @@ static const s_field_t s_fields[] = {
     {"memory_gb", "LYNX_RUNNER_MEMORY_GB", "--memory-gb", S_POSITIVE, false, S_AT(memory_gb), 0},
     {"gpu_available", "LYNX_RUNNER_GPU_AVAILABLE", "--gpu-available", S_BOOL, false,
      S_AT(gpu_available), 0},
+    {"keep_local_outputs", "LYNX_RUNNER_KEEP_LOCAL_OUTPUTS", "--keep-local-outputs", S_BOOL, false,
+     S_AT(keep_local_outputs), 0},
     {"clients_dir", "LYNX_RUNNER_CLIENTS_DIR", "--clients-dir", S_STRING, true, S_AT(clients_dir),
      0},
 };
@@ -334,6 +336,7 @@ static int s_apply_defaults(runner_config_t *config, lynx_err_t *err)
     config->output_root = strdup("/tmp/tetryx-runs");
     config->python_executable = strdup("/usr/bin/python3");
     config->max_concurrent_jobs = 1;
+    config->keep_local_outputs = true;
     config->heartbeat_interval_secs = 2;
     config->clients_dir = s_detect_clients_dir();
 

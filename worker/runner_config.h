@@ -38,6 +38,7 @@ typedef struct {
     int cpu_cores;                  //  default: detected (online processors)
     double memory_gb;               //  default: detected (physical memory)
     bool gpu_available;             //  default: false
+    bool keep_local_outputs; //  default: true; false removes a job's output dir once acknowledged
     char *clients_dir; //  default: detected (the Python telemetry client's directory), or NULL
     bool check_only;   //  --check: check the setup and the broker link, then exit
 } runner_config_t;

@@ -8,6 +8,7 @@
 
 #include "lynx_json.h"
 #include "lynx_time.h"
+#include "runner_artifacts.h"
 #include "runner_engine.h"
 #include "runner_fs.h"
 #include "runner_proc.h"
@@ -109,10 +110,18 @@ bool runner_job_exited(const runner_job_t *self)
     return self->exited;
 }
 
+const char *runner_job_output_dir(const runner_job_t *self)
+{
+    return self->output_dir;
+}
+
 // --------------------------------------------------------------------------------------------
 //  The result
 
-static lynx_value_t *s_result(runner_job_t *self, bool success, const char *error_message)
+//  The result (JobResult) of the attempt; output_files are scan's, the documented absolute
+//  paths on this runner.
+static lynx_value_t *s_result(runner_job_t *self, bool success, const char *error_message,
+                              lynx_value_t *scan)
 {
     const lynx_value_t *run_config = lynx_value_get(self->assign, "run_config");
     lynx_value_t *result = lynx_value_map();
@@ -120,7 +129,7 @@ static lynx_value_t *s_result(runner_job_t *self, bool success, const char *erro
     lynx_value_set_bool(result, "success", success);
     lynx_value_set_double(result, "execution_time_secs",
                           self->proc ? runner_proc_elapsed_secs(self->proc) : 0.0);
-    lynx_value_t *files = runner_proc_list_files(self->output_dir);
+    lynx_value_t *files = lynx_value_dup(lynx_value_get(scan, "output_files"));
     lynx_value_set_owned(result, "output_files", files ? files : lynx_value_array());
     lynx_value_t *telemetry = runner_telemetry_summary(self->telemetry);
     if (telemetry)
@@ -153,7 +162,20 @@ static void s_report(runner_job_t *self, const char *status, bool success,
     lynx_value_set_string(body, "job_id", self->job_id);
     lynx_value_set_int(body, "attempt", self->attempt);
     lynx_value_set_string(body, "status", status);
-    lynx_value_set_owned(body, "result", s_result(self, success, error_message));
+    //  What the broker will fetch (PROTOCOL.md, FETCH): the files config.artifacts collects,
+    //  and what was skipped and why.
+    lynx_value_t *scan =
+        *self->output_dir
+            ? runner_artifacts_scan(self->output_dir, lynx_value_get(self->assign, "artifacts"))
+            : NULL;
+    lynx_value_set_owned(body, "result", s_result(self, success, error_message, scan));
+    if (scan) {
+        lynx_value_t *artifacts = lynx_value_map();
+        lynx_value_set_owned(artifacts, "files", lynx_value_dup(lynx_value_get(scan, "files")));
+        lynx_value_set_owned(artifacts, "skipped", lynx_value_dup(lynx_value_get(scan, "skipped")));
+        lynx_value_set_owned(body, "artifacts", artifacts);
+    }
+    lynx_value_destroy(&scan);
     if (!retryable)
         lynx_value_set_bool(body, "retryable", false);
     //  How the scenario ended, for the job's attempt history (absent when it never started).

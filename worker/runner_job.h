@@ -44,6 +44,8 @@ const char *runner_job_id(const runner_job_t *self);
 int64_t runner_job_attempt(const runner_job_t *self);
 //  The scenario's pid once launched, else -1.
 pid_t runner_job_pid(const runner_job_t *self);
+//  The attempt's output directory ("" before the launch prepared it).
+const char *runner_job_output_dir(const runner_job_t *self);
 //  True once the scenario has been reaped (its result may still wait for telemetry).
 bool runner_job_exited(const runner_job_t *self);
 

@@ -6,9 +6,7 @@
 //  {step, errno} on a close-on-exec pipe; the parent reads until EOF, which means exec
 //  succeeded, so runner_proc_start knows the outcome before it returns.
 #include "runner_proc.h"
-#include "lynx_grow.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -445,104 +443,4 @@ char *runner_proc_file_tail(const char *path, int max_lines, size_t max_bytes)
     memmove(buffer, buffer + from, got - from);
     buffer[got - from] = '\0';
     return buffer;
-}
-
-//  A growable array of owned paths.
-typedef struct {
-    char **paths;
-    size_t count;
-    size_t capacity;
-} s_paths_t;
-
-static int s_paths_push(s_paths_t *list, char *path)
-{
-    char **paths = lynx_grow(list->paths, &list->capacity, list->count, sizeof *paths, 16);
-    if (!paths)
-        return -1;
-    list->paths = paths;
-    list->paths[list->count++] = path;
-    return 0;
-}
-
-static void s_paths_free(s_paths_t *list)
-{
-    for (size_t index = 0; index < list->count; index++)
-        free(list->paths[index]);
-    free(list->paths);
-    *list = (s_paths_t){0};
-}
-
-static char *s_join(const char *dir, const char *name)
-{
-    char *path;
-    return asprintf(&path, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", name) < 0 ? NULL : path;
-}
-
-//  Add the regular files under dir to files. Symbolic links are not followed, so the paths
-//  stay canonical and a link cannot lead out of the tree or round in a loop. Each directory
-//  is read whole and closed before descending, so depth does not cost open descriptors.
-//  Unreadable directories are skipped; returns -1 on out-of-memory only.
-static int s_collect(const char *dir, s_paths_t *files)
-{
-    DIR *handle = opendir(dir);
-    if (!handle)
-        return 0;
-    s_paths_t subdirs = {0};
-    int rc = 0;
-    struct dirent *entry;
-    while (rc == 0 && (entry = readdir(handle))) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char *path = s_join(dir, entry->d_name);
-        if (!path) {
-            rc = -1;
-            break;
-        }
-        unsigned char type = entry->d_type;
-        struct stat info;
-        if (type == DT_UNKNOWN && lstat(path, &info) == 0) //  file systems without d_type
-            type = S_ISREG(info.st_mode) ? DT_REG : S_ISDIR(info.st_mode) ? DT_DIR : DT_UNKNOWN;
-        s_paths_t *target = type == DT_REG ? files : type == DT_DIR ? &subdirs : NULL;
-        if (target && s_paths_push(target, path) == 0)
-            continue;
-        if (target)
-            rc = -1;
-        free(path);
-    }
-    closedir(handle);
-    for (size_t index = 0; rc == 0 && index < subdirs.count; index++)
-        rc = s_collect(subdirs.paths[index], files);
-    s_paths_free(&subdirs);
-    return rc;
-}
-
-static int s_compare_paths(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-lynx_value_t *runner_proc_list_files(const char *dir)
-{
-    lynx_value_t *array = lynx_value_array();
-    char *root = dir ? realpath(dir, NULL) : NULL;
-    if (!array || !root) {
-        free(root);
-        return array; //  NULL on out-of-memory, else empty: missing dir
-    }
-    s_paths_t files = {0};
-    int rc = s_collect(root, &files);
-    free(root);
-    if (rc == 0)
-        qsort(files.paths, files.count, sizeof *files.paths, s_compare_paths);
-    for (size_t index = 0; rc == 0 && index < files.count; index++) {
-        lynx_value_t *item = lynx_value_string(files.paths[index]);
-        if (!item || lynx_value_append(array, &item) != 0) {
-            lynx_value_destroy(&item);
-            rc = -1;
-        }
-    }
-    s_paths_free(&files);
-    if (rc != 0)
-        lynx_value_destroy(&array);
-    return array;
 }

@@ -51,8 +51,5 @@ int runner_proc_signal(runner_proc_t *self, int signal);
 //  The last max_lines lines (at most max_bytes bytes) of a text file, owned by the caller;
 //  "" when the file is empty or missing.
 char *runner_proc_file_tail(const char *path, int max_lines, size_t max_bytes);
-//  Every regular file under dir, recursively, as absolute paths sorted by name, in a new
-//  array value. Empty array when dir is missing; NULL on out-of-memory.
-lynx_value_t *runner_proc_list_files(const char *dir);
 
 #endif

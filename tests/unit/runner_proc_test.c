@@ -401,57 +401,6 @@ static void test_unwritable_log_fails_clearly(void **state)
     s_assert_no_children();
 }
 
-//  --- output files ---------------------------------------------------------------------------
-
-static void test_list_files_is_recursive_sorted_and_absolute(void **state)
-{
-    s_fixture_t *fixture = *state;
-    char path[PATH_MAX + 100];
-    const char *files[] = {"summary.json", "b/trajectory.csv", "b/deep/er/x.bin", "a.png",
-                           ".hidden"};
-    snprintf(path, sizeof path, "%s/b", fixture->dir);
-    assert_int_equal(mkdir(path, 0755), 0);
-    snprintf(path, sizeof path, "%s/b/deep", fixture->dir);
-    assert_int_equal(mkdir(path, 0755), 0);
-    snprintf(path, sizeof path, "%s/b/deep/er", fixture->dir);
-    assert_int_equal(mkdir(path, 0755), 0);
-    snprintf(path, sizeof path, "%s/empty", fixture->dir);
-    assert_int_equal(mkdir(path, 0755), 0);
-    for (size_t index = 0; index < sizeof files / sizeof files[0]; index++) {
-        snprintf(path, sizeof path, "%s/%s", fixture->dir, files[index]);
-        s_write_file(path, "x");
-    }
-    //  Not regular files: left out.
-    snprintf(path, sizeof path, "%s/link-to-summary", fixture->dir);
-    assert_int_equal(symlink("summary.json", path), 0);
-    snprintf(path, sizeof path, "%s/fifo", fixture->dir);
-    assert_int_equal(mkfifo(path, 0600), 0);
-
-    //  A roundabout spelling of the directory still gives canonical paths.
-    char roundabout[PATH_MAX + 100];
-    snprintf(roundabout, sizeof roundabout, "%s/b/../.", fixture->dir);
-    lynx_value_t *list = runner_proc_list_files(roundabout);
-    assert_non_null(list);
-    const char *expected[] = {".hidden", "a.png", "b/deep/er/x.bin", "b/trajectory.csv",
-                              "summary.json"};
-    assert_int_equal(lynx_value_size(list), 5);
-    for (size_t index = 0; index < 5; index++) {
-        snprintf(path, sizeof path, "%s/%s", fixture->dir, expected[index]);
-        assert_string_equal(lynx_value_as_string(lynx_value_at(list, index)), path);
-    }
-    lynx_value_destroy(&list);
-}
-
-static void test_list_files_of_missing_dir_is_empty(void **state)
-{
-    (void)state;
-    lynx_value_t *list = runner_proc_list_files("/no/such/dir");
-    assert_non_null(list);
-    assert_int_equal(lynx_value_type(list), LYNX_VALUE_ARRAY);
-    assert_int_equal(lynx_value_size(list), 0);
-    lynx_value_destroy(&list);
-}
-
 //  --- file tails -----------------------------------------------------------------------------
 
 //  Tail of a file holding text, compared with expected.
@@ -518,8 +467,6 @@ int main(void)
         S_TEST(test_exec_of_missing_program_fails_clearly),
         S_TEST(test_missing_working_directory_fails_clearly),
         S_TEST(test_unwritable_log_fails_clearly),
-        S_TEST(test_list_files_is_recursive_sorted_and_absolute),
-        S_TEST(test_list_files_of_missing_dir_is_empty),
         S_TEST(test_file_tail_small_files),
         S_TEST(test_file_tail_large_file_reads_only_the_end),
 #undef S_TEST
