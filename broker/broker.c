@@ -4,6 +4,7 @@
 #include <sys/random.h>
 
 #include "broker_core.h"
+#include "broker_collect.h"
 #include "broker_protocol.h"
 #include "broker_quarantine.h"
 #include "broker_study.h"
@@ -142,6 +143,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     broker_core_t *core = (broker_core_t *)arg;
     broker_protocol_expire(core, lynx_time_mono_ms());
     broker_sched_tick(core);
+    broker_collect_tick(core, lynx_time_mono_ms());
     broker_telemetry_flush_due(core->telemetry, lynx_time_mono_ms());
     return 0;
 }
@@ -151,6 +153,7 @@ static void s_core_destroy(broker_core_t *core)
     broker_submissions_destroy(&core->submissions);
     broker_outbox_destroy(&core->outbox);
     broker_telemetry_destroy(&core->telemetry);
+    broker_artifacts_destroy(&core->artifacts);
     zloop_destroy(&core->loop);
     broker_queue_destroy(&core->queue);
     broker_ids_destroy(&core->ids);
@@ -236,6 +239,9 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     }
     core->telemetry = broker_telemetry_new(self->options.data_dir, telemetry_endpoint, err);
     if (!core->telemetry)
+        return -1;
+    core->artifacts = broker_artifacts_new(self->options.data_dir, err);
+    if (!core->artifacts)
         return -1;
     if (self->options.telemetry_endpoint_out)
         snprintf(self->options.telemetry_endpoint_out, 256, "%s",

@@ -7,6 +7,7 @@
 
 #include <czmq.h>
 
+#include "broker_artifacts.h"
 #include "broker_batches.h"
 #include "broker_ids.h"
 #include "broker_outbox.h"
@@ -37,6 +38,7 @@ typedef struct {
     int events_port;          //  port of the SUB socket runners publish heartbeats to
     broker_outbox_t *outbox;  //  messages and events held until the current turn commits
     broker_telemetry_t *telemetry;
+    broker_artifacts_t *artifacts;     //  attempts' files being fetched, and their place on disk
     bool fatal;                        //  the store failed: the actor stops
     broker_submissions_t *submissions; //  big batches being written chunk by chunk
     int64_t started_mono_ms;           //  jobs recovered at startup wait from here for their runner
@@ -72,8 +74,18 @@ lynx_value_t *broker_sched_run_config(const broker_batch_t *batch, const broker_
 //  job moves on, a stale attempt is ignored (FINISHED is still ACKed), and a leaving runner's
 //  attempts go back to Pending without using up retries.
 void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body);
-void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
-                           lynx_value_t *body);
+//  The in-flight job a runner message (body: job_id, attempt) refers to when it is the current
+//  attempt on runner; otherwise NULL, logged as a stale what.
+broker_inflight_t *broker_sched_current_attempt(broker_core_t *core, broker_runner_t *runner,
+                                                const lynx_value_t *body, const char *what);
+//  End the current attempt inflight as the FINISHED body says, with result (the runner's, plus
+//  the broker's artifacts), and ACK once durable. -1 when the store failed (no ACK).
+int broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
+                          broker_inflight_t *inflight, const lynx_value_t *body,
+                          const lynx_value_t *result);
+//  ACK an attempt's FINISHED (held in the outbox until the turn commits).
+void broker_sched_ack(broker_core_t *core, zframe_t *routing_id, const char *job_id,
+                      int64_t attempt);
 void broker_sched_runner_left(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body);
 //  A runner was admitted: REGISTERED, then reconcile what it reports it still runs
 //  (active_jobs) or holds (finished_jobs) with what we think it has: those stay attached, the

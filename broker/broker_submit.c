@@ -25,7 +25,7 @@ typedef struct {
     char *name;
     char *submitted_by; //  NULL: not given
     lynx_value_t *warnings;
-    lynx_value_t *sections; //  {early_termination, telemetry} of the config, kept for the batch
+    lynx_value_t *sections; //  the config sections runners need (broker_section_names), kept
     char config_hash[48];
     int64_t next_run; //  first run not yet written
     bool started;     //  the Creating row exists
@@ -333,10 +333,9 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->submitted_by = submitted_by ? strdup(submitted_by) : NULL;
     //  The request (and its config) is gone once a big batch goes on in later loop turns.
     self->sections = lynx_value_map();
-    const char *keep[] = {"early_termination", "telemetry"};
-    for (size_t i = 0; i < 2; i++) {
-        lynx_value_t *copy = lynx_value_dup(lynx_value_get(config, keep[i]));
-        if (copy && lynx_value_set(self->sections, keep[i], &copy))
+    for (size_t i = 0; i < BROKER_SECTION_COUNT; i++) {
+        lynx_value_t *copy = lynx_value_dup(lynx_value_get(config, broker_section_names[i]));
+        if (copy && lynx_value_set(self->sections, broker_section_names[i], &copy))
             lynx_value_destroy(&copy);
     }
     s_config_hash(config, self->config_hash, sizeof self->config_hash);

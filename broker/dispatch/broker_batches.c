@@ -3,6 +3,9 @@
 
 #include "broker_study.h"
 
+const char *const broker_section_names[BROKER_SECTION_COUNT] = {"early_termination", "telemetry",
+                                                                "artifacts"};
+
 struct _broker_batches_t {
     zhashx_t *by_id;      //  id -> broker_batch_t, owned
     broker_batch_t **all; //  the same records, in submission order
@@ -41,12 +44,11 @@ broker_batch_t *broker_batch_new(const broker_batch_origin_t *origin)
     batch->required = (char **)calloc(count + 1, sizeof *batch->required);
     for (size_t i = 0; batch->required && i < count; i++)
         batch->required[batch->required_count++] = strdup(tags[i]);
-    const lynx_value_t *rules = lynx_value_get(origin->config, "early_termination");
-    const lynx_value_t *telemetry = lynx_value_get(origin->config, "telemetry");
-    batch->early_termination =
-        lynx_value_type(rules) == LYNX_VALUE_MAP ? lynx_value_dup(rules) : NULL;
-    batch->telemetry =
-        lynx_value_type(telemetry) == LYNX_VALUE_MAP ? lynx_value_dup(telemetry) : NULL;
+    for (size_t i = 0; i < BROKER_SECTION_COUNT; i++) {
+        const lynx_value_t *section = lynx_value_get(origin->config, broker_section_names[i]);
+        batch->sections[i] =
+            lynx_value_type(section) == LYNX_VALUE_MAP ? lynx_value_dup(section) : NULL;
+    }
     batch->status = LYNX_BATCH_PENDING;
     if (!batch->name || !batch->engine || !batch->stats || !batch->completed_by ||
         !batch->required) {
@@ -72,8 +74,8 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     for (size_t i = 0; i < batch->required_count; i++)
         free(batch->required[i]);
     free(batch->required);
-    lynx_value_destroy(&batch->early_termination);
-    lynx_value_destroy(&batch->telemetry);
+    for (size_t i = 0; i < BROKER_SECTION_COUNT; i++)
+        lynx_value_destroy(&batch->sections[i]);
     zlistx_destroy(&batch->completed_by);
     broker_stats_destroy(&batch->stats);
     free(batch);

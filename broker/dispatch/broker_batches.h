@@ -18,6 +18,16 @@
 typedef struct _broker_study_t broker_study_t;
 
 //  A batch with work left or recently finished. Read-only outside broker_batches.c.
+//  The config sections runners need with every job (each ASSIGN carries them), by index into
+//  broker_batch_t.sections; broker_section_names holds their names in the config.
+typedef enum {
+    BROKER_SECTION_EARLY_TERMINATION,
+    BROKER_SECTION_TELEMETRY,
+    BROKER_SECTION_ARTIFACTS,
+    BROKER_SECTION_COUNT
+} broker_section_t;
+extern const char *const broker_section_names[BROKER_SECTION_COUNT];
+
 typedef struct {
     char id[BROKER_ID_SIZE];
     char *name;
@@ -38,12 +48,11 @@ typedef struct {
     bool cancelled;  //  an operator cancelled it: it ends Cancelled
     char **required; //  compute.required_capabilities
     size_t required_count;
-    bool gpu;                        //  compute.gpu
-    int64_t priority;                //  compute.priority (>= 1)
-    double pass;                     //  stride scheduling: the lowest pass is served next
-    lynx_value_t *early_termination; //  config sections runners need with every job, or NULL
-    lynx_value_t *telemetry;
-    uint64_t declined_round; //  no job for declined_by in this dispatch round
+    bool gpu;         //  compute.gpu
+    int64_t priority; //  compute.priority (>= 1)
+    double pass;      //  stride scheduling: the lowest pass is served next
+    lynx_value_t *sections[BROKER_SECTION_COUNT]; //  config sections every ASSIGN carries, or NULL
+    uint64_t declined_round;                      //  no job for declined_by in this dispatch round
     const void *declined_by;
     bool queue_empty;       //  no Pending rows left to fetch (until a retry requeues one)
     zlistx_t *completed_by; //  ids of the runners that completed one of its jobs (owned copies)

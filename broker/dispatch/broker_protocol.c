@@ -1,5 +1,6 @@
 //  broker_protocol: runner messages through the state x event table (see the header).
 #include "broker_protocol.h"
+#include "broker_collect.h"
 #include "lynx_fsm.h"
 
 //  What an action gets: the message (NULL for EXPIRY), its route (NULL when published or for
@@ -74,11 +75,18 @@ static void s_started(s_event_t *event)
 static void s_finish(s_event_t *event)
 {
     s_touch(event);
-    broker_sched_finished(event->core, event->runner, event->routing_id, event->body);
+    broker_collect_finished(event->core, event->runner, event->routing_id, event->body);
+}
+
+static void s_chunk(s_event_t *event)
+{
+    s_touch(event);
+    broker_collect_chunk(event->core, event->runner, event->routing_id, event->body);
 }
 
 static void s_leave(s_event_t *event)
 {
+    broker_artifacts_drop_runner(event->core->artifacts, event->runner->id);
     broker_sched_runner_left(event->core, event->runner, event->body);
 }
 
@@ -95,6 +103,7 @@ static void s_pong(s_event_t *event)
 static void s_expire(s_event_t *event)
 {
     broker_runners_went_offline(event->runner);
+    broker_artifacts_drop_runner(event->core->artifacts, event->runner->id);
 }
 
 static void s_refuse(s_event_t *event)
@@ -118,23 +127,24 @@ LYNX_FSM_ACTION_TYPE(s_action_t, s_action_fn);
 #define A(fn) LYNX_FSM_ACTION(fn)
 
 static const s_action_t s_table[BROKER_LINK_STATE_COUNT][BROKER_LINK_EVENT_COUNT] = {
-    //  REGISTER, HEARTBEAT, PUBLISHED_HEARTBEAT, STARTED, FINISHED, DISCONNECT, PING, EXPIRY,
-    //  OTHER
+    //  REGISTER, HEARTBEAT, PUBLISHED_HEARTBEAT, STARTED, FINISHED, CHUNK, DISCONNECT, PING,
+    //  EXPIRY, OTHER
     [BROKER_LINK_UNKNOWN] = {A(s_register), A(s_tell_register), A(s_ignore), A(s_tell_register),
-                             A(s_tell_register), A(s_ignore), A(s_pong), A(s_ignore),
-                             A(s_tell_register)},
-    [BROKER_LINK_ONLINE] = {A(s_register), A(s_beat), A(s_touch), A(s_started), A(s_finish),
-                            A(s_leave), A(s_pong), A(s_expire), A(s_refuse)},
-    [BROKER_LINK_OFFLINE] = {A(s_register), A(s_tell_register), A(s_tell_reregister),
                              A(s_tell_register), A(s_tell_register), A(s_ignore), A(s_pong),
                              A(s_ignore), A(s_tell_register)},
+    [BROKER_LINK_ONLINE] = {A(s_register), A(s_beat), A(s_touch), A(s_started), A(s_finish),
+                            A(s_chunk), A(s_leave), A(s_pong), A(s_expire), A(s_refuse)},
+    [BROKER_LINK_OFFLINE] = {A(s_register), A(s_tell_register), A(s_tell_reregister),
+                             A(s_tell_register), A(s_tell_register), A(s_tell_register),
+                             A(s_ignore), A(s_pong), A(s_ignore), A(s_tell_register)},
 };
 
 #undef A
 
 static const char *const s_state_names[BROKER_LINK_STATE_COUNT] = {"UNKNOWN", "ONLINE", "OFFLINE"};
 static const char *const s_event_names[BROKER_LINK_EVENT_COUNT] = {
-    "REGISTER", "HEARTBEAT", "PUBLISHED_HEARTBEAT", "STARTED", "FINISHED", "DISCONNECT", "PING",
+    "REGISTER", "HEARTBEAT", "PUBLISHED_HEARTBEAT", "STARTED",
+    "FINISHED", "CHUNK",     "DISCONNECT",          "PING",
     "EXPIRY",   "OTHER"};
 
 static broker_link_event_t s_event_of(lynx_msg_id_t id)
@@ -148,6 +158,8 @@ static broker_link_event_t s_event_of(lynx_msg_id_t id)
         return BROKER_LINK_STARTED;
     case LYNX_MSG_FINISHED:
         return BROKER_LINK_FINISHED;
+    case LYNX_MSG_CHUNK:
+        return BROKER_LINK_CHUNK;
     case LYNX_MSG_DISCONNECT:
         return BROKER_LINK_DISCONNECT;
     case LYNX_MSG_PING:

@@ -24,6 +24,7 @@ typedef enum {
     BROKER_LINK_PUBLISHED_HEARTBEAT, //  HEARTBEAT on the events socket (by runner id)
     BROKER_LINK_STARTED,
     BROKER_LINK_FINISHED,
+    BROKER_LINK_CHUNK, //  a piece of a finished attempt's file (broker_collect)
     BROKER_LINK_DISCONNECT,
     BROKER_LINK_PING,
     BROKER_LINK_EXPIRY, //  the tick found it silent for heartbeat_misses intervals

@@ -14,7 +14,8 @@ void broker_sched_add_batch(broker_core_t *core, broker_batch_t **batch_p)
     if (!batch)
         return;
     lynx_err_t err;
-    if (broker_telemetry_configure_batch(core->telemetry, batch->id, batch->telemetry, &err))
+    if (broker_telemetry_configure_batch(core->telemetry, batch->id,
+                                         batch->sections[BROKER_SECTION_TELEMETRY], &err))
         zsys_warning("broker: telemetry settings refused batch=%s: %s (defaults used)", batch->id,
                      err.message);
     if (broker_batches_add(core->batches, batch_p)) {
@@ -108,8 +109,8 @@ void broker_sched_send_kill(broker_core_t *core, const broker_inflight_t *inflig
     broker_sched_send(core, inflight->runner, &kill);
 }
 
-static void s_send_ack(broker_core_t *core, zframe_t *routing_id, const char *job_id,
-                       int64_t attempt)
+void broker_sched_ack(broker_core_t *core, zframe_t *routing_id, const char *job_id,
+                      int64_t attempt)
 {
     lynx_msg_t *ack = lynx_msg_new(LYNX_MSG_ACK);
     lynx_value_set_string(lynx_msg_body(ack), "job_id", job_id);
@@ -127,15 +128,16 @@ static lynx_value_t *s_clean_result(const char *job_id, const lynx_value_t *sent
     lynx_value_set_bool(result, "success", success);
     lynx_value_set_double(result, "execution_time_secs",
                           lynx_value_get_double(sent, "execution_time_secs", 0.0));
-    const lynx_value_t *fields[] = {lynx_value_get(sent, "output_files"),
-                                    lynx_value_get(sent, "telemetry_data"),
-                                    lynx_value_get(sent, "metadata")};
-    const char *names[] = {"output_files", "telemetry_data", "metadata"};
-    const lynx_value_type_t types[] = {LYNX_VALUE_ARRAY, LYNX_VALUE_MAP, LYNX_VALUE_MAP};
-    for (size_t i = 0; i < 3; i++) {
-        lynx_value_t *copy = lynx_value_type(fields[i]) == types[i] ? lynx_value_dup(fields[i])
-                             : i == 0                               ? lynx_value_array()
-                                                                    : lynx_value_null();
+    //  artifacts and artifacts_skipped are the broker's own (broker_collect), not the runner's.
+    const char *names[] = {"output_files", "telemetry_data", "metadata", "artifacts",
+                           "artifacts_skipped"};
+    const lynx_value_type_t types[] = {LYNX_VALUE_ARRAY, LYNX_VALUE_MAP, LYNX_VALUE_MAP,
+                                       LYNX_VALUE_ARRAY, LYNX_VALUE_ARRAY};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const lynx_value_t *field = lynx_value_get(sent, names[i]);
+        lynx_value_t *copy = lynx_value_type(field) == types[i] ? lynx_value_dup(field)
+                             : types[i] == LYNX_VALUE_ARRAY     ? lynx_value_array()
+                                                                : lynx_value_null();
         if (lynx_value_set(result, names[i], &copy))
             lynx_value_destroy(&copy);
     }
@@ -412,11 +414,9 @@ static lynx_msg_t *s_claim(broker_core_t *core, broker_batch_t *batch, broker_ru
     lynx_value_set_int(body, "timeout_secs",
                        rec.timeout_secs); //  The runner's watchdog and telemetry forwarding need
                                           //  these with every job.
-    const char *sections[] = {"early_termination", "telemetry"};
-    const lynx_value_t *values[] = {batch->early_termination, batch->telemetry};
-    for (size_t i = 0; i < 2; i++) {
-        lynx_value_t *copy = values[i] ? lynx_value_dup(values[i]) : NULL;
-        if (copy && lynx_value_set(body, sections[i], &copy))
+    for (size_t i = 0; i < BROKER_SECTION_COUNT; i++) {
+        lynx_value_t *copy = batch->sections[i] ? lynx_value_dup(batch->sections[i]) : NULL;
+        if (copy && lynx_value_set(body, broker_section_names[i], &copy))
             lynx_value_destroy(&copy);
     }
     lynx_value_t *run_config = broker_sched_run_config(batch, &inflight->rec, &parameters);
@@ -494,9 +494,8 @@ void broker_sched_dispatch(broker_core_t *core)
     zlistx_destroy(&outbox);
 }
 
-//  The in-flight job a runner message refers to, if it is the current attempt on this runner.
-static broker_inflight_t *s_current_attempt(broker_core_t *core, broker_runner_t *runner,
-                                            const lynx_value_t *body, const char *what)
+broker_inflight_t *broker_sched_current_attempt(broker_core_t *core, broker_runner_t *runner,
+                                                const lynx_value_t *body, const char *what)
 {
     const char *job_id = lynx_value_get_string(body, "job_id", "");
     int64_t attempt = lynx_value_get_int(body, "attempt", -1);
@@ -510,7 +509,7 @@ static broker_inflight_t *s_current_attempt(broker_core_t *core, broker_runner_t
 
 void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
 {
-    broker_inflight_t *inflight = s_current_attempt(core, runner, body, "STARTED");
+    broker_inflight_t *inflight = broker_sched_current_attempt(core, runner, body, "STARTED");
     if (!inflight || inflight->rec.status != LYNX_JOB_CLAIMED)
         return;
     //  Written (within the turn's commit) so the counters always equal a recount of the table.
@@ -530,14 +529,13 @@ void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_val
     broker_sched_refresh_batch(core, inflight->batch);
 }
 
-void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
-                           lynx_value_t *body)
+int broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
+                          broker_inflight_t *inflight, const lynx_value_t *body,
+                          const lynx_value_t *result)
 {
     const char *job_id = lynx_value_get_string(body, "job_id", "");
     int64_t attempt = lynx_value_get_int(body, "attempt", -1);
-    broker_inflight_t *inflight = s_current_attempt(core, runner, body, "FINISHED");
-    if (inflight) {
-        const lynx_value_t *result = lynx_value_get(body, "result");
+    {
         const char *status = lynx_value_get_string(body, "status", "");
         int outcome = lynx_job_state_parse(status);
         const char *message = lynx_value_get_string(result, "error_message", NULL);
@@ -566,11 +564,11 @@ void broker_sched_finished(broker_core_t *core, broker_runner_t *runner, zframe_
                                     .error_message = message};
         if (broker_sched_end_attempt(core, inflight, (lynx_job_state_t)outcome, message, result,
                                      retryable))
-            return; //  not durable: no ACK, the runner will send it again
+            return -1; //  not durable: no ACK, the runner will send it again
         broker_quarantine_attempt_ended(core, runner, &end);
     }
-    //  Durable, or stale: either way the runner may forget it.
-    s_send_ack(core, routing_id, job_id, attempt);
+    broker_sched_ack(core, routing_id, job_id, attempt);
+    return 0;
 }
 
 //  A runner that stops says so: it is Offline at once, and what it was running (it killed
@@ -634,6 +632,8 @@ static void s_enforce_timeouts(broker_core_t *core)
     zlistx_t *late = broker_queue_select(core->queue, s_is_late, &when);
     broker_inflight_t *inflight;
     while ((inflight = (broker_inflight_t *)zlistx_detach(late, NULL))) {
+        if (broker_artifacts_busy(core->artifacts, inflight->rec.id))
+            continue; //  its result is in, its files are on their way
         char message[256];
         snprintf(message, sizeof message,
                  "timed out: no result %" PRId64 " s after the %" PRId64

@@ -40,6 +40,10 @@ static const char *s_schema =
     "  claimed_at_ms INTEGER, started_at_ms INTEGER, ended_at_ms INTEGER, exit_code INTEGER,"
     "  exit_signal INTEGER, error_message TEXT, trigger BLOB, charged INTEGER NOT NULL,"
     "  PRIMARY KEY (job_id, attempt)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS artifacts ("
+    "  job_id TEXT NOT NULL, name TEXT NOT NULL, attempt INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL, sha256 TEXT NOT NULL, content_type TEXT NOT NULL,"
+    "  path TEXT NOT NULL, PRIMARY KEY (job_id, name));"
     "CREATE TABLE IF NOT EXISTS quarantined_runners ("
     "  id TEXT PRIMARY KEY, reason TEXT NOT NULL, last_error TEXT, since_ms INTEGER NOT NULL,"
     "  failed_attempts INTEGER NOT NULL);";

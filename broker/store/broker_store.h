@@ -173,6 +173,16 @@ int broker_store_set_runner_drained(broker_store_t *self, const char *runner_id,
 typedef void(broker_store_id_fn)(const char *id, void *arg);
 int broker_store_foreach_drained_runner(broker_store_t *self, broker_store_id_fn *fn, void *arg);
 
+//  --- broker_store_artifacts.c ---
+
+//  Replace the job's artifacts with artifacts ([{name, size, sha256, content_type, path}],
+//  path relative to data_dir) of attempt. Part of the caller's transaction. -1 on failure.
+int broker_store_put_artifacts(broker_store_t *self, const char *job_id, int64_t attempt,
+                               const lynx_value_t *artifacts);
+//  The job's artifacts, by name: [{name, attempt, size, sha256, content_type, path}]; [] when
+//  none, NULL on failure.
+lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id);
+
 //  Visit every batch (in creation order) and count its jobs per state. The callback gets the
 //  batch map (borrowed) and counts[LYNX_JOB_STATE_COUNT]. Returns 0 or -1.
 typedef int(broker_store_batch_fn)(const lynx_value_t *batch, const int64_t *counts, void *arg);

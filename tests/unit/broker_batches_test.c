@@ -56,8 +56,9 @@ static void test_a_record_from_its_study(void **state)
     assert_int_equal(batch->priority, 2);
     assert_int_equal(batch->required_count, 1);
     assert_string_equal(batch->required[0], "gpu-lab");
-    assert_non_null(batch->telemetry);
-    assert_null(batch->early_termination);
+    assert_non_null(batch->sections[BROKER_SECTION_TELEMETRY]);
+    assert_null(batch->sections[BROKER_SECTION_EARLY_TERMINATION]);
+    assert_null(batch->sections[BROKER_SECTION_ARTIFACTS]);
     assert_int_equal(broker_batch_remaining(batch), 4);
     broker_batch_move(batch, LYNX_JOB_PENDING, LYNX_JOB_CLAIMED, 3);
     broker_batch_move(batch, LYNX_JOB_CLAIMED, LYNX_JOB_COMPLETED, 2);

@@ -1,0 +1,66 @@
+//  broker_store_artifacts: the files of a job's last ended attempt that the broker holds
+//  (name, size, sha256, content type, and where under data_dir they are). A job's set is
+//  replaced whole, in the transaction that ends the attempt, so what is listed is always one
+//  attempt's complete set.
+#include "broker_store_internal.h"
+
+#include <string.h>
+
+int broker_store_put_artifacts(broker_store_t *self, const char *job_id, int64_t attempt,
+                               const lynx_value_t *artifacts)
+{
+    sqlite3_stmt *clear = broker_store_sql_cached(self, "DELETE FROM artifacts WHERE job_id = ?1");
+    if (!clear)
+        return -1;
+    sqlite3_bind_text(clear, 1, job_id, -1, SQLITE_STATIC);
+    if (broker_store_sql_step_done(self, clear, "replace artifacts in"))
+        return -1;
+    for (size_t i = 0; i < lynx_value_size(artifacts); i++) {
+        const lynx_value_t *file = lynx_value_at(artifacts, i);
+        sqlite3_stmt *stmt = broker_store_sql_cached(
+            self, "INSERT INTO artifacts (job_id, name, attempt, size, sha256, content_type, path)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        if (!stmt)
+            return -1;
+        sqlite3_bind_text(stmt, 1, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, lynx_value_get_string(file, "name", ""), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 3, attempt);
+        sqlite3_bind_int64(stmt, 4, lynx_value_get_int(file, "size", 0));
+        sqlite3_bind_text(stmt, 5, lynx_value_get_string(file, "sha256", ""), -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 6, lynx_value_get_string(file, "content_type", ""), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 7, lynx_value_get_string(file, "path", ""), -1, SQLITE_STATIC);
+        if (broker_store_sql_step_done(self, stmt, "record artifact in"))
+            return -1;
+    }
+    return 0;
+}
+
+lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id)
+{
+    sqlite3_stmt *stmt = broker_store_sql_cached(
+        self, "SELECT name, attempt, size, sha256, content_type, path FROM artifacts"
+              " WHERE job_id = ?1 ORDER BY name");
+    lynx_value_t *list = stmt ? lynx_value_array() : NULL;
+    if (!list)
+        return NULL;
+    sqlite3_bind_text(stmt, 1, job_id, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        lynx_value_t *file = lynx_value_map();
+        lynx_value_set_string(file, "name", (const char *)sqlite3_column_text(stmt, 0));
+        lynx_value_set_int(file, "attempt", sqlite3_column_int64(stmt, 1));
+        lynx_value_set_int(file, "size", sqlite3_column_int64(stmt, 2));
+        lynx_value_set_string(file, "sha256", (const char *)sqlite3_column_text(stmt, 3));
+        lynx_value_set_string(file, "content_type", (const char *)sqlite3_column_text(stmt, 4));
+        lynx_value_set_string(file, "path", (const char *)sqlite3_column_text(stmt, 5));
+        if (lynx_value_append_owned(list, file) != 0)
+            rc = SQLITE_NOMEM;
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) {
+        broker_store_sql_fail(self, "list artifacts in");
+        lynx_value_destroy(&list);
+    }
+    return list;
+}
