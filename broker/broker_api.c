@@ -587,6 +587,8 @@ static const struct {
     {"batch.list", s_op_batch_list},
     {"job.telemetry", s_op_job_telemetry},
     {"batch.jobs", s_op_batch_jobs},
+    {"job.artifacts", broker_artifact_op_list},
+    {"job.artifact", broker_artifact_op_read},
 };
 
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)

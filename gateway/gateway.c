@@ -3,6 +3,7 @@
 
 #include "gateway_http.h"
 #include "gateway_routes.h"
+#include "gateway_stream.h"
 #include "lynx_actor.h"
 #include "lynx_json.h"
 #include "lynx_msg.h"
@@ -12,8 +13,9 @@
 #define GATEWAY_PING_MS 500
 
 typedef struct {
-    gateway_request_t *request;
-    int64_t deadline_ms; //  monotonic
+    gateway_request_t *request; //  answered with the reply, or
+    gateway_stream_t *stream;   //  the download the reply feeds
+    int64_t deadline_ms;        //  monotonic
     int success_status;
     int timeout_ms;
     int64_t sent_ms; //  monotonic
@@ -51,6 +53,56 @@ static void s_respond_error(gateway_request_t *request, const lynx_err_t *err,
     free(json);
 }
 
+static void s_add_pending(s_gateway_t *self, int64_t corr, gateway_request_t *request,
+                          gateway_stream_t *stream, int timeout_ms, int success_status)
+{
+    s_pending_t *pending = (s_pending_t *)calloc(1, sizeof *pending);
+    assert(pending);
+    pending->request = request;
+    pending->stream = stream;
+    pending->deadline_ms = lynx_time_mono_ms() + timeout_ms;
+    pending->timeout_ms = timeout_ms;
+    pending->sent_ms = lynx_time_mono_ms();
+    pending->success_status = success_status;
+    char key[32];
+    snprintf(key, sizeof key, "%" PRId64, corr);
+    zhashx_insert(self->pending, key, pending);
+}
+
+//  Send op with *args_p (taken) as a REQUEST; its corr, or -1 with err.
+static int64_t s_send_request(s_gateway_t *self, const char *op, lynx_value_t **args_p,
+                              int timeout_ms, lynx_err_t *err)
+{
+    int64_t corr = ++self->next_corr;
+    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
+    lynx_value_t *body = lynx_msg_body(msg);
+    lynx_value_set_int(body, "corr", corr);
+    lynx_value_set_string(body, "op", op);
+    //  The broker drops a request it sees after this instant: the client got its 503 already.
+    lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + timeout_ms);
+    if (lynx_value_set(body, "args", args_p))
+        lynx_value_destroy(args_p);
+    if (lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, err)) {
+        lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "broker unreachable at %s",
+                     self->options.broker_endpoint);
+        return -1;
+    }
+    return corr;
+}
+
+//  gateway_stream_send_fn: a download's next question.
+static int s_stream_send(void *arg, gateway_stream_t *stream, lynx_value_t **args_p,
+                         lynx_err_t *err)
+{
+    s_gateway_t *self = (s_gateway_t *)arg;
+    int timeout_ms = self->options.broker_timeout_ms;
+    int64_t corr = s_send_request(self, "job.artifact", args_p, timeout_ms, err);
+    if (corr < 0)
+        return -1;
+    s_add_pending(self, corr, NULL, stream, timeout_ms, 200);
+    return 0;
+}
+
 static void s_on_request(gateway_request_t *request, void *arg)
 {
     s_gateway_t *self = (s_gateway_t *)arg;
@@ -85,47 +137,32 @@ static void s_on_request(gateway_request_t *request, void *arg)
         if (streq(dry_run, "true"))
             call.success_status = 200;
     }
+    if (call.stream) { //  a file: streamed chunk by chunk
+        gateway_stream_start(request, &call.args, s_stream_send, self);
+        return;
+    }
     //  Writing a big batch takes the broker a while; everything else is quick.
     int timeout_ms = streq(call.op, "batch.submit") ? self->options.submit_timeout_ms
                                                     : self->options.broker_timeout_ms;
-    int64_t corr = ++self->next_corr;
-    lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
-    lynx_value_t *body = lynx_msg_body(msg);
-    lynx_value_set_int(body, "corr", corr);
-    lynx_value_set_string(body, "op", call.op);
-    //  The broker drops a request it sees after this instant: the client got its 503 already.
-    lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + timeout_ms);
-    if (lynx_value_set(body, "args", &call.args))
-        lynx_value_destroy(&call.args);
-    if (lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, &err)) {
-        lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL, "broker unreachable at %s",
-                     self->options.broker_endpoint);
+    int64_t corr = s_send_request(self, call.op, &call.args, timeout_ms, &err);
+    if (corr < 0) {
         s_respond_error(request, &err, NULL);
         return;
     }
-    s_pending_t *pending = (s_pending_t *)calloc(1, sizeof *pending);
-    pending->request = request;
-    pending->deadline_ms = lynx_time_mono_ms() + timeout_ms;
-    pending->timeout_ms = timeout_ms;
-    pending->sent_ms = lynx_time_mono_ms();
-    pending->success_status = call.success_status;
-    char key[32];
-    snprintf(key, sizeof key, "%" PRId64, corr);
-    zhashx_insert(self->pending, key, pending);
+    s_add_pending(self, corr, request, NULL, timeout_ms, call.success_status);
 }
 
-//  Take the pending request for corr out of the table; NULL when unknown (already timed out).
-static gateway_request_t *s_take_pending(s_gateway_t *self, int64_t corr, int *status_p)
+//  Take the pending entry for corr out of the table; false when unknown (already timed out).
+static bool s_take_pending(s_gateway_t *self, int64_t corr, s_pending_t *taken)
 {
     char key[32];
     snprintf(key, sizeof key, "%" PRId64, corr);
     s_pending_t *pending = (s_pending_t *)zhashx_lookup(self->pending, key);
     if (!pending)
-        return NULL;
-    gateway_request_t *request = pending->request;
-    *status_p = pending->success_status;
+        return false;
+    *taken = *pending;
     zhashx_delete(self->pending, key);
-    return request;
+    return true;
 }
 
 static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
@@ -140,8 +177,12 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
     }
     self->last_heard_ms = lynx_time_mono_ms();
     lynx_value_t *body = lynx_msg_body(msg);
-    int status = 200;
-    gateway_request_t *request = s_take_pending(self, lynx_value_get_int(body, "corr", 0), &status);
+    s_pending_t taken = {0};
+    s_take_pending(self, lynx_value_get_int(body, "corr", 0), &taken);
+    gateway_request_t *request = taken.request;
+    int status = taken.success_status;
+    if (taken.stream)
+        gateway_stream_on_answer(taken.stream, msg);
     const lynx_value_t *reply = lynx_value_get(body, "body");
     //  A reply of {content_type, text} is sent as is (CSV exports); anything else as JSON.
     const char *raw_type = lynx_value_get_string(reply, "content_type", NULL);
@@ -220,8 +261,12 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL,
                      "broker at %s did not answer within %" PRId64 " ms",
                      self->options.broker_endpoint, waited_ms);
-        s_respond_error(pending->request, &err, NULL);
+        gateway_stream_t *stream = pending->stream;
+        if (pending->request)
+            s_respond_error(pending->request, &err, NULL);
         zhashx_delete(self->pending, key);
+        if (stream)
+            gateway_stream_on_timeout(stream, &err);
     }
     zlistx_destroy(&expired);
     gateway_http_run(self->http);
@@ -279,6 +324,13 @@ static void s_gateway_actor(zsock_t *pipe, void *args)
         zloop_start(self->loop);
     }
     zloop_destroy(&self->loop);
+    //  Downloads waiting for the broker end now (their connections close with the server).
+    lynx_err_t gone;
+    lynx_err_set(&gone, LYNX_EUNAVAILABLE, NULL, "gateway stopping");
+    for (s_pending_t *pending = (s_pending_t *)zhashx_first(self->pending); pending;
+         pending = (s_pending_t *)zhashx_next(self->pending))
+        if (pending->stream)
+            gateway_stream_on_timeout(pending->stream, &gone);
     zhashx_destroy(&self->pending);
     gateway_http_destroy(&self->http);
     zsock_destroy(&self->broker);

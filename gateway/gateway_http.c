@@ -64,6 +64,11 @@ struct _gateway_request_t {
     size_t body_cap;
     struct MHD_Response *response; //  in S_ANSWERED; NULL when building it failed
     unsigned int status;
+    //  A streamed answer: its reader (s_stream_t, NULL once MHD freed it) and whether it waits
+    //  for data.
+    gateway_stream_read_fn *read;
+    void *stream_arg;
+    bool stream_waiting;
 };
 
 //  --------------------------------------------------------------------------------------------
@@ -94,11 +99,21 @@ static gateway_request_t *s_request_new(gateway_http_t *owner, struct MHD_Connec
     return self;
 }
 
+//  What MHD's content reader and free callbacks get: the request, until it completes.
+typedef struct {
+    gateway_request_t *request;
+    gateway_stream_read_fn *read;
+    gateway_stream_done_fn *done;
+    void *arg;
+} s_stream_t;
+
 static void s_request_destroy(gateway_request_t **self_p)
 {
     gateway_request_t *self = *self_p;
     if (!self)
         return;
+    if (self->read) //  the streamed answer outlives us: it must not reach back
+        ((s_stream_t *)self->stream_arg)->request = NULL;
     if (self->prev)
         self->prev->next = self->next;
     else
@@ -478,6 +493,77 @@ size_t gateway_request_body_len(const gateway_request_t *self)
 {
     assert(self);
     return self->body_len;
+}
+
+//  MHD asks for more of a streamed body. Nothing ready: suspend until gateway_request_resume.
+static ssize_t s_stream_read(void *cls, uint64_t pos, char *buffer, size_t max)
+{
+    s_stream_t *stream = cls;
+    gateway_request_t *request = stream->request;
+    if (!request)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    long got = stream->read(stream->arg, pos, buffer, max);
+    if (got < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (got == 0) {
+        request->stream_waiting = true;
+        if (!request->suspended) {
+            request->suspended = true;
+            MHD_suspend_connection(request->connection);
+        }
+    }
+    return (ssize_t)got;
+}
+
+static void s_stream_free(void *cls)
+{
+    s_stream_t *stream = cls;
+    if (stream->request)
+        stream->request->read = NULL;
+    stream->done(stream->arg);
+    free(stream);
+}
+
+void gateway_request_stream(gateway_request_t *self, int status, const char *content_type,
+                            uint64_t size, const char *const *headers, gateway_stream_read_fn *read,
+                            gateway_stream_done_fn *done, void *arg)
+{
+    assert(self && self->state == S_WAITING);
+    s_stream_t *stream = calloc(1, sizeof *stream);
+    if (stream) {
+        *stream = (s_stream_t){.request = self, .read = read, .done = done, .arg = arg};
+        self->response = MHD_create_response_from_callback(size, 64 * 1024, s_stream_read, stream,
+                                                           s_stream_free);
+        if (!self->response)
+            free(stream);
+    }
+    if (!self->response)
+        done(arg); //  nothing will ever call it otherwise
+    if (self->response && content_type)
+        MHD_add_response_header(self->response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (size_t i = 0; self->response && headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(self->response, headers[i], headers[i + 1]);
+    self->read = self->response ? read : NULL;
+    self->stream_arg = stream;
+    self->status = (unsigned int)status;
+    self->state = S_ANSWERED;
+    if (self->suspended) {
+        self->suspended = false;
+        self->owner->resumes_pending = true;
+        MHD_resume_connection(self->connection);
+    }
+}
+
+void gateway_request_resume(gateway_request_t *self)
+{
+    if (!self || !self->stream_waiting)
+        return;
+    self->stream_waiting = false;
+    if (self->suspended) {
+        self->suspended = false;
+        self->owner->resumes_pending = true;
+        MHD_resume_connection(self->connection);
+    }
 }
 
 void gateway_request_respond(gateway_request_t *self, int status, const char *content_type,

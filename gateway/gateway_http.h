@@ -49,6 +49,22 @@ size_t gateway_request_body_len(const gateway_request_t *self);
 void gateway_request_respond_with(gateway_request_t *self, int status, const char *content_type,
                                   const char *body, size_t body_len, const char *const *headers);
 
+//  A streamed answer's source. read copies up to max bytes of the body from position pos into
+//  buffer and returns how many; 0 when none are ready yet (the connection waits until
+//  gateway_request_resume); -1 to abort (the connection is closed: the client sees a short
+//  body). done is called once when the server has finished with the answer (sent, or the
+//  client went away); the request is gone by then.
+typedef long(gateway_stream_read_fn)(void *arg, uint64_t pos, char *buffer, size_t max);
+typedef void(gateway_stream_done_fn)(void *arg);
+
+//  Answer with a body of size bytes produced by read as the client takes it, with extra
+//  headers as gateway_request_respond_with. Bounded memory whatever the size.
+void gateway_request_stream(gateway_request_t *self, int status, const char *content_type,
+                            uint64_t size, const char *const *headers, gateway_stream_read_fn *read,
+                            gateway_stream_done_fn *done, void *arg);
+//  A streamed answer whose read returned 0 has data again. Harmless when it was not waiting.
+void gateway_request_resume(gateway_request_t *self);
+
 //  Answer with status and body (copied). Resumes the connection if it was suspended. The
 //  request is gone afterwards: do not touch it again.
 void gateway_request_respond(gateway_request_t *self, int status, const char *content_type,

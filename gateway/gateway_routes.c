@@ -17,6 +17,7 @@ typedef enum {
 //  Query arguments list endpoints accept; they reach the broker as string args.
 static const char *const s_list_query[] = {"status", "cursor", "limit", NULL};
 static const char *const s_telemetry_query[] = {"format", "variables", NULL};
+static const char *const s_log_query[] = {"tail", NULL};
 
 static const struct {
     const char *method;
@@ -26,29 +27,46 @@ static const struct {
     s_args_kind_t args;
     const char *id_key;
     const char *const *query; //  NULL-ended query argument names, or NULL
+    bool stream;              //  a file streamed from the broker
 } s_routes[] = {
-    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL, NULL},
-    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL, NULL},
-    {"GET", "/batches", "batch.list", 200, ARGS_NONE, NULL, s_list_query},
-    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id", NULL},
-    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id", NULL},
-    {"GET", "/batches/{id}/jobs", "batch.jobs", 200, ARGS_PATH_ID, "batch_id", s_list_query},
-    {"POST", "/batches/{id}/cancel", "batch.cancel", 200, ARGS_PATH_ID, "batch_id", NULL},
-    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id", NULL},
-    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id", NULL},
-    {"POST", "/jobs/{id}/cancel", "job.cancel", 200, ARGS_PATH_ID, "job_id", NULL},
-    {"GET", "/jobs/{id}/telemetry", "job.telemetry", 200, ARGS_PATH_ID, "job_id",
-     s_telemetry_query},
-    {"GET", "/runners", "runner.list", 200, ARGS_NONE, NULL, NULL},
-    {"GET", "/runners/{id}", "runner.get", 200, ARGS_PATH_ID, "runner_id", NULL},
-    {"POST", "/runners/{id}/drain", "runner.drain", 200, ARGS_PATH_ID, "runner_id", NULL},
-    {"POST", "/runners/{id}/resume", "runner.resume", 200, ARGS_PATH_ID, "runner_id", NULL},
+    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL, NULL, false},
+    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL, NULL, false},
+    {"GET", "/batches", "batch.list", 200, ARGS_NONE, NULL, s_list_query, false},
+    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id", NULL, false},
+    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id", NULL, false},
+    {"GET", "/batches/{id}/jobs", "batch.jobs", 200, ARGS_PATH_ID, "batch_id", s_list_query, false},
+    {"POST", "/batches/{id}/cancel", "batch.cancel", 200, ARGS_PATH_ID, "batch_id", NULL, false},
+    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id", NULL, false},
+    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id", NULL, false},
+    {"POST", "/jobs/{id}/cancel", "job.cancel", 200, ARGS_PATH_ID, "job_id", NULL, false},
+    {"GET", "/jobs/{id}/telemetry", "job.telemetry", 200, ARGS_PATH_ID, "job_id", s_telemetry_query,
+     false},
+    {"GET", "/jobs/{id}/artifacts", "job.artifacts", 200, ARGS_PATH_ID, "job_id", NULL, false},
+    //  {name}: the rest of the path, slashes included (plots/orbit.png).
+    {"GET", "/jobs/{id}/artifacts/{name}", "job.artifact", 200, ARGS_PATH_ID, "job_id", NULL, true},
+    {"GET", "/jobs/{id}/logs/stdout", "job.artifact", 200, ARGS_PATH_ID, "job_id", s_log_query,
+     true},
+    {"GET", "/jobs/{id}/logs/stderr", "job.artifact", 200, ARGS_PATH_ID, "job_id", s_log_query,
+     true},
+    {"GET", "/runners", "runner.list", 200, ARGS_NONE, NULL, NULL, false},
+    {"GET", "/runners/{id}", "runner.get", 200, ARGS_PATH_ID, "runner_id", NULL, false},
+    {"POST", "/runners/{id}/drain", "runner.drain", 200, ARGS_PATH_ID, "runner_id", NULL, false},
+    {"POST", "/runners/{id}/resume", "runner.resume", 200, ARGS_PATH_ID, "runner_id", NULL, false},
 };
 
-//  Match path against pattern; on success copy the {id} segment (if any) into id.
-static bool s_path_matches(const char *pattern, const char *path, char *id, size_t id_size)
+//  Match path against pattern; on success copy the {id} segment (if any) into id and the
+//  {name} rest (if any) into name.
+static bool s_path_matches(const char *pattern, const char *path, char *id, size_t id_size,
+                           char *name, size_t name_size)
 {
     while (*pattern && *path) {
+        if (strcmp(pattern, "{name}") == 0) {
+            size_t len = strlen(path);
+            if (len == 0 || len >= name_size)
+                return false;
+            memcpy(name, path, len + 1);
+            return true;
+        }
         if (strncmp(pattern, "{id}", 4) == 0) {
             size_t len = strcspn(path, "/");
             if (len == 0 || len >= id_size)
@@ -78,10 +96,11 @@ static bool s_is_json(const char *content_type)
 int gateway_routes_match(const char *method, const char *path, const char *content_type,
                          const char *body, size_t body_len, gateway_call_t *call, lynx_err_t *err)
 {
-    char id[256];
+    char id[256], name[2048];
     bool path_known = false;
     for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
-        if (!s_path_matches(s_routes[i].pattern, path, id, sizeof id))
+        name[0] = '\0';
+        if (!s_path_matches(s_routes[i].pattern, path, id, sizeof id, name, sizeof name))
             continue;
         path_known = true;
         if (strcmp(s_routes[i].method, method) != 0)
@@ -89,6 +108,7 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
         call->op = s_routes[i].op;
         call->success_status = s_routes[i].success_status;
         call->query = s_routes[i].query;
+        call->stream = s_routes[i].stream;
         if (s_routes[i].args == ARGS_BODY) {
             if (!s_is_json(content_type))
                 return lynx_err_set(err, LYNX_EMEDIA, NULL,
@@ -108,6 +128,12 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
             call->args = lynx_value_map();
             if (s_routes[i].args == ARGS_PATH_ID)
                 lynx_value_set_string(call->args, s_routes[i].id_key, id);
+            //  A log is its job's stdout.log or stderr.log artifact.
+            const char *log = strstr(s_routes[i].pattern, "/logs/");
+            if (log)
+                snprintf(name, sizeof name, "%s.log", log + strlen("/logs/"));
+            if (name[0])
+                lynx_value_set_string(call->args, "name", name);
         }
         return 0;
     }
@@ -118,11 +144,12 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
 
 void gateway_routes_allowed(const char *path, char *methods, size_t size)
 {
-    char id[256];
+    char id[256], name[2048];
     size_t used = 0;
     methods[0] = '\0';
     for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++)
-        if (s_path_matches(s_routes[i].pattern, path, id, sizeof id) && used < size)
+        if (s_path_matches(s_routes[i].pattern, path, id, sizeof id, name, sizeof name) &&
+            used < size)
             used += (size_t)snprintf(methods + used, size - used, "%s%s", used ? ", " : "",
                                      s_routes[i].method);
 }

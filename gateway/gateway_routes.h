@@ -3,6 +3,8 @@
 #ifndef GATEWAY_ROUTES_H_INCLUDED
 #define GATEWAY_ROUTES_H_INCLUDED
 
+#include <stdbool.h>
+
 #include "lynx_err.h"
 #include "lynx_value.h"
 
@@ -11,6 +13,7 @@ typedef struct {
     int success_status;       //  HTTP status of a successful answer (200, 201)
     lynx_value_t *args;       //  REQUEST args (owned by the caller)
     const char *const *query; //  query arguments to copy into args as strings (NULL-ended)
+    bool stream;              //  the answer is a file streamed from the broker (gateway_stream)
 } gateway_call_t;
 
 //  Match method and path (plus body and content type for POST) to a broker call. Returns 0

@@ -16,6 +16,7 @@
 
 #include "lynx_digest.h"
 #include "lynx_grow.h"
+#include "lynx_path.h"
 #include "runner_fs.h"
 
 #define S_MAX_DEPTH 64
@@ -332,38 +333,6 @@ int runner_artifacts_offer(runner_artifacts_t *self, const char *job_id, int64_t
     return 0;
 }
 
-//  Open dir/name for reading one component at a time, each opened with O_NOFOLLOW: no
-//  symbolic link is followed anywhere on the way (a directory swapped for a link after the scan
-//  included), and ".", ".." and empty components are refused, so the open never leaves dir.
-static int s_open_beneath(const char *dir, const char *name)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const char *component = name;
-    while (fd >= 0) {
-        const char *slash = strchr(component, '/');
-        size_t len = slash ? (size_t)(slash - component) : strlen(component);
-        char part[NAME_MAX + 1];
-        if (len == 0 || len > NAME_MAX || (len == 1 && component[0] == '.') ||
-            (len == 2 && component[0] == '.' && component[1] == '.')) {
-            close(fd);
-            errno = EINVAL;
-            return -1;
-        }
-        memcpy(part, component, len);
-        part[len] = '\0';
-        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : O_NONBLOCK);
-        int next = openat(fd, part, flags);
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        fd = next;
-        if (!slash)
-            return fd;
-        component = slash + 1;
-    }
-    return -1;
-}
-
 static lynx_value_t *s_chunk(const lynx_value_t *fetch, const char *error_format, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -392,7 +361,7 @@ static const char *s_open_file(s_offer_t *offer, const char *name, int64_t size,
                                size_t why_size)
 {
     s_offer_close(offer);
-    int fd = s_open_beneath(offer->dir, name);
+    int fd = lynx_path_open_beneath(offer->dir, name, O_RDONLY | O_NONBLOCK);
     struct stat info;
     if (fd < 0) {
         snprintf(why, why_size, "cannot open: %s", strerror(errno));

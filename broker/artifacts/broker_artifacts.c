@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "lynx_digest.h"
+#include "lynx_path.h"
 #include "lynx_time.h"
 
-#define S_NAME_MAX 1024
 #define S_DEFAULT_MAX_FILE_BYTES (INT64_C(2) << 30)
 #define S_DEFAULT_MAX_JOB_BYTES (INT64_C(4) << 30)
 
@@ -60,22 +60,17 @@ struct broker_artifacts_t {
 
 bool broker_artifacts_name_ok(const char *name, size_t length)
 {
-    if (!name || length == 0 || length > S_NAME_MAX || strlen(name) != length || name[0] == '/')
-        return false;
-    const char *component = name;
-    while (true) {
-        const char *slash = strchr(component, '/');
-        size_t len = slash ? (size_t)(slash - component) : strlen(component);
-        if (len == 0 || len > NAME_MAX || (len == 1 && component[0] == '.') ||
-            (len == 2 && component[0] == '.' && component[1] == '.'))
-            return false;
-        for (size_t i = 0; i < len; i++)
-            if ((unsigned char)component[i] < 0x20 || component[i] == 0x7f)
-                return false;
-        if (!slash)
-            return true;
-        component = slash + 1;
+    return lynx_path_name_ok(name, length);
+}
+
+int broker_artifacts_open(const broker_artifacts_t *self, const char *stored_path)
+{
+    const char *prefix = "artifacts/";
+    if (strncmp(stored_path, prefix, strlen(prefix)) != 0) {
+        errno = EINVAL;
+        return -1;
     }
+    return lynx_path_open_beneath(self->root, stored_path + strlen(prefix), O_RDONLY);
 }
 
 const char *broker_artifacts_content_type(const char *name)
@@ -307,7 +302,7 @@ static int s_accept_files(s_upload_t *upload, const lynx_value_t *manifest,
         for (size_t j = 0; name && j < upload->count; j++)
             repeated = repeated || strcmp(upload->files[j].name, name) == 0;
         const char *reason = NULL;
-        if (!broker_artifacts_name_ok(name, lynx_value_string_len(name_value)))
+        if (!lynx_path_name_ok(name, lynx_value_string_len(name_value)))
             reason = "refused: not a relative path inside the output directory";
         else if (repeated)
             reason = "refused: listed twice";

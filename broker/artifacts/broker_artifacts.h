@@ -88,8 +88,10 @@ bool broker_artifacts_busy(const broker_artifacts_t *self, const char *job_id);
 
 //  The Content-Type of a file name, by its extension.
 const char *broker_artifacts_content_type(const char *name);
-//  True for a name an artifact may have: relative, '/'-separated, no empty, "." or ".."
-//  component, at most 1024 bytes (255 a component), no NUL or control characters.
+//  True for a name an artifact may have (lynx_path_name_ok).
 bool broker_artifacts_name_ok(const char *name, size_t length);
+//  Open a stored artifact (path as the store records it, relative to data_dir) for reading,
+//  following no symbolic link. -1 with errno.
+int broker_artifacts_open(const broker_artifacts_t *self, const char *stored_path);
 
 #endif

@@ -40,7 +40,7 @@ static const char *const s_method_names[] = {
 
 static const char *const s_config_fields[] = {"simulation",   "monte_carlo", "dispersions",
                                               "correlations", "compute",     "early_termination",
-                                              "telemetry",    NULL};
+                                              "telemetry",    "artifacts",   NULL};
 static const char *const s_simulation_fields[] = {"name", "version", "duration_minutes", NULL};
 static const char *const s_monte_carlo_fields[] = {"runs", "seed", "sampling_method", "scramble",
                                                    NULL};
@@ -380,6 +380,39 @@ static void s_check_capabilities(broker_study_config_t *self, lynx_check_t *chec
     }
 }
 
+//  config.artifacts (a Lynx-C extension): which files of a job's output directory go to the
+//  broker (collect: "all", "none" or glob patterns) and how big they may be. The runner
+//  applies it; the broker enforces the limits again.
+static void s_check_artifacts(lynx_check_t *check, const lynx_value_t *config)
+{
+    static const char *const fields[] = {"collect", "max_file_bytes", "max_job_bytes", NULL};
+    const char *path = "config.artifacts";
+    const lynx_value_t *artifacts = NULL;
+    if (lynx_check_get_object(check, config, "config", "artifacts", LYNX_CHECK_OPTIONAL,
+                              &artifacts) != 1)
+        return;
+    lynx_check_warn_unknown(check, artifacts, path, fields);
+    const lynx_value_t *collect = lynx_check_member(artifacts, "collect");
+    const char *word = lynx_value_as_string(collect);
+    bool valid = !collect || (word && (strcmp(word, "all") == 0 || strcmp(word, "none") == 0));
+    if (lynx_value_type(collect) == LYNX_VALUE_ARRAY) {
+        valid = lynx_value_size(collect) >= 1 && lynx_value_size(collect) <= 64;
+        for (size_t i = 0; valid && i < lynx_value_size(collect); i++) {
+            const lynx_value_t *pattern = lynx_value_at(collect, i);
+            valid = lynx_value_type(pattern) == LYNX_VALUE_STRING &&
+                    lynx_value_string_len(pattern) >= 1 && lynx_value_string_len(pattern) <= 256;
+        }
+    }
+    if (!valid)
+        lynx_check_error(check, path, "collect",
+                         "must be \"all\", \"none\" or a list of 1 to 64 glob patterns");
+    int64_t bytes = 0;
+    lynx_check_get_integer(check, artifacts, path, "max_file_bytes", LYNX_CHECK_OPTIONAL, 1,
+                           INT64_C(1) << 40, &bytes);
+    lynx_check_get_integer(check, artifacts, path, "max_job_bytes", LYNX_CHECK_OPTIONAL, 1,
+                           INT64_C(1) << 42, &bytes);
+}
+
 static void s_check_compute(broker_study_config_t *self, lynx_check_t *check,
                             const lynx_value_t *config)
 {
@@ -461,6 +494,7 @@ broker_study_config_t *broker_study_check(const lynx_value_t *config, int64_t ru
     s_check_dispersions(self, &check, config);
     s_check_correlations(self, &check, config);
     s_check_compute(self, &check, config);
+    s_check_artifacts(&check, config);
     const lynx_value_t *section = NULL;
     if (lynx_check_get_object(&check, config, "config", "early_termination", LYNX_CHECK_OPTIONAL,
                               &section) == 1) {

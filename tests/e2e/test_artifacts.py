@@ -1,0 +1,154 @@
+"""Artifacts brought home: a job's files travel from the runner to the broker before the job
+is reported ended, and come back through the gateway (list, download with ETag and Range,
+logs with tail), byte for byte what the scenario wrote. What must not travel (a link to
+/etc/passwd, a FIFO) is skipped and named; no path leaves the job's files.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import urllib.parse
+from pathlib import Path
+
+from lynx_harness import scenario_path, tutorial_batch
+
+SCENARIO = scenario_path("artifacts_scenario.py")
+
+
+def raw_get(stack, path, headers=None):
+    """GET path exactly as written (no client-side normalising): (status, headers, bytes)."""
+    url = urllib.parse.urlsplit(stack.gateway.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        for key, value in (headers or {}).items():
+            connection.putheader(key, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def start(stack, tmp_path, **runner):
+    state = tmp_path / "state"
+    state.mkdir()
+    stack.start_broker()
+    stack.start_gateway()
+    env = {"LYNX_E2E_STATE_DIR": str(state)}
+    env.update(runner.pop("extra_env", {}))
+    stack.start_runner("art-01", SCENARIO, max_concurrent_jobs=2, extra_env=env, **runner)
+    return state
+
+
+def run_batch(stack, runs=2, **config):
+    body = tutorial_batch("artifacts", runs)
+    body["config"].update(config)
+    batch_id = stack.submit(body)["batch_id"]
+    final = stack.wait_batch_terminal(batch_id, timeout=60)
+    assert final["batch"]["status"] == "Completed", final
+    return batch_id, stack.list_jobs(batch_id)
+
+
+def test_files_reach_the_broker_and_come_back_byte_for_byte(stack, tmp_path):
+    state = start(stack, tmp_path)
+    batch_id, jobs = run_batch(stack)
+    for job in jobs:
+        wrote = json.loads((state / f"{job['id']}.json").read_text())
+        result = stack.get_ok(f"/jobs/{job['id']}/results")
+        #  output_files keeps the documented runner-side paths.
+        assert any(p.endswith("/summary.json") for p in result["output_files"]), result
+        by_name = {a["name"]: a for a in result["artifacts"]}
+        assert set(by_name) == {"summary.json", "plots/data.bin", "stdout.log", "stderr.log"}, \
+            by_name
+        for name in ("summary.json", "plots/data.bin"):
+            assert by_name[name]["sha256"] == wrote[name], (name, by_name[name], wrote)
+        assert by_name["plots/data.bin"]["size"] == 300000
+        assert by_name["summary.json"]["content_type"] == "application/json"
+        skipped = {s["name"]: s["reason"] for s in result["artifacts_skipped"]}
+        assert skipped == {"passwd": "symbolic link (not followed)",
+                           "pipe": "not a regular file (device, socket or FIFO)"}, skipped
+
+        listing = stack.get_ok(f"/jobs/{job['id']}/artifacts")
+        assert listing["count"] == 4 and listing["job_id"] == job["id"], listing
+        for artifact in listing["artifacts"]:
+            status, headers, data = raw_get(stack, artifact["url"])
+            assert status == 200, (artifact, status, data[:200])
+            assert hashlib.sha256(data).hexdigest() == artifact["sha256"], artifact
+            assert int(headers["Content-Length"]) == artifact["size"], headers
+            assert headers["ETag"] == f'"{artifact["sha256"]}"', headers
+            assert headers["Content-Type"] == artifact["content_type"], headers
+        summary = json.loads(raw_get(stack, by_name["summary.json"]["url"])[2])
+        assert summary["run_id"] == job["run_id"], summary
+
+        #  The files are the broker's now: under its data dir, one set per job.
+        stored = stack.broker.data_dir / "artifacts" / batch_id / job["id"]
+        assert [p.name for p in stored.iterdir()] == ["a1"], list(stored.iterdir())
+        data = (stored / "a1" / "plots" / "data.bin").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == wrote["plots/data.bin"]
+
+
+def test_ranges_etags_and_logs(stack, tmp_path):
+    start(stack, tmp_path)
+    _, jobs = run_batch(stack, runs=1)
+    job = jobs[0]
+    base = f"/jobs/{job['id']}/artifacts/plots/data.bin"
+    _, headers, whole = raw_get(stack, base)
+    status, headers, part = raw_get(stack, base, {"Range": "bytes=1000-299999"})
+    assert status == 206 and part == whole[1000:], (status, len(part))
+    assert headers["Content-Range"] == "bytes 1000-299999/300000", headers
+    status, headers, part = raw_get(stack, base, {"Range": "bytes=-10"})
+    assert status == 206 and part == whole[-10:]
+    status, headers, _ = raw_get(stack, base, {"Range": "bytes=300000-"})
+    assert status == 416 and headers["Content-Range"] == "bytes */300000", (status, headers)
+    status, _, body = raw_get(stack, base, {"If-None-Match": headers_etag(stack, base)})
+    assert status == 304 and body == b"", status
+
+    status, headers, text = raw_get(stack, f"/jobs/{job['id']}/logs/stdout")
+    assert status == 200 and text.decode() == \
+        f"first line\nsecond line\nrun {job['run_id']} done\n", text
+    assert headers["Content-Type"] == "text/plain", headers
+    status, _, text = raw_get(stack, f"/jobs/{job['id']}/logs/stdout?tail=2")
+    assert status == 200 and text.decode() == f"second line\nrun {job['run_id']} done\n", text
+    status, _, text = raw_get(stack, f"/jobs/{job['id']}/logs/stderr?tail=1")
+    assert status == 200 and text.decode() == "warning: two\n", text
+    status, _, text = raw_get(stack, f"/jobs/{job['id']}/logs/stderr?tail=0")
+    assert status == 400, (status, text)
+    assert raw_get(stack, f"/jobs/{job['id']}/logs/other")[0] == 404
+
+
+def headers_etag(stack, path):
+    return raw_get(stack, path)[1]["ETag"]
+
+
+def test_no_path_leaves_the_jobs_files(stack, tmp_path):
+    start(stack, tmp_path)
+    _, jobs = run_batch(stack, runs=1)
+    job_id = jobs[0]["id"]
+    for name in ("..%2F..%2F..%2F..%2Fetc%2Fpasswd", "../../../../etc/passwd",
+                 "%2Fetc%2Fshadow", "passwd", "pipe", "plots%2F..%2F..%2Fsummary.json",
+                 "plots/../summary.json", "plots", "nonexistent"):
+        status, _, body = raw_get(stack, f"/jobs/{job_id}/artifacts/{name}")
+        assert status == 404, (name, status, body[:200])
+        assert b"root:" not in body
+    assert raw_get(stack, "/jobs/no-such-job/artifacts")[0] == 404
+    assert raw_get(stack, "/jobs/no-such-job/artifacts/summary.json")[0] == 404
+
+
+def test_policy_and_keep_local_outputs(stack, tmp_path):
+    state = start(stack, tmp_path, extra_config={"keep_local_outputs": False})
+    _, jobs = run_batch(stack, runs=1,
+                        artifacts={"collect": ["*.json", "stdout.log"], "max_file_bytes": 1000})
+    job = jobs[0]
+    wrote = json.loads((state / f"{job['id']}.json").read_text())
+    result = stack.get_ok(f"/jobs/{job['id']}/results")
+    assert sorted(a["name"] for a in result["artifacts"]) == ["stdout.log", "summary.json"]
+    #  Not collected: not listed anywhere; only what is refused or too big is skipped.
+    assert "plots/data.bin" not in {s["name"] for s in result["artifacts_skipped"]}
+    #  keep_local_outputs: false: the runner removed its copy once the broker had the files.
+    stack.wait_for(lambda: not Path(wrote["output_dir"]).exists(), 10,
+                   what="the runner to remove the job's output directory")
+    status, _, data = raw_get(stack, f"/jobs/{job['id']}/artifacts/summary.json")
+    assert status == 200 and hashlib.sha256(data).hexdigest() == wrote["summary.json"]
+    os.sync()
