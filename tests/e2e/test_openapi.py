@@ -153,6 +153,29 @@ def test_every_operation_matches_the_document(make_stack, doc):
              path=f"/jobs/{job_id}/telemetry?format=xml")
     api.call("GET", "/jobs/{job_id}/telemetry", 404, path="/jobs/nope/telemetry")
 
+    listing = api.call("GET", "/jobs/{job_id}/artifacts", 200, path=f"/jobs/{job_id}/artifacts")
+    assert {a["name"] for a in listing["artifacts"]} >= {"summary.json", "stdout.log"}, listing
+    assert result["artifacts"] and all(a["url"].startswith(f"/jobs/{job_id}/artifacts/")
+                                       for a in result["artifacts"]), result
+    api.call("GET", "/jobs/{job_id}/artifacts", 404, path="/jobs/nope/artifacts")
+    log = api.call("GET", "/jobs/{job_id}/artifacts/{name}", 200,
+                   path=f"/jobs/{job_id}/artifacts/stdout.log", content_type="text/plain")
+    assert "wrote summary.json" in log, log
+    api.call("GET", "/jobs/{job_id}/artifacts/{name}", 404,
+             path=f"/jobs/{job_id}/artifacts/..%2Fsummary.json")
+    tail = api.call("GET", "/jobs/{job_id}/logs/stdout", 200,
+                    path=f"/jobs/{job_id}/logs/stdout?tail=5", content_type="text/plain")
+    assert "wrote summary.json" in tail, tail
+    #  The scenario wrote nothing on stderr: an empty text/plain body (no JSON to validate).
+    empty = stack.http("GET", f"/jobs/{job_id}/logs/stderr")
+    assert empty.status == 200 and empty.body is None, empty
+    assert empty.headers["Content-Type"] == "text/plain", empty.headers
+    api.covered.add(("GET", "/jobs/{job_id}/logs/stderr"))
+    for stream in ("stdout", "stderr"):
+        api.call("GET", f"/jobs/{{job_id}}/logs/{stream}", 400,
+                 path=f"/jobs/{job_id}/logs/{stream}?tail=x")
+        api.call("GET", f"/jobs/{{job_id}}/logs/{stream}", 404, path=f"/jobs/nope/logs/{stream}")
+
     api.call("POST", "/jobs/{job_id}/cancel", 409, path=f"/jobs/{job_id}/cancel")
     api.call("POST", "/jobs/{job_id}/cancel", 404, path="/jobs/nope/cancel")
     api.call("POST", "/batches/{batch_id}/cancel", 409, path=f"/batches/{batch_id}/cancel")
