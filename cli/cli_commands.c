@@ -22,6 +22,8 @@ const cli_command_t cli_commands[] = {
     {"runners", cli_cmd_runners, "list the runners"},
     {"drain", cli_cmd_drain, "put a runner in Maintenance (running jobs finish)"},
     {"resume", cli_cmd_resume, "take a runner out of Maintenance or quarantine"},
+    {"artifacts", cli_cmd_artifacts, "list or download a job's files (or one file of every run)"},
+    {"logs", cli_cmd_logs, "print a job's stdout (--stderr), or its last --tail N lines"},
     {NULL, NULL, NULL},
 };
 
@@ -195,6 +197,11 @@ int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const char *j
     }
     if (reply->status >= 200 && reply->status < 300 && reply->json)
         return CLI_EXIT_OK;
+    return cli_call_failed(ctx, method, path, reply);
+}
+
+int cli_call_failed(cli_ctx_t *ctx, const char *method, const char *path, cli_http_reply_t *reply)
+{
     int status = CLI_EXIT_JOBS_FAILED;
     if (reply->status == 503) {
         fprintf(stderr, "lynx: gateway at %s answers 503 (broker unreachable)\n",

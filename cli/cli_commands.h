@@ -3,7 +3,7 @@
 //
 //  Each command group lives in its own source: cli_submit.c (submit, validate), cli_batch.c
 //  (status, results, jobs, cancel), cli_queue.c (batches, job), cli_runners.c (runners,
-//  drain, resume), cli_watch.c (watch).
+//  drain, resume), cli_watch.c (watch), cli_artifacts.c (artifacts, logs).
 #ifndef CLI_COMMANDS_H_INCLUDED
 #define CLI_COMMANDS_H_INCLUDED
 
@@ -78,6 +78,10 @@ int cli_parse_long(const char *cmd, const char *flag, const char *text, long min
 int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const char *json_body,
              cli_http_reply_t *reply);
 
+//  What cli_call does with an answer that is not a 2xx JSON one: print why, clear reply, and
+//  return the exit status.
+int cli_call_failed(cli_ctx_t *ctx, const char *method, const char *path, cli_http_reply_t *reply);
+
 //  GET base (a path without a query) page after page, following next_cursor, with the
 //  optional status and limit query arguments; append every element of each page's key array
 //  to items. Returns an exit status (errors printed as cli_call).
@@ -136,5 +140,7 @@ int cli_cmd_drain(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_resume(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_batches(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_job(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_artifacts(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_logs(cli_ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 #include "cli_http.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@
 //  A gateway that accepts the connection answers within its own --submit-timeout-ms (120 s by
 //  default, POST /jobs writes the whole batch); wait a little longer than that.
 #define CLI_HTTP_TIMEOUT_MS 150000L
+//  A download that moves no byte for this long fails.
+#define CLI_HTTP_STALL_SECS 60
 #define CLI_HTTP_CONNECT_TIMEOUT_MS 5000L
 
 struct _cli_http_t {
@@ -25,10 +28,16 @@ typedef struct {
     int oom;
 } s_buffer_t;
 
-static size_t s_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+//  Where an answer's body goes: a 2xx body to out when downloading, anything else to buf.
+typedef struct {
+    s_buffer_t buf;
+    FILE *out;
+    CURL *curl;
+    int out_failed; //  writing to out failed
+} s_sink_t;
+
+static size_t s_buffer_write(s_buffer_t *buf, const char *ptr, size_t n)
 {
-    s_buffer_t *buf = userdata;
-    size_t n = size * nmemb;
     if (buf->len + n + 1 > buf->cap) {
         size_t cap = buf->cap ? buf->cap : 4096;
         while (cap < buf->len + n + 1)
@@ -45,6 +54,21 @@ static size_t s_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     buf->len += n;
     buf->data[buf->len] = '\0';
     return n;
+}
+
+static size_t s_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    s_sink_t *sink = userdata;
+    size_t n = size * nmemb;
+    long status = 0;
+    if (sink->out && curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+        status >= 200 && status < 300) {
+        if (fwrite(ptr, 1, n, sink->out) == n)
+            return n;
+        sink->out_failed = 1;
+        return 0;
+    }
+    return s_buffer_write(&sink->buf, ptr, n);
 }
 
 int cli_http_global_init(void)
@@ -94,8 +118,10 @@ const char *cli_http_url(cli_http_t *self)
     return self->base_url;
 }
 
-int cli_http_request(cli_http_t *self, const char *method, const char *path, const char *json_body,
-                     cli_http_reply_t *reply, lynx_err_t *err)
+//  One request; out, when not NULL, takes a 2xx body (a download: no overall time limit, but
+//  a transfer stalled for CLI_HTTP_STALL_SECS fails).
+static int s_perform(cli_http_t *self, const char *method, const char *path, const char *json_body,
+                     FILE *out, cli_http_reply_t *reply, lynx_err_t *err)
 {
     memset(reply, 0, sizeof *reply);
     size_t url_len = strlen(self->base_url) + strlen(path) + 1;
@@ -106,7 +132,8 @@ int cli_http_request(cli_http_t *self, const char *method, const char *path, con
 
     CURL *curl = self->curl;
     curl_easy_reset(curl);
-    s_buffer_t buf = {0};
+    s_sink_t sink = {.out = out, .curl = curl};
+    s_buffer_t *buf_p = &sink.buf;
     struct curl_slist *headers = NULL;
     self->curl_error[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -114,9 +141,13 @@ int cli_http_request(cli_http_t *self, const char *method, const char *path, con
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "*"); //  the gateway is on our network
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CLI_HTTP_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLI_HTTP_TIMEOUT_MS);
+    if (out) {
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)CLI_HTTP_STALL_SECS);
+    } else
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLI_HTTP_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "POST") == 0) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -129,21 +160,36 @@ int cli_http_request(cli_http_t *self, const char *method, const char *path, con
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
         const char *reason = self->curl_error[0] ? self->curl_error : curl_easy_strerror(rc);
-        if (buf.oom)
+        if (sink.out_failed)
+            lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s %s: cannot write the file: %s", method, url,
+                         strerror(errno));
+        else if (buf_p->oom)
             lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s %s: out of memory", method, url);
         else
             lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "%s %s: %s", method, url, reason);
         free(url);
-        free(buf.data);
+        free(buf_p->data);
         return -1;
     }
     free(url);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
-    reply->body = buf.data ? buf.data : strdup("");
-    reply->body_len = buf.len;
-    if (buf.len > 0)
+    reply->body = buf_p->data ? buf_p->data : strdup("");
+    reply->body_len = buf_p->len;
+    if (buf_p->len > 0)
         reply->json = lynx_json_parse(reply->body, reply->body_len, NULL);
     return 0;
+}
+
+int cli_http_request(cli_http_t *self, const char *method, const char *path, const char *json_body,
+                     cli_http_reply_t *reply, lynx_err_t *err)
+{
+    return s_perform(self, method, path, json_body, NULL, reply, err);
+}
+
+int cli_http_download(cli_http_t *self, const char *path, FILE *out, cli_http_reply_t *reply,
+                      lynx_err_t *err)
+{
+    return s_perform(self, "GET", path, NULL, out, reply, err);
 }
 
 void cli_http_reply_clear(cli_http_reply_t *reply)

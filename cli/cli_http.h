@@ -4,6 +4,7 @@
 #define CLI_HTTP_H_INCLUDED
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "lynx_err.h"
 #include "lynx_value.h"
@@ -41,6 +42,13 @@ const char *cli_http_url(cli_http_t *self);
 //  cli_http_reply_clear.
 int cli_http_request(cli_http_t *self, const char *method, const char *path, const char *json_body,
                      cli_http_reply_t *reply, lynx_err_t *err);
+
+//  GET base_url + path, writing a 2xx body to out as it arrives (any size, bounded memory);
+//  any other answer's body is kept in reply as cli_http_request keeps it (reply->body is ""
+//  after a 2xx). 0 when the gateway answered; -1 with err when it could not be reached, the
+//  transfer stalled, or out could not be written.
+int cli_http_download(cli_http_t *self, const char *path, FILE *out, cli_http_reply_t *reply,
+                      lynx_err_t *err);
 
 //  Release what a reply owns and zero it. NULL-safe.
 void cli_http_reply_clear(cli_http_reply_t *reply);

@@ -152,3 +152,46 @@ def test_policy_and_keep_local_outputs(stack, tmp_path):
     status, _, data = raw_get(stack, f"/jobs/{job['id']}/artifacts/summary.json")
     assert status == 200 and hashlib.sha256(data).hexdigest() == wrote["summary.json"]
     os.sync()
+
+
+def test_cli_lists_downloads_and_prints_logs(stack, tmp_path):
+    from test_cli import lynx, ok  # the CLI runner of the CLI tests
+
+    state = start(stack, tmp_path)
+    batch_id, jobs = run_batch(stack, runs=2)
+    url = stack.gateway.url
+    job = jobs[0]
+    wrote = json.loads((state / f"{job['id']}.json").read_text())
+
+    listing = ok(lynx("artifacts", job["id"], url=url)).stdout
+    for name in ("summary.json", "plots/data.bin", "stdout.log", "4 files", "passwd",
+                 "symbolic link (not followed)"):
+        assert name in listing, listing
+
+    out = tmp_path / "one-job"
+    done = ok(lynx("artifacts", job["id"], "--out", out, url=url))
+    assert done.stdout.count("sha256 ok") == 4, done.stdout
+    for name in ("summary.json", "plots/data.bin"):
+        got = hashlib.sha256((out / name).read_bytes()).hexdigest()
+        assert got == wrote[name], name
+    assert not list(out.rglob("*.partial"))
+
+    single = ok(lynx("artifacts", job["id"], "--name", "summary.json", url=url)).stdout
+    assert json.loads(single)["run_id"] == job["run_id"], single
+
+    every = tmp_path / "every-run"
+    done = ok(lynx("artifacts", batch_id, "--name", "summary.json", "--out", every, url=url))
+    assert "2 of 2 runs" in done.stdout, done.stdout
+    for other in jobs:
+        summary = json.loads((every / f"run-{other['run_id']}" / "summary.json").read_text())
+        assert summary["run_id"] == other["run_id"], summary
+
+    assert ok(lynx("logs", job["id"], "--tail", "1", url=url)).stdout == \
+        f"run {job['run_id']} done\n"
+    assert ok(lynx("logs", job["id"], "--stderr", url=url)).stdout == \
+        "warning: one\nwarning: two\n"
+    missing = lynx("artifacts", job["id"], "--name", "nope.txt", url=url)
+    assert missing.returncode == 2 and "has no file 'nope.txt'" in missing.stderr, missing
+    unsafe = lynx("artifacts", job["id"], "--name", "../x", "--out", tmp_path, url=url)
+    assert unsafe.returncode == 2, unsafe
+    assert lynx("artifacts", "no-such-id", url=url).returncode == 2
