@@ -298,14 +298,24 @@ static int s_accept_files(s_upload_t *upload, const lynx_value_t *manifest,
         const char *name = lynx_value_as_string(name_value);
         int64_t size = lynx_value_get_int(file, "size", -1);
         const char *shown = name ? name : "?";
-        bool repeated = false;
-        for (size_t j = 0; name && j < upload->count; j++)
-            repeated = repeated || strcmp(upload->files[j].name, name) == 0;
+        //  "x" twice, or "x" beside "x/y" (a file and a directory of one name): never both.
+        bool repeated = false, clashes = false;
+        for (size_t j = 0; name && j < upload->count; j++) {
+            const char *other = upload->files[j].name;
+            size_t len = strlen(name), other_len = strlen(other);
+            repeated = repeated || strcmp(other, name) == 0;
+            clashes =
+                clashes ||
+                (len < other_len && strncmp(other, name, len) == 0 && other[len] == '/') ||
+                (other_len < len && strncmp(name, other, other_len) == 0 && name[other_len] == '/');
+        }
         const char *reason = NULL;
         if (!lynx_path_name_ok(name, lynx_value_string_len(name_value)))
             reason = "refused: not a relative path inside the output directory";
         else if (repeated)
             reason = "refused: listed twice";
+        else if (clashes)
+            reason = "refused: a file and a directory of the same name";
         else if (size < 0)
             reason = "refused: no size";
         else if (size > max_file)
@@ -418,8 +428,10 @@ broker_upload_rc_t broker_artifacts_begin(broker_artifacts_t *self, const char *
     if (upload->count > 0 && failures >= BROKER_ARTIFACTS_MAX_FAILURES) {
         char reason[96];
         snprintf(reason, sizeof reason, "transfer failed %zu times; given up", failures);
-        for (size_t i = 0; i < upload->count; i++)
+        for (size_t i = 0; i < upload->count; i++) {
             s_skip(upload->skipped, upload->files[i].name, reason);
+            free(upload->files[i].name);
+        }
         upload->count = 0;
     }
     if (upload->count == 0) {
