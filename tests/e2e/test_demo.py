@@ -19,16 +19,24 @@ def test_demo_runs_the_basic_orbit_study_and_prints_its_results():
     rows = [line for line in out.splitlines() if re.match(r"\s+\d+ yes ", line)]
     assert len(rows) == 3, out
     assert all(" km " in row and "samples" in row for row in rows), out
-    # Each job's artifact directory is printed and holds the scenario's three files.
-    job_dirs = re.findall(r"^  run +\d+  (/\S+)$", out, re.M)
-    assert len(job_dirs) == 3, out
-    for job_dir in job_dirs:
-        for name in ARTIFACTS:
-            path = Path(job_dir) / name
-            assert path.is_file() and path.stat().st_size > 0, f"{path} missing\n{out}"
+    # Each summary was read through the API; each run lists its files as the broker holds them
+    # (the scenario's three and its logs), with the summary's URL on the gateway.
+    assert "GET /jobs/ID/artifacts/summary.json" in out, out
+    listings = re.findall(r"^  run +\d+  (.+)$", out, re.M)
+    assert len(listings) == 3, out
+    for listing in listings:
+        sizes = dict(re.findall(r"(\S+) \((\d+) B\)", listing))
+        for name in ARTIFACTS + ("stdout.log",):
+            assert int(sizes.get(name, 0)) > 0, f"{name} missing from {listing}\n{out}"
+    urls = re.findall(r"^ +(http://127\.0\.0\.1:\d+/jobs/([0-9a-f-]+)/artifacts/summary\.json)$",
+                      out, re.M)
+    assert len(urls) == 3, out
     # The demo stops what it started: no process of its grid is still running.
     work = re.search(r"logs in (/tmp/lynx-demo\.\w+)", out).group(1)
-    assert all(d.startswith(work + "/runs/") for d in job_dirs), out
+    # The runners keep their own copies (keep_local_outputs defaults to true).
+    for _, job_id in urls:
+        copies = list(Path(work, "runs").glob(f"*/{job_id}/summary.json"))
+        assert len(copies) == 1, (job_id, copies)
     pids = [int(p) for p in re.findall(r"pid=(\d+)", (Path(work) / "lynx-up.out").read_text())]
     assert len(pids) == 4, pids  # broker, gateway, two runners
     leftover = subprocess.run(["pgrep", "-f", work], capture_output=True, text=True)
