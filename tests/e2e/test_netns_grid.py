@@ -6,9 +6,11 @@ Needs root and `ip netns`; elsewhere every test here is skipped with the reason.
 namespaces and veths are removed after each test, pass or fail.
 """
 
+import hashlib
 import json
 import re
 import time
+import urllib.request
 
 import pytest
 
@@ -48,6 +50,31 @@ def start_grid(lab, stack, heartbeat_interval_secs, extra_env, runners=("ws-01",
             runner_id, entrypoint, host=host, max_concurrent_jobs=max_concurrent_jobs,
             heartbeat_interval_secs=heartbeat_interval_secs, extra_env=extra_env)
     return server, started
+
+
+def fetch(stack, path):
+    """GET path from the gateway (inside its namespace) as bytes."""
+    def get():
+        with urllib.request.urlopen(stack.gateway.url + path, timeout=30) as answer:
+            return answer.read()
+    return stack.gateway.host.call(get)
+
+
+def check_artifacts(stack, job, runner):
+    """Every file the broker lists for job comes back through the gateway with the SHA-256 of
+    the runner's own copy (keep_local_outputs: true), and the broker holds one attempt's set."""
+    listing = stack.get_ok(f"/jobs/{job['id']}/artifacts")
+    names = {a["name"] for a in listing["artifacts"]}
+    assert {"stdout.log", "stderr.log"} <= names, listing
+    for artifact in listing["artifacts"]:
+        data = fetch(stack, artifact["url"])
+        local = (runner.output_root / job["id"] / artifact["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == artifact["sha256"] == \
+            hashlib.sha256(local).hexdigest(), artifact
+    stored = stack.broker.data_dir / "artifacts" / job["batch_id"] / job["id"]
+    attempts = sorted(p.name for p in stored.iterdir())
+    assert attempts == [f"a{job['attempt']}"], attempts
+    return listing
 
 
 def runner_status(stack, runner_id):
@@ -94,6 +121,8 @@ def test_runners_on_other_hosts_run_the_tutorial_and_stream_telemetry_to_a_fourt
         return heard if heard == {"ws-01", "ws-02"} else None
 
     stack.wait_for(runners_heard, 20, what="telemetry from both runners on the fourth host")
+    for job in jobs:
+        check_artifacts(stack, stack.get_ok(f"/jobs/{job['id']}"), runners[owner[job["id"]]])
 
 
 def test_a_runner_cut_off_past_its_deadline_has_its_jobs_retried_and_rejoins(lab, stack):
@@ -128,6 +157,9 @@ def test_a_runner_cut_off_past_its_deadline_has_its_jobs_retried_and_rejoins(lab
         assert [e["runner_id"] for e in starts(events)] == ["ws-01", "ws-02"], events
         result = stack.get_ok(f"/jobs/{job['id']}/results")
         assert result["metadata"]["runner_id"] == "ws-02", result
+        #  One set of files, the retry's, however late ws-01's attempt reported.
+        listing = check_artifacts(stack, job, stack.runners[-1])
+        assert {a["attempt"] for a in listing["artifacts"]} == {2}, listing
     #  The cut-off attempts ran to their end on ws-01, or were killed when it rejoined: either
     #  way their FINISHED reaches the broker late, and is refused as stale and logged.
     for job in jobs:
@@ -139,6 +171,8 @@ def test_a_runner_cut_off_past_its_deadline_has_its_jobs_retried_and_rejoins(lab
     assert body["jobs_by_status"]["Completed"] == 2, body
     stack.holds(lambda: stack.get_ok(f"/batches/{batch_id}")["batch"]["completed_jobs"] == 2,
                 scaled(3), what="the batch's count to stay at two Completed")
+    for job in jobs:  # the late results brought no second set of files
+        check_artifacts(stack, stack.get_ok(f"/jobs/{job['id']}"), stack.runners[-1])
 
 
 def test_a_broker_cut_off_briefly_loses_and_doubles_nothing(lab, stack):
@@ -158,6 +192,7 @@ def test_a_broker_cut_off_briefly_loses_and_doubles_nothing(lab, stack):
         job = stack.get_ok(f"/jobs/{job['id']}")
         assert (job["status"], job["attempt"], job["retries"]) == ("Completed", 1, 0), job
         assert len(starts(read_probe_log(state, job["id"]))) == 1, job
+        check_artifacts(stack, job, runners[job["assigned_runner"]])
     for runner_id in runners:
         view = stack.get_ok(f"/runners/{runner_id}")
         assert view["status"] != "Offline", view
