@@ -3,6 +3,7 @@
 //  counters equal to the jobs table.
 #include "broker_core.h"
 #include "broker_quarantine.h"
+#include "broker_result.h"
 
 #include "lynx_time.h"
 
@@ -118,33 +119,6 @@ void broker_sched_ack(broker_core_t *core, zframe_t *routing_id, const char *job
     broker_outbox_post(core->outbox, routing_id, &ack);
 }
 
-//  A result as we store it: only documented fields, each of the documented type, whatever the
-//  runner sent.
-static lynx_value_t *s_clean_result(const char *job_id, const lynx_value_t *sent, bool success,
-                                    const char *error_message)
-{
-    lynx_value_t *result = lynx_value_map();
-    lynx_value_set_string(result, "job_id", job_id);
-    lynx_value_set_bool(result, "success", success);
-    lynx_value_set_double(result, "execution_time_secs",
-                          lynx_value_get_double(sent, "execution_time_secs", 0.0));
-    //  artifacts and artifacts_skipped are the broker's own (broker_collect), not the runner's.
-    const char *names[] = {"output_files", "telemetry_data", "metadata", "artifacts",
-                           "artifacts_skipped"};
-    const lynx_value_type_t types[] = {LYNX_VALUE_ARRAY, LYNX_VALUE_MAP, LYNX_VALUE_MAP,
-                                       LYNX_VALUE_ARRAY, LYNX_VALUE_ARRAY};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const lynx_value_t *field = lynx_value_get(sent, names[i]);
-        lynx_value_t *copy = lynx_value_type(field) == types[i] ? lynx_value_dup(field)
-                             : types[i] == LYNX_VALUE_ARRAY     ? lynx_value_array()
-                                                                : lynx_value_null();
-        if (lynx_value_set(result, names[i], &copy))
-            lynx_value_destroy(&copy);
-    }
-    lynx_value_set_string(result, "error_message", success ? NULL : error_message);
-    return result;
-}
-
 //  End the current attempt of an in-flight job. A retryable failure with retries left goes
 //  back to Pending; anything else is terminal and gets a stored result. The store is written
 //  in one transaction before memory changes become visible; returns -1 if it could not be.
@@ -196,7 +170,8 @@ int broker_sched_end_attempt(broker_core_t *core, broker_inflight_t *inflight,
         trigger = NULL;
     lynx_value_t *result = NULL;
     if (target != LYNX_JOB_PENDING)
-        result = s_clean_result(rec.id, sent_result, target == LYNX_JOB_COMPLETED, error_message);
+        result =
+            broker_result_clean(rec.id, sent_result, target == LYNX_JOB_COMPLETED, error_message);
     int rc = broker_store_begin(core->store);
     if (rc == 0)
         rc = broker_store_update_job(core->store, &next, error_message);
