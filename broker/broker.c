@@ -144,6 +144,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     broker_protocol_expire(core, lynx_time_mono_ms());
     broker_sched_tick(core);
     broker_collect_tick(core, lynx_time_mono_ms());
+    broker_retention_sweep(core, false);
     broker_telemetry_flush_due(core->telemetry, lynx_time_mono_ms());
     return 0;
 }
@@ -204,6 +205,7 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     core->heartbeat_misses = self->options.heartbeat_misses;
     int grace_secs = self->options.timeout_grace_secs > 0 ? self->options.timeout_grace_secs : 30;
     core->timeout_grace_ms = (int64_t)grace_secs * 1000;
+    core->artifact_retention_days = self->options.artifact_retention_days;
     core->started_mono_ms = lynx_time_mono_ms();
     uint64_t id_seed = 0;
     if (getrandom(&id_seed, sizeof id_seed, 0) != (ssize_t)sizeof id_seed)

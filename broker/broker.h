@@ -23,6 +23,8 @@ typedef struct {
     int quarantine_after;           //  a runner whose last this-many attempts failed while
                                     //  other runners completed jobs of the same batches is
                                     //  quarantined (0: 5; -1: never)
+    int artifact_retention_days;    //  remove an ended batch's files this many days after its
+                                    //  last one was stored (0: keep them)
 } broker_options_t;
 
 //  Start the broker actor: opens the store, binds both endpoints, loads surviving batches.

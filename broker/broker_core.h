@@ -42,6 +42,8 @@ typedef struct {
     bool fatal;                        //  the store failed: the actor stops
     broker_submissions_t *submissions; //  big batches being written chunk by chunk
     int64_t started_mono_ms;           //  jobs recovered at startup wait from here for their runner
+    int artifact_retention_days;       //  0: artifacts are kept
+    int64_t next_retention_mono_ms;    //  when the next retention sweep is due
 } broker_core_t;
 
 //  --- broker_sched.c: batches, runners and the job lifecycle ---
@@ -134,6 +136,12 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
 //  rows are still "Creating" and are removed at the next start.
 broker_submissions_t *broker_submissions_new(void);
 void broker_submissions_destroy(broker_submissions_t **self_p);
+
+//  --- broker_retention.c ---
+
+//  Remove the artifacts of batches that ended more than artifact_retention_days ago (never a
+//  batch that still runs); at most once an hour, at once when force. Returns how many.
+size_t broker_retention_sweep(broker_core_t *core, bool force);
 
 //  Answer one API request; sends the REPLY or ERROR on the API socket.
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg);

@@ -35,6 +35,10 @@ int main(int argc, char **argv)
          "quarantine a runner whose last N attempts failed while other runners completed jobs of "
          "the same batches (0: never)",
          NULL, false},
+        {"--artifact-retention-days", "LYNX_BROKER_ARTIFACT_RETENTION_DAYS", "0",
+         "remove an ended batch's artifacts this many days after its last file was stored, "
+         "checked hourly; never a running batch's (0: keep them)",
+         NULL, false},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;
@@ -55,6 +59,9 @@ int main(int argc, char **argv)
     long quarantine_after = 0;
     if (rc == 0)
         rc = lynx_options_int(&options[8], 0, 1000, &quarantine_after, &err);
+    long retention_days = 0;
+    if (rc == 0)
+        rc = lynx_options_int(&options[9], 0, 36500, &retention_days, &err);
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 2;
@@ -74,6 +81,7 @@ int main(int argc, char **argv)
         .heartbeat_misses = (int)misses,
         .timeout_grace_secs = (int)grace_secs,
         .quarantine_after = quarantine_after == 0 ? -1 : (int)quarantine_after,
+        .artifact_retention_days = (int)retention_days,
     };
     zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
     if (!broker) {

@@ -94,6 +94,18 @@ const char *broker_artifacts_content_type(const char *name)
     return "application/octet-stream";
 }
 
+//  A path built by format into out; false when it does not fit (what does fit is then cut).
+static bool s_path_format(char *out, size_t size, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool s_path_format(char *out, size_t size, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    int len = vsnprintf(out, size, format, args);
+    va_end(args);
+    return len >= 0 && (size_t)len < size;
+}
+
 //  dir/name into out; false when it does not fit.
 static bool s_join(char *out, size_t size, const char *dir, const char *name)
 {
@@ -218,7 +230,7 @@ broker_artifacts_t *broker_artifacts_new(const char *data_dir, lynx_err_t *err)
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
         return NULL;
     }
-    snprintf(self->root, sizeof self->root, "%s/artifacts", data_dir);
+    s_path_format(self->root, sizeof self->root, "%s/artifacts", data_dir);
     self->uploads = zlistx_new();
     self->failures = zhashx_new();
     if (!self->uploads || !self->failures) {
@@ -366,12 +378,12 @@ static void s_fill_credit(s_upload_t *upload, lynx_value_t *fetches)
 
 static void s_part_dir(const s_upload_t *upload, char *path, size_t size)
 {
-    snprintf(path, size, "%s/a%" PRId64 ".part", upload->job_dir, upload->attempt);
+    s_path_format(path, size, "%s/a%" PRId64 ".part", upload->job_dir, upload->attempt);
 }
 
 static void s_partial_file(const s_upload_t *upload, char *path, size_t size)
 {
-    snprintf(path, size, "%s/a%" PRId64 ".partial", upload->job_dir, upload->attempt);
+    s_path_format(path, size, "%s/a%" PRId64 ".partial", upload->job_dir, upload->attempt);
 }
 
 //  Make upload the view's subject (as done), for the caller to read until broker_artifacts_done.
@@ -410,7 +422,7 @@ broker_upload_rc_t broker_artifacts_begin(broker_artifacts_t *self, const char *
         upload->skipped = lynx_value_array();
     }
     upload->files_out = lynx_value_array();
-    snprintf(upload->relative, sizeof upload->relative, "artifacts/%s/%s", batch_id, job_id);
+    s_path_format(upload->relative, sizeof upload->relative, "artifacts/%s/%s", batch_id, job_id);
     char batch_dir[PATH_MAX];
     if (!s_join(batch_dir, sizeof batch_dir, self->root, batch_id) ||
         !s_join(upload->job_dir, sizeof upload->job_dir, batch_dir, job_id)) {
@@ -515,7 +527,7 @@ static int s_install_file(s_upload_t *upload, const s_file_t *file, char *why, s
     char partial[PATH_MAX], part[PATH_MAX], target[PATH_MAX * 2];
     s_partial_file(upload, partial, sizeof partial);
     s_part_dir(upload, part, sizeof part);
-    snprintf(target, sizeof target, "%s/%s", part, file->name);
+    s_path_format(target, sizeof target, "%s/%s", part, file->name);
     int rc = fsync(upload->fd);
     close(upload->fd);
     upload->fd = -1;
@@ -539,8 +551,8 @@ static int s_install_file(s_upload_t *upload, const s_file_t *file, char *why, s
     lynx_value_set_string(entry, "sha256", file->sha256);
     lynx_value_set_string(entry, "content_type", broker_artifacts_content_type(file->name));
     char stored[PATH_MAX * 2];
-    snprintf(stored, sizeof stored, "%s/a%" PRId64 "/%s", upload->relative, upload->attempt,
-             file->name);
+    s_path_format(stored, sizeof stored, "%s/a%" PRId64 "/%s", upload->relative, upload->attempt,
+                  file->name);
     lynx_value_set_string(entry, "path", stored);
     lynx_value_append_owned(upload->files_out, entry);
     return 0;
@@ -551,7 +563,7 @@ static int s_install_attempt(s_upload_t *upload, char *why, size_t why_size)
 {
     char part[PATH_MAX], final[PATH_MAX + 32];
     s_part_dir(upload, part, sizeof part);
-    snprintf(final, sizeof final, "%s/a%" PRId64, upload->job_dir, upload->attempt);
+    s_path_format(final, sizeof final, "%s/a%" PRId64, upload->job_dir, upload->attempt);
     s_remove_tree(final); //  a set of this attempt whose end was never recorded
     s_sync_dir(part);
     if (rename(part, final) != 0) {
@@ -661,7 +673,7 @@ void broker_artifacts_done(broker_artifacts_t *self, const char *job_id, int64_t
         if (entry->d_name[0] != 'a' || strcmp(entry->d_name, keep) == 0)
             continue;
         char other[PATH_MAX * 2];
-        snprintf(other, sizeof other, "%s/%s", done->job_dir, entry->d_name);
+        s_path_format(other, sizeof other, "%s/%s", done->job_dir, entry->d_name);
         s_remove_tree(other);
     }
     if (dir)
@@ -703,6 +715,52 @@ void broker_artifacts_drop_runner(broker_artifacts_t *self, const char *runner_i
         if (upload)
             zlistx_find(self->uploads, upload);
     }
+}
+
+//  The newest modification time (epoch seconds) of anything under path, or 0.
+static int64_t s_newest(const char *path, int depth)
+{
+    struct stat info;
+    if (lstat(path, &info) != 0)
+        return 0;
+    int64_t newest = (int64_t)info.st_mtime;
+    if (!S_ISDIR(info.st_mode) || depth > 64)
+        return newest;
+    DIR *dir = opendir(path);
+    struct dirent *entry;
+    while (dir && (entry = readdir(dir))) {
+        char child[PATH_MAX];
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0 ||
+            !s_join(child, sizeof child, path, entry->d_name))
+            continue;
+        int64_t when = s_newest(child, depth + 1);
+        newest = when > newest ? when : newest;
+    }
+    if (dir)
+        closedir(dir);
+    return newest;
+}
+
+size_t broker_artifacts_expire_batches(broker_artifacts_t *self, int64_t cutoff_epoch_s,
+                                       broker_artifacts_keep_fn *keep, void *arg,
+                                       lynx_value_t *removed)
+{
+    size_t count = 0;
+    DIR *batches = opendir(self->root);
+    struct dirent *batch;
+    while (batches && (batch = readdir(batches))) {
+        char path[PATH_MAX];
+        if (batch->d_name[0] == '.' || !s_join(path, sizeof path, self->root, batch->d_name))
+            continue;
+        if (keep(batch->d_name, arg) || s_newest(path, 0) >= cutoff_epoch_s)
+            continue;
+        s_remove_tree(path);
+        lynx_value_append_owned(removed, lynx_value_string(batch->d_name));
+        count++;
+    }
+    if (batches)
+        closedir(batches);
+    return count;
 }
 
 bool broker_artifacts_busy(const broker_artifacts_t *self, const char *job_id)

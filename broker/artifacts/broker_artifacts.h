@@ -86,6 +86,14 @@ void broker_artifacts_drop_runner(broker_artifacts_t *self, const char *runner_i
 //  True while an attempt of job_id is being fetched (its timeout backstop waits).
 bool broker_artifacts_busy(const broker_artifacts_t *self, const char *job_id);
 
+//  Retention: remove the files of every batch whose newest file is older than cutoff_epoch_s
+//  and for which keep(batch_id, arg) is false (the caller keeps a batch that still runs).
+//  Each removed batch id is appended to removed. Returns how many were removed.
+typedef bool(broker_artifacts_keep_fn)(const char *batch_id, void *arg);
+size_t broker_artifacts_expire_batches(broker_artifacts_t *self, int64_t cutoff_epoch_s,
+                                       broker_artifacts_keep_fn *keep, void *arg,
+                                       lynx_value_t *removed);
+
 //  The Content-Type of a file name, by its extension.
 const char *broker_artifacts_content_type(const char *name);
 //  True for a name an artifact may have (lynx_path_name_ok).

@@ -179,6 +179,8 @@ int broker_store_foreach_drained_runner(broker_store_t *self, broker_store_id_fn
 //  path relative to data_dir) of attempt. Part of the caller's transaction. -1 on failure.
 int broker_store_put_artifacts(broker_store_t *self, const char *job_id, int64_t attempt,
                                const lynx_value_t *artifacts);
+//  Forget the artifacts of every job of batch_id (their files were removed). -1 on failure.
+int broker_store_forget_batch_artifacts(broker_store_t *self, const char *batch_id);
 //  The job's artifacts, by name: [{name, attempt, size, sha256, content_type, path}]; [] when
 //  none, NULL on failure.
 lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id);

@@ -36,6 +36,16 @@ int broker_store_put_artifacts(broker_store_t *self, const char *job_id, int64_t
     return 0;
 }
 
+int broker_store_forget_batch_artifacts(broker_store_t *self, const char *batch_id)
+{
+    sqlite3_stmt *stmt = broker_store_sql_cached(
+        self, "DELETE FROM artifacts WHERE job_id IN (SELECT id FROM jobs WHERE batch_id = ?1)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
+    return broker_store_sql_step_done(self, stmt, "forget artifacts in");
+}
+
 lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id)
 {
     sqlite3_stmt *stmt = broker_store_sql_cached(

@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -195,3 +196,32 @@ def test_cli_lists_downloads_and_prints_logs(stack, tmp_path):
     unsafe = lynx("artifacts", job["id"], "--name", "../x", "--out", tmp_path, url=url)
     assert unsafe.returncode == 2, unsafe
     assert lynx("artifacts", "no-such-id", url=url).returncode == 2
+
+
+def test_retention_removes_ended_batches_files_but_never_a_running_ones(stack, tmp_path):
+    from lynx_harness import probe_env
+    state = tmp_path / "probe"
+    stack.start_broker(extra_args=["--artifact-retention-days", "1"])
+    stack.start_gateway()
+    stack.start_runner("ret-01", scenario_path("probe_scenario.py"),
+                       extra_env=probe_env(state, sleep_secs=4))
+    ended, ended_jobs = run_batch(stack, runs=1)
+    running = stack.submit(tutorial_batch("still-running", 2, max_parallel_jobs=1))["batch_id"]
+    stack.wait_for(lambda: stack.get_ok(f"/batches/{running}")["batch"]["completed_jobs"] == 1,
+                   30, what="the running batch's first job to end")
+    #  Both batches' files look three days old; only the ended batch's may go.
+    old = time.time() - 3 * 86400
+    for path in (stack.broker.data_dir / "artifacts").rglob("*"):
+        os.utime(path, (old, old), follow_symlinks=False)
+    stack.broker.may_exit = True  # stopped on purpose, cleanly
+    assert stack.broker.stop() is None
+    stack.restart_broker()  # a sweep runs at start-up, then hourly
+    stack.wait_healthy()
+    job = ended_jobs[0]
+    stack.wait_for(lambda: stack.get_ok(f"/jobs/{job['id']}/artifacts")["count"] == 0, 20,
+                   what="the ended batch's artifacts to be removed")
+    assert raw_get(stack, f"/jobs/{job['id']}/logs/stdout")[0] == 404
+    assert not (stack.broker.data_dir / "artifacts" / ended).exists()
+    kept = [j for j in stack.list_jobs(running) if j["status"] == "Completed"]
+    assert stack.get_ok(f"/jobs/{kept[0]['id']}/artifacts")["count"] >= 1
+    assert "artifacts removed batch=" + ended in stack.broker.stderr_text()

@@ -490,7 +490,10 @@ S_FIXTURE void s_send_finished_with(s_runner_t *runner, const char *job_id, int6
     lynx_value_set_bool(result, "success", strcmp(status, "Completed") == 0);
     lynx_value_set_double(result, "execution_time_secs", 1.5);
     lynx_value_t *files = lynx_value_array();
-    lynx_value_t *file = lynx_value_string("/tmp/tetryx-runs/out.csv");
+    //  As a runner lists it: under <output_root>/<job_id>/ (anything else is dropped).
+    char path[512];
+    snprintf(path, sizeof path, "/tmp/tetryx-runs/%s/out.csv", job_id);
+    lynx_value_t *file = lynx_value_string(path);
     assert_int_equal(lynx_value_append(files, &file), 0);
     assert_int_equal(lynx_value_set(result, "output_files", &files), 0);
     lynx_value_set_null(result, "telemetry_data");

@@ -320,9 +320,12 @@ static void test_batch_lifecycle(void **state)
     assert_string_equal(lynx_value_get_string(result, "job_id", ""), job_ids[0]);
     assert_true(lynx_value_get_bool(result, "success", false));
     assert_true(lynx_value_get_double(result, "execution_time_secs", 0) == 1.5);
+    char expected_path[512];
+    snprintf(expected_path, sizeof expected_path, "/tmp/tetryx-runs/%s/out.csv", job_ids[0]);
+    assert_int_equal(lynx_value_size(lynx_value_get(result, "output_files")), 1);
     assert_string_equal(
         lynx_value_as_string(lynx_value_at(lynx_value_get(result, "output_files"), 0)),
-        "/tmp/tetryx-runs/out.csv");
+        expected_path);
     assert_string_equal(lynx_value_get_string(lynx_value_get(result, "metadata"), "engine", ""),
                         "basilisk");
     assert_int_equal(lynx_value_type(lynx_value_get(result, "error_message")), LYNX_VALUE_NULL);
