@@ -29,7 +29,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runner_pool_bench import Stack, _raise_exit, http  # noqa: E402
+from runner_pool_bench import Stack, _raise_exit  # noqa: E402
+from runner_pool_bench import http as http_json  # noqa: E402
 
 POLL_SECS = 0.02
 
@@ -83,17 +84,17 @@ def download_all(url, job_id, artifacts):
 def run_case(url, pids, name):
     before = {who: rss_kib(pid, "VmRSS") for who, pid in pids.items()}
     body = batch_body(name)
-    batch_id = http("POST", url + "/jobs", body)["batch_id"]
+    batch_id = http_json("POST", url + "/jobs", body)["batch_id"]
     while True:
-        batch = http("GET", f"{url}/batches/{batch_id}")["batch"]
+        batch = http_json("GET", f"{url}/batches/{batch_id}")["batch"]
         if batch["status"] in ("Completed", "Failed", "Cancelled"):
             completed = time.time()
             break
         time.sleep(POLL_SECS)
     if batch["status"] != "Completed":
         raise SystemExit(f"artifact_transfer_bench: {name} batch ended {batch['status']}")
-    job = http("GET", f"{url}/batches/{batch_id}/jobs")["jobs"][0]
-    listing = http("GET", f"{url}/jobs/{job['id']}/artifacts")
+    job = http_json("GET", f"{url}/batches/{batch_id}/jobs")["jobs"][0]
+    listing = http_json("GET", f"{url}/jobs/{job['id']}/artifacts")
     data = [a for a in listing["artifacts"] if a["name"] not in ("stdout.log", "stderr.log")]
     ended = [a for a in data if a["name"] == "ended"][0]
     scenario_end = float(download_one(url, ended))

@@ -16,13 +16,17 @@
 #define S_TAIL_LINES_MAX 100000
 #define S_TAIL_SCAN_MAX (64 * 1024 * 1024)
 
-//  The job's artifact rows, or NULL with err (unknown job: not_found).
-static lynx_value_t *s_rows(broker_core_t *core, const lynx_value_t *args, lynx_err_t *err)
+//  The job's artifact rows (only the one named name, when not NULL), or NULL with err
+//  (unknown job: not_found).
+static lynx_value_t *s_rows(broker_core_t *core, const lynx_value_t *args, const char *name,
+                            lynx_err_t *err)
 {
     const char *job_id = lynx_value_get_string(args, "job_id", "");
     broker_job_rec_t rec;
     int rc = broker_store_get_job(core->store, job_id, &rec);
-    lynx_value_t *rows = rc == 0 ? broker_store_job_artifacts(core->store, job_id) : NULL;
+    lynx_value_t *rows = rc != 0 ? NULL
+                         : name  ? broker_store_job_artifact(core->store, job_id, name)
+                                 : broker_store_job_artifacts(core->store, job_id);
     if (rc > 0)
         lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
     else if (!rows)
@@ -35,32 +39,24 @@ lynx_value_t *broker_artifact_op_list(broker_core_t *core, const broker_request_
                                       lynx_value_t **errors_p)
 {
     (void)request, (void)errors_p;
-    lynx_value_t *rows = s_rows(core, args, err);
+    lynx_value_t *rows = s_rows(core, args, NULL, err);
     if (!rows)
         return NULL;
-    //  The JobResult's artifacts carry the URLs; the rows carry what the store knows.
     const char *job_id = lynx_value_get_string(args, "job_id", "");
     lynx_value_t *result = broker_store_get_result(core->store, job_id);
-    const lynx_value_t *listed = lynx_value_get(result, "artifacts");
     lynx_value_t *artifacts = lynx_value_array();
     for (size_t i = 0; i < lynx_value_size(rows); i++) {
         const lynx_value_t *row = lynx_value_at(rows, i);
         const char *name = lynx_value_get_string(row, "name", "");
-        lynx_value_t *entry = NULL;
-        for (size_t j = 0; !entry && j < lynx_value_size(listed); j++)
-            if (strcmp(lynx_value_get_string(lynx_value_at(listed, j), "name", ""), name) == 0)
-                entry = lynx_value_dup(lynx_value_at(listed, j));
-        if (!entry) { //  a retried attempt's files, recorded before its result
-            entry = lynx_value_map();
-            lynx_value_set_string(entry, "name", name);
-            lynx_value_set_int(entry, "size", lynx_value_get_int(row, "size", 0));
-            lynx_value_set_string(entry, "sha256", lynx_value_get_string(row, "sha256", ""));
-            lynx_value_set_string(entry, "content_type",
-                                  lynx_value_get_string(row, "content_type", ""));
-            char url[2048];
-            snprintf(url, sizeof url, "/jobs/%s/artifacts/%s", job_id, name);
-            lynx_value_set_string(entry, "url", url);
-        }
+        lynx_value_t *entry = lynx_value_map();
+        lynx_value_set_string(entry, "name", name);
+        lynx_value_set_int(entry, "size", lynx_value_get_int(row, "size", 0));
+        lynx_value_set_string(entry, "sha256", lynx_value_get_string(row, "sha256", ""));
+        lynx_value_set_string(entry, "content_type",
+                              lynx_value_get_string(row, "content_type", ""));
+        char url[4096];
+        broker_artifacts_url(url, sizeof url, job_id, name);
+        lynx_value_set_string(entry, "url", url);
         lynx_value_set_int(entry, "attempt", lynx_value_get_int(row, "attempt", 0));
         lynx_value_append_owned(artifacts, entry);
     }
@@ -124,13 +120,10 @@ lynx_value_t *broker_artifact_op_read(broker_core_t *core, const broker_request_
         return lynx_err_set(err, LYNX_EINVALID, "tail", "must be between 1 and %d",
                             S_TAIL_LINES_MAX),
                NULL;
-    lynx_value_t *rows = s_rows(core, args, err);
+    lynx_value_t *rows = s_rows(core, args, name, err);
     if (!rows)
         return NULL;
-    const lynx_value_t *row = NULL;
-    for (size_t i = 0; !row && i < lynx_value_size(rows); i++)
-        if (strcmp(lynx_value_get_string(lynx_value_at(rows, i), "name", ""), name) == 0)
-            row = lynx_value_at(rows, i);
+    const lynx_value_t *row = lynx_value_at(rows, 0);
     lynx_value_t *reply = NULL;
     int fd =
         row ? broker_artifacts_open(core->artifacts, lynx_value_get_string(row, "path", "")) : -1;

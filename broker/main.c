@@ -1,5 +1,6 @@
 //  lynx-broker: parse flags and environment, start the broker actor, print READY, wait for
 //  SIGINT/SIGTERM.
+#include "lynx_daemon.h"
 #include "broker.h"
 #include "lynx_options.h"
 
@@ -7,6 +8,7 @@ extern char **environ;
 
 int main(int argc, char **argv)
 {
+    lynx_daemon_tune_memory();
     lynx_option_t options[] = {
         {"--data-dir", "LYNX_BROKER_DATA_DIR", "./lynx-data", "directory of the SQLite store", NULL,
          false},

@@ -532,7 +532,7 @@ void gateway_request_stream(gateway_request_t *self, int status, const char *con
     s_stream_t *stream = calloc(1, sizeof *stream);
     if (stream) {
         *stream = (s_stream_t){.request = self, .read = read, .done = done, .arg = arg};
-        self->response = MHD_create_response_from_callback(size, 64 * 1024, s_stream_read, stream,
+        self->response = MHD_create_response_from_callback(size, 256 * 1024, s_stream_read, stream,
                                                            s_stream_free);
         if (!self->response)
             free(stream);

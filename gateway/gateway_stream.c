@@ -9,8 +9,8 @@
 
 #include "gateway_routes.h"
 
-//  Bytes asked of the broker at a time; the buffer holds at most two such chunks.
-#define S_CHUNK (256 * 1024)
+//  Bytes asked of the broker at a time (its most); the buffer holds at most two such chunks.
+#define S_CHUNK (1024 * 1024)
 
 struct gateway_stream_t {
     gateway_request_t *request; //  NULL once the HTTP side is done with us

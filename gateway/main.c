@@ -1,5 +1,6 @@
 //  lynx-gateway: parse flags and environment, start the gateway actor, print READY, wait for
 //  SIGINT/SIGTERM.
+#include "lynx_daemon.h"
 #include "gateway.h"
 #include "lynx_options.h"
 
@@ -25,6 +26,7 @@ static int s_parse_listen(const char *listen, char *host, size_t host_size, long
 
 int main(int argc, char **argv)
 {
+    lynx_daemon_tune_memory();
     lynx_option_t options[] = {
         {"--listen", "LYNX_GATEWAY_LISTEN", "127.0.0.1:8080",
          "HTTP address to listen on (port 0 picks a free port)", NULL, false},

@@ -1,4 +1,4 @@
-//  lynx_digest: SHA-256 over a stream of bytes (libsodium's), written as 64 lowercase hex
+//  lynx_digest: SHA-256 over a stream of bytes (OpenSSL's libcrypto), written as 64 lowercase hex
 //  digits: what runner and broker compute over each artifact as its chunks pass, so a file is
 //  checked end to end without being read twice.
 #ifndef LYNX_DIGEST_H_INCLUDED
@@ -10,7 +10,7 @@
 
 //  A digest in progress, on the caller's stack or in its struct.
 typedef struct {
-    unsigned char state[128]; //  crypto_hash_sha256_state (104 bytes), opaque here
+    unsigned char state[128]; //  SHA256_CTX (112 bytes), opaque here
 } lynx_digest_t;
 
 void lynx_digest_init(lynx_digest_t *self);

@@ -1,6 +1,7 @@
 //  lynx-runner: load the configuration (flags > LYNX_RUNNER_* > YAML > defaults), check what
 //  can be checked locally, start the runner actor, print READY once registered, run until
 //  SIGINT/SIGTERM. With --check: the same checks plus a broker round trip, then exit 0/1.
+#include "lynx_daemon.h"
 #include "runner.h"
 #include "runner_check.h"
 
@@ -49,6 +50,7 @@ static int s_check(const runner_config_t *config)
 
 int main(int argc, char **argv)
 {
+    lynx_daemon_tune_memory();
     lynx_err_t err;
     lynx_err_clear(&err);
     runner_config_t *config = runner_config_load(argc, argv, environ, &err);

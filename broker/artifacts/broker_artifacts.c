@@ -18,6 +18,7 @@
 #include "lynx_path.h"
 #include "lynx_time.h"
 
+#define S_WRITEBACK (8 * 1024 * 1024)
 #define S_DEFAULT_MAX_FILE_BYTES (INT64_C(2) << 30)
 #define S_DEFAULT_MAX_JOB_BYTES (INT64_C(4) << 30)
 
@@ -71,6 +72,19 @@ int broker_artifacts_open(const broker_artifacts_t *self, const char *stored_pat
         return -1;
     }
     return lynx_path_open_beneath(self->root, stored_path + strlen(prefix), O_RDONLY);
+}
+
+void broker_artifacts_url(char *url, size_t size, const char *job_id, const char *name)
+{
+    int used = snprintf(url, size, "/jobs/%s/artifacts/", job_id);
+    for (const unsigned char *at = (const unsigned char *)name; used > 0 && *at; at++) {
+        bool plain = (*at >= 'a' && *at <= 'z') || (*at >= 'A' && *at <= 'Z') ||
+                     (*at >= '0' && *at <= '9') || strchr("._~/-", *at);
+        if ((size_t)used + 4 >= size)
+            break;
+        used += plain ? snprintf(url + used, size - (size_t)used, "%c", *at)
+                      : snprintf(url + used, size - (size_t)used, "%%%02X", *at);
+    }
 }
 
 const char *broker_artifacts_content_type(const char *name)
@@ -622,7 +636,13 @@ broker_chunk_rc_t broker_artifacts_chunk(broker_artifacts_t *self, const char *r
     if (length && s_write_all(upload->fd, lynx_value_as_string(data), length) != 0)
         return s_fail(self, upload, false, err, "cannot write %s: %s", file->name, strerror(errno));
     lynx_digest_update(&upload->digest, lynx_value_as_string(data), length);
+    //  Start writing back every S_WRITEBACK bytes as they come, so that the fsync that makes
+    //  the file durable at its end has little left to do (a 1 GiB file: seconds less).
+    int64_t before = upload->write_offset;
     upload->write_offset += (int64_t)length;
+    if (before / S_WRITEBACK != upload->write_offset / S_WRITEBACK)
+        sync_file_range(upload->fd, (before / S_WRITEBACK) * S_WRITEBACK, S_WRITEBACK,
+                        SYNC_FILE_RANGE_WRITE);
     if (upload->write_offset == file->size) {
         const char *claimed = lynx_value_get_string(chunk, "sha256", "");
         lynx_digest_final_hex(&upload->digest, file->sha256);

@@ -17,8 +17,8 @@
 #include "lynx_err.h"
 #include "lynx_value.h"
 
-#define BROKER_ARTIFACTS_CHUNK (256 * 1024)
-#define BROKER_ARTIFACTS_CREDIT 8
+#define BROKER_ARTIFACTS_CHUNK (1024 * 1024)
+#define BROKER_ARTIFACTS_CREDIT 4
 //  An upload with no chunk for this long is abandoned (the runner is asked again later).
 #define BROKER_ARTIFACTS_STALL_MS 30000
 //  After this many failed uploads of one attempt (bad data, not a full disk), the attempt ends
@@ -94,6 +94,9 @@ size_t broker_artifacts_expire_batches(broker_artifacts_t *self, int64_t cutoff_
                                        broker_artifacts_keep_fn *keep, void *arg,
                                        lynx_value_t *removed);
 
+//  The gateway path of a job's artifact: "/jobs/<job_id>/artifacts/<name>", the name's bytes
+//  outside [A-Za-z0-9._~/-] percent-escaped, into url.
+void broker_artifacts_url(char *url, size_t size, const char *job_id, const char *name);
 //  The Content-Type of a file name, by its extension.
 const char *broker_artifacts_content_type(const char *name);
 //  True for a name an artifact may have (lynx_path_name_ok).

@@ -17,20 +17,6 @@ static void s_send_fetches(broker_core_t *core, broker_runner_t *runner, lynx_va
     }
 }
 
-//  "/jobs/<job_id>/artifacts/<name>" with the name's bytes outside [A-Za-z0-9._~/-] escaped.
-static void s_url(char *url, size_t size, const char *job_id, const char *name)
-{
-    int used = snprintf(url, size, "/jobs/%s/artifacts/", job_id);
-    for (const unsigned char *at = (const unsigned char *)name; used > 0 && *at; at++) {
-        bool plain = (*at >= 'a' && *at <= 'z') || (*at >= 'A' && *at <= 'Z') ||
-                     (*at >= '0' && *at <= '9') || strchr("._~/-", *at);
-        if ((size_t)used + 4 >= size)
-            break;
-        used += plain ? snprintf(url + used, size - (size_t)used, "%c", *at)
-                      : snprintf(url + used, size - (size_t)used, "%%%02X", *at);
-    }
-}
-
 //  The result as the job ends with it: the runner's, plus the files the broker holds (with
 //  the URLs to fetch them) and what was skipped.
 static lynx_value_t *s_result(const broker_upload_view_t *view)
@@ -51,7 +37,7 @@ static lynx_value_t *s_result(const broker_upload_view_t *view)
         lynx_value_set_string(entry, "content_type",
                               lynx_value_get_string(file, "content_type", ""));
         char url[4096];
-        s_url(url, sizeof url, view->job_id, name);
+        broker_artifacts_url(url, sizeof url, view->job_id, name);
         lynx_value_set_string(entry, "url", url);
         lynx_value_append_owned(artifacts, entry);
     }

@@ -184,6 +184,8 @@ int broker_store_forget_batch_artifacts(broker_store_t *self, const char *batch_
 //  The job's artifacts, by name: [{name, attempt, size, sha256, content_type, path}]; [] when
 //  none, NULL on failure.
 lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id);
+//  The same for the one artifact named name: [] when there is none.
+lynx_value_t *broker_store_job_artifact(broker_store_t *self, const char *job_id, const char *name);
 
 //  Visit every batch (in creation order) and count its jobs per state. The callback gets the
 //  batch map (borrowed) and counts[LYNX_JOB_STATE_COUNT]. Returns 0 or -1.

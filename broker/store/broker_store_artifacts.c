@@ -46,15 +46,21 @@ int broker_store_forget_batch_artifacts(broker_store_t *self, const char *batch_
     return broker_store_sql_step_done(self, stmt, "forget artifacts in");
 }
 
-lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id)
+//  The rows of the job (every one, or the one named name) as [{name, attempt, size, sha256,
+//  content_type, path}].
+static lynx_value_t *s_select(broker_store_t *self, const char *job_id, const char *name)
 {
     sqlite3_stmt *stmt = broker_store_sql_cached(
-        self, "SELECT name, attempt, size, sha256, content_type, path FROM artifacts"
-              " WHERE job_id = ?1 ORDER BY name");
+        self, name ? "SELECT name, attempt, size, sha256, content_type, path FROM artifacts"
+                     " WHERE job_id = ?1 AND name = ?2"
+                   : "SELECT name, attempt, size, sha256, content_type, path FROM artifacts"
+                     " WHERE job_id = ?1 ORDER BY name");
     lynx_value_t *list = stmt ? lynx_value_array() : NULL;
     if (!list)
         return NULL;
     sqlite3_bind_text(stmt, 1, job_id, -1, SQLITE_STATIC);
+    if (name)
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         lynx_value_t *file = lynx_value_map();
@@ -73,4 +79,14 @@ lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_i
         lynx_value_destroy(&list);
     }
     return list;
+}
+
+lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id)
+{
+    return s_select(self, job_id, NULL);
+}
+
+lynx_value_t *broker_store_job_artifact(broker_store_t *self, const char *job_id, const char *name)
+{
+    return s_select(self, job_id, name);
 }

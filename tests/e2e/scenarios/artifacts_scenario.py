@@ -22,9 +22,16 @@ def main():
     run_id = run_config.get("run_id", 0)
     out = Path(os.environ["TETRYX_OUTPUT_DIR"])
     size = int(os.environ.get("LYNX_E2E_ARTIFACT_BYTES", "300000"))
-    data = random.Random(run_id).randbytes(size)
+    rng = random.Random(run_id)
     (out / "plots").mkdir(exist_ok=True)
-    (out / "plots" / "data.bin").write_bytes(data)
+    data_digest = hashlib.sha256()
+    with open(out / "plots" / "data.bin", "wb") as data_file:  # in blocks: any size
+        left = size
+        while left:
+            block = rng.randbytes(min(left, 1 << 20))
+            data_file.write(block)
+            data_digest.update(block)
+            left -= len(block)
     summary = json.dumps({"run_id": run_id, "success": True}).encode()
     (out / "summary.json").write_bytes(summary)
     os.symlink("/etc/passwd", out / "passwd")
@@ -36,7 +43,7 @@ def main():
     state = os.environ.get("LYNX_E2E_STATE_DIR")
     if state:
         wrote = {"summary.json": hashlib.sha256(summary).hexdigest(),
-                 "plots/data.bin": hashlib.sha256(data).hexdigest(),
+                 "plots/data.bin": data_digest.hexdigest(),
                  "output_dir": str(out)}
         Path(state, f"{os.environ['LYNX_JOB_ID']}.json").write_text(json.dumps(wrote))
     return int(os.environ.get("LYNX_E2E_EXIT", "0"))
