@@ -589,6 +589,7 @@ static const struct {
     {"batch.jobs", s_op_batch_jobs},
     {"job.artifacts", broker_artifact_op_list},
     {"job.artifact", broker_artifact_op_read},
+    {"batch.artifact_index", broker_artifact_op_batch_index},
 };
 
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)

@@ -15,6 +15,8 @@
 //  Most lines a tail may ask for, and how far back from the end it looks for them.
 #define S_TAIL_LINES_MAX 100000
 #define S_TAIL_SCAN_MAX (64 * 1024 * 1024)
+//  Jobs per batch.artifact_index page.
+#define S_INDEX_PAGE 1000
 
 //  The job's artifact rows (only the one named name, when not NULL), or NULL with err
 //  (unknown job: not_found).
@@ -166,5 +168,39 @@ lynx_value_t *broker_artifact_op_read(broker_core_t *core, const broker_request_
     if (fd >= 0)
         close(fd);
     lynx_value_destroy(&rows);
+    return reply;
+}
+
+//  batch.artifact_index {batch_id, name[, after_run_id]}: a page (at most S_INDEX_PAGE) of the
+//  batch's jobs that hold the artifact, in run_id order, for the batch archive; next_after is
+//  the run_id to continue after, or null at the end.
+lynx_value_t *broker_artifact_op_batch_index(broker_core_t *core, const broker_request_t *request,
+                                             const lynx_value_t *args, lynx_err_t *err,
+                                             lynx_value_t **errors_p)
+{
+    (void)request, (void)errors_p;
+    const char *batch_id = lynx_value_get_string(args, "batch_id", "");
+    const char *name = lynx_value_get_string(args, "name", "");
+    int64_t after = lynx_value_get_int(args, "after_run_id", -1);
+    if (!broker_batches_lookup(core->batches, batch_id)) {
+        lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
+        return NULL;
+    }
+    lynx_value_t *files =
+        broker_store_batch_artifact(core->store, batch_id, name, after, S_INDEX_PAGE);
+    if (!files) {
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
+        return NULL;
+    }
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "batch_id", batch_id);
+    lynx_value_set_string(reply, "name", name);
+    size_t count = lynx_value_size(files);
+    if (count == S_INDEX_PAGE)
+        lynx_value_set_int(reply, "next_after",
+                           lynx_value_get_int(lynx_value_at(files, count - 1), "run_id", 0));
+    else
+        lynx_value_set_null(reply, "next_after");
+    lynx_value_set_owned(reply, "files", files);
     return reply;
 }

@@ -123,7 +123,7 @@ typedef lynx_value_t *(broker_op_fn)(broker_core_t *core, const broker_request_t
 broker_op_fn broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
 //  broker_artifact_ops.c: job.artifacts (the list) and job.artifact (a range of one file, or
 //  its last lines with tail).
-broker_op_fn broker_artifact_op_list, broker_artifact_op_read;
+broker_op_fn broker_artifact_op_list, broker_artifact_op_read, broker_artifact_op_batch_index;
 
 //  --- broker_submit.c: batch.submit ---
 

@@ -3,6 +3,7 @@
 
 #include "gateway_http.h"
 #include "gateway_routes.h"
+#include "gateway_archive.h"
 #include "gateway_stream.h"
 #include "lynx_actor.h"
 #include "lynx_json.h"
@@ -14,7 +15,7 @@
 
 typedef struct {
     gateway_request_t *request; //  answered with the reply, or
-    gateway_stream_t *stream;   //  the download the reply feeds
+    gateway_waiter_t waiter;    //  a download's, which takes the reply (waiter.target set)
     int64_t deadline_ms;        //  monotonic
     int success_status;
     int timeout_ms;
@@ -54,12 +55,13 @@ static void s_respond_error(gateway_request_t *request, const lynx_err_t *err,
 }
 
 static void s_add_pending(s_gateway_t *self, int64_t corr, gateway_request_t *request,
-                          gateway_stream_t *stream, int timeout_ms, int success_status)
+                          const gateway_waiter_t *waiter, int timeout_ms, int success_status)
 {
     s_pending_t *pending = (s_pending_t *)calloc(1, sizeof *pending);
     assert(pending);
     pending->request = request;
-    pending->stream = stream;
+    if (waiter)
+        pending->waiter = *waiter;
     pending->deadline_ms = lynx_time_mono_ms() + timeout_ms;
     pending->timeout_ms = timeout_ms;
     pending->sent_ms = lynx_time_mono_ms();
@@ -90,16 +92,16 @@ static int64_t s_send_request(s_gateway_t *self, const char *op, lynx_value_t **
     return corr;
 }
 
-//  gateway_stream_send_fn: a download's next question.
-static int s_stream_send(void *arg, gateway_stream_t *stream, lynx_value_t **args_p,
-                         lynx_err_t *err)
+//  gateway_ask_fn: a download's next question.
+static int s_ask(void *arg, const char *op, lynx_value_t **args_p, const gateway_waiter_t *waiter,
+                 lynx_err_t *err)
 {
     s_gateway_t *self = (s_gateway_t *)arg;
     int timeout_ms = self->options.broker_timeout_ms;
-    int64_t corr = s_send_request(self, "job.artifact", args_p, timeout_ms, err);
+    int64_t corr = s_send_request(self, op, args_p, timeout_ms, err);
     if (corr < 0)
         return -1;
-    s_add_pending(self, corr, NULL, stream, timeout_ms, 200);
+    s_add_pending(self, corr, NULL, waiter, timeout_ms, 200);
     return 0;
 }
 
@@ -138,7 +140,10 @@ static void s_on_request(gateway_request_t *request, void *arg)
             call.success_status = 200;
     }
     if (call.stream) { //  a file: streamed chunk by chunk
-        gateway_stream_start(request, &call.args, s_stream_send, self);
+        if (streq(call.op, "batch.artifact_index"))
+            gateway_archive_start(request, &call.args, s_ask, self);
+        else
+            gateway_stream_start(request, &call.args, s_ask, self);
         return;
     }
     //  Writing a big batch takes the broker a while; everything else is quick.
@@ -181,8 +186,8 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
     s_take_pending(self, lynx_value_get_int(body, "corr", 0), &taken);
     gateway_request_t *request = taken.request;
     int status = taken.success_status;
-    if (taken.stream)
-        gateway_stream_on_answer(taken.stream, msg);
+    if (taken.waiter.target)
+        taken.waiter.on_answer(taken.waiter.target, msg);
     const lynx_value_t *reply = lynx_value_get(body, "body");
     //  A reply of {content_type, text} is sent as is (CSV exports); anything else as JSON.
     const char *raw_type = lynx_value_get_string(reply, "content_type", NULL);
@@ -261,12 +266,12 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         lynx_err_set(&err, LYNX_EUNAVAILABLE, NULL,
                      "broker at %s did not answer within %" PRId64 " ms",
                      self->options.broker_endpoint, waited_ms);
-        gateway_stream_t *stream = pending->stream;
+        gateway_waiter_t waiter = pending->waiter;
         if (pending->request)
             s_respond_error(pending->request, &err, NULL);
         zhashx_delete(self->pending, key);
-        if (stream)
-            gateway_stream_on_timeout(stream, &err);
+        if (waiter.target)
+            waiter.on_timeout(waiter.target, &err);
     }
     zlistx_destroy(&expired);
     gateway_http_run(self->http);
@@ -329,8 +334,8 @@ static void s_gateway_actor(zsock_t *pipe, void *args)
     lynx_err_set(&gone, LYNX_EUNAVAILABLE, NULL, "gateway stopping");
     for (s_pending_t *pending = (s_pending_t *)zhashx_first(self->pending); pending;
          pending = (s_pending_t *)zhashx_next(self->pending))
-        if (pending->stream)
-            gateway_stream_on_timeout(pending->stream, &gone);
+        if (pending->waiter.target)
+            pending->waiter.on_timeout(pending->waiter.target, &gone);
     zhashx_destroy(&self->pending);
     gateway_http_destroy(&self->http);
     zsock_destroy(&self->broker);

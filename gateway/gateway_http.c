@@ -503,6 +503,8 @@ static ssize_t s_stream_read(void *cls, uint64_t pos, char *buffer, size_t max)
     if (!request)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     long got = stream->read(stream->arg, pos, buffer, max);
+    if (got == GATEWAY_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
     if (got < 0)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (got == 0) {
@@ -532,8 +534,9 @@ void gateway_request_stream(gateway_request_t *self, int status, const char *con
     s_stream_t *stream = calloc(1, sizeof *stream);
     if (stream) {
         *stream = (s_stream_t){.request = self, .read = read, .done = done, .arg = arg};
-        self->response = MHD_create_response_from_callback(size, 256 * 1024, s_stream_read, stream,
-                                                           s_stream_free);
+        self->response = MHD_create_response_from_callback(
+            size == GATEWAY_STREAM_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size, 256 * 1024,
+            s_stream_read, stream, s_stream_free);
         if (!self->response)
             free(stream);
     }

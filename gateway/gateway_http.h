@@ -55,6 +55,10 @@ void gateway_request_respond_with(gateway_request_t *self, int status, const cha
 //  body). done is called once when the server has finished with the answer (sent, or the
 //  client went away); the request is gone by then.
 typedef long(gateway_stream_read_fn)(void *arg, uint64_t pos, char *buffer, size_t max);
+//  What read returns at the end of a body of unknown size (GATEWAY_STREAM_SIZE_UNKNOWN).
+#define GATEWAY_STREAM_END (-2)
+//  A size for gateway_request_stream when it is not known in advance (sent chunked).
+#define GATEWAY_STREAM_SIZE_UNKNOWN UINT64_MAX
 typedef void(gateway_stream_done_fn)(void *arg);
 
 //  Answer with a body of size bytes produced by read as the client takes it, with extra

@@ -44,6 +44,8 @@ static const struct {
     {"GET", "/jobs/{id}/artifacts", "job.artifacts", 200, ARGS_PATH_ID, "job_id", NULL, false},
     //  {name}: the rest of the path, slashes included (plots/orbit.png).
     {"GET", "/jobs/{id}/artifacts/{name}", "job.artifact", 200, ARGS_PATH_ID, "job_id", NULL, true},
+    {"GET", "/batches/{id}/artifacts/{name}", "batch.artifact_index", 200, ARGS_PATH_ID, "batch_id",
+     NULL, true},
     {"GET", "/jobs/{id}/logs/stdout", "job.artifact", 200, ARGS_PATH_ID, "job_id", s_log_query,
      true},
     {"GET", "/jobs/{id}/logs/stderr", "job.artifact", 200, ARGS_PATH_ID, "job_id", s_log_query,

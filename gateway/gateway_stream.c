@@ -14,8 +14,8 @@
 
 struct gateway_stream_t {
     gateway_request_t *request; //  NULL once the HTTP side is done with us
-    gateway_stream_send_fn *send;
-    void *send_arg;
+    gateway_ask_fn *ask;
+    void *ask_arg;
     lynx_value_t *args; //  {job_id, name[, tail]}, reused for every question
     bool answered;      //  headers sent: the body is being streamed
     bool asking;        //  a question is out
@@ -52,6 +52,16 @@ static void s_fail_json(gateway_stream_t *self, const lynx_err_t *err)
     self->request = NULL;
 }
 
+static void s_on_answer(void *target, const lynx_msg_t *msg);
+static void s_on_timeout(void *target, const lynx_err_t *err);
+
+//  Send a question about the file; its answer comes to s_on_answer.
+static int s_send(gateway_stream_t *self, lynx_value_t **args_p, lynx_err_t *err)
+{
+    gateway_waiter_t waiter = {s_on_answer, s_on_timeout, self};
+    return self->ask(self->ask_arg, "job.artifact", args_p, &waiter, err);
+}
+
 //  Ask for the next chunk when there is room for it and none is out.
 static void s_ask(gateway_stream_t *self)
 {
@@ -64,7 +74,7 @@ static void s_ask(gateway_stream_t *self)
     uint64_t length = self->end - self->next < S_CHUNK ? self->end - self->next : S_CHUNK;
     lynx_value_set_int(args, "length", (int64_t)length);
     lynx_err_t err;
-    if (self->send(self->send_arg, self, &args, &err) == 0)
+    if (s_send(self, &args, &err) == 0)
         self->asking = true;
     else
         self->failed = true;
@@ -99,8 +109,8 @@ static void s_done(void *arg)
     s_release(self);
 }
 
-void gateway_stream_start(gateway_request_t *request, lynx_value_t **args_p,
-                          gateway_stream_send_fn *send, void *send_arg)
+void gateway_stream_start(gateway_request_t *request, lynx_value_t **args_p, gateway_ask_fn *ask,
+                          void *ask_arg)
 {
     gateway_stream_t *self = calloc(1, sizeof *self);
     lynx_err_t err;
@@ -115,8 +125,8 @@ void gateway_stream_start(gateway_request_t *request, lynx_value_t **args_p,
         return;
     }
     self->request = request;
-    self->send = send;
-    self->send_arg = send_arg;
+    self->ask = ask;
+    self->ask_arg = ask_arg;
     self->args = *args_p;
     *args_p = NULL;
     //  Only ?tail=N from the query, as a number.
@@ -136,7 +146,7 @@ void gateway_stream_start(gateway_request_t *request, lynx_value_t **args_p,
     lynx_value_t *first = lynx_value_dup(self->args);
     lynx_value_set_int(first, "offset", 0);
     lynx_value_set_int(first, "length", 0);
-    if (send(send_arg, self, &first, &err) == 0)
+    if (s_send(self, &first, &err) == 0)
         self->asking = true;
     else
         s_fail_json(self, &err);
@@ -238,8 +248,9 @@ static void s_begin(gateway_stream_t *self, const lynx_value_t *reply)
     s_ask(self);
 }
 
-void gateway_stream_on_answer(gateway_stream_t *self, const lynx_msg_t *msg)
+static void s_on_answer(void *target, const lynx_msg_t *msg)
 {
+    gateway_stream_t *self = target;
     self->asking = false;
     const lynx_value_t *body = lynx_msg_body((lynx_msg_t *)msg);
     if (!self->request) {
@@ -285,8 +296,9 @@ void gateway_stream_on_answer(gateway_stream_t *self, const lynx_msg_t *msg)
     s_release(self);
 }
 
-void gateway_stream_on_timeout(gateway_stream_t *self, const lynx_err_t *err)
+static void s_on_timeout(void *target, const lynx_err_t *err)
 {
+    gateway_stream_t *self = target;
     self->asking = false;
     if (self->request && !self->answered)
         s_fail_json(self, err);

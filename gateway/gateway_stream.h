@@ -15,20 +15,24 @@
 
 typedef struct gateway_stream_t gateway_stream_t;
 
-//  How a stream asks the broker: send op job.artifact with *args_p (taken) for stream; 0, or
-//  -1 with err when it could not be sent.
-typedef int(gateway_stream_send_fn)(void *arg, gateway_stream_t *stream, lynx_value_t **args_p,
-                                    lynx_err_t *err);
+//  Who waits for a question's answer: on_answer gets the broker's REPLY or ERROR, on_timeout
+//  the error when none came in time; exactly one of them is called, once.
+typedef struct {
+    void (*on_answer)(void *target, const lynx_msg_t *msg);
+    void (*on_timeout)(void *target, const lynx_err_t *err);
+    void *target;
+} gateway_waiter_t;
+
+//  How a download asks the broker: send op with *args_p (taken) and hand the answer to waiter
+//  (copied); 0, or -1 with err when it could not be sent (the waiter is then not called).
+typedef int(gateway_ask_fn)(void *arg, const char *op, lynx_value_t **args_p,
+                            const gateway_waiter_t *waiter, lynx_err_t *err);
 
 //  Stream the file args names ({job_id, name[, tail]}, taken) to request. Sends the first
 //  question at once; a failure is answered on request and the stream is gone. The stream
 //  frees itself once the client is done and no answer is awaited.
-void gateway_stream_start(gateway_request_t *request, lynx_value_t **args_p,
-                          gateway_stream_send_fn *send, void *send_arg);
-//  The broker's REPLY or ERROR to the stream's last question.
-void gateway_stream_on_answer(gateway_stream_t *self, const lynx_msg_t *msg);
-//  The last question got no answer in time.
-void gateway_stream_on_timeout(gateway_stream_t *self, const lynx_err_t *err);
+void gateway_stream_start(gateway_request_t *request, lynx_value_t **args_p, gateway_ask_fn *ask,
+                          void *ask_arg);
 
 //  Parse a Range header against size: 1 with [*first, *last] for one satisfiable range, 0 when
 //  absent or not a single byte range (the whole file is sent), -1 when unsatisfiable (416).

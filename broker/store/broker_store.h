@@ -184,6 +184,10 @@ int broker_store_forget_batch_artifacts(broker_store_t *self, const char *batch_
 //  The job's artifacts, by name: [{name, attempt, size, sha256, content_type, path}]; [] when
 //  none, NULL on failure.
 lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id);
+//  One page of the batch's jobs that hold an artifact named name, in run_id order after
+//  after_run_id: [{job_id, run_id, size, sha256}], at most limit. NULL on failure.
+lynx_value_t *broker_store_batch_artifact(broker_store_t *self, const char *batch_id,
+                                          const char *name, int64_t after_run_id, int64_t limit);
 //  The same for the one artifact named name: [] when there is none.
 lynx_value_t *broker_store_job_artifact(broker_store_t *self, const char *job_id, const char *name);
 

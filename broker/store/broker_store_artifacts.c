@@ -81,6 +81,39 @@ static lynx_value_t *s_select(broker_store_t *self, const char *job_id, const ch
     return list;
 }
 
+lynx_value_t *broker_store_batch_artifact(broker_store_t *self, const char *batch_id,
+                                          const char *name, int64_t after_run_id, int64_t limit)
+{
+    sqlite3_stmt *stmt =
+        broker_store_sql_cached(self, "SELECT a.job_id, j.run_id, a.size, a.sha256 FROM artifacts a"
+                                      " JOIN jobs j ON j.id = a.job_id"
+                                      " WHERE j.batch_id = ?1 AND a.name = ?2 AND j.run_id > ?3"
+                                      " ORDER BY j.run_id LIMIT ?4");
+    lynx_value_t *list = stmt ? lynx_value_array() : NULL;
+    if (!list)
+        return NULL;
+    sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, after_run_id);
+    sqlite3_bind_int64(stmt, 4, limit);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        lynx_value_t *file = lynx_value_map();
+        lynx_value_set_string(file, "job_id", (const char *)sqlite3_column_text(stmt, 0));
+        lynx_value_set_int(file, "run_id", sqlite3_column_int64(stmt, 1));
+        lynx_value_set_int(file, "size", sqlite3_column_int64(stmt, 2));
+        lynx_value_set_string(file, "sha256", (const char *)sqlite3_column_text(stmt, 3));
+        if (lynx_value_append_owned(list, file) != 0)
+            rc = SQLITE_NOMEM;
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) {
+        broker_store_sql_fail(self, "list a batch's artifacts in");
+        lynx_value_destroy(&list);
+    }
+    return list;
+}
+
 lynx_value_t *broker_store_job_artifacts(broker_store_t *self, const char *job_id)
 {
     return s_select(self, job_id, NULL);

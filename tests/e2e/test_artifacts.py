@@ -262,3 +262,24 @@ def test_a_1_gib_file_travels_and_streams_in_bounded_memory(stack, tmp_path):
     #  (the sanitizer build's allocator keeps freed chunks for a while, hence the margin).
     assert _peak_rss_mib(stack.gateway.pid) - gateway_before < 512, _peak_rss_mib(stack.gateway.pid)
     assert _peak_rss_mib(stack.broker.pid) < 768, _peak_rss_mib(stack.broker.pid)
+
+
+def test_one_file_of_every_run_as_one_tar_gz(stack, tmp_path):
+    import io
+    import tarfile
+    state = start(stack, tmp_path)
+    batch_id, jobs = run_batch(stack, runs=3)
+    status, headers, body = raw_get(stack, f"/batches/{batch_id}/artifacts/plots/data.bin")
+    assert status == 200 and headers["Content-Type"] == "application/gzip", (status, headers)
+    assert "attachment" in headers["Content-Disposition"], headers
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        members = archive.getmembers()
+        assert [m.name for m in members] == [f"run-{j['run_id']}/plots/data.bin"
+                                             for j in sorted(jobs, key=lambda j: j["run_id"])]
+        for job in jobs:
+            data = archive.extractfile(f"run-{job['run_id']}/plots/data.bin").read()
+            wrote = json.loads((state / f"{job['id']}.json").read_text())
+            assert hashlib.sha256(data).hexdigest() == wrote["plots/data.bin"], job
+    status, _, body = raw_get(stack, f"/batches/{batch_id}/artifacts/nothing.txt")
+    assert status == 404 and b"has an artifact" in body, (status, body)
+    assert raw_get(stack, "/batches/no-such-batch/artifacts/summary.json")[0] == 404

@@ -163,6 +163,11 @@ def test_every_operation_matches_the_document(make_stack, doc):
     assert "wrote summary.json" in log, log
     api.call("GET", "/jobs/{job_id}/artifacts/{name}", 404,
              path=f"/jobs/{job_id}/artifacts/..%2Fsummary.json")
+    archive = stack.http("GET", f"/batches/{batch_id}/artifacts/summary.json")
+    assert archive.status == 200 and archive.headers["Content-Type"] == "application/gzip"
+    api.covered.add(("GET", "/batches/{batch_id}/artifacts/{name}"))
+    api.call("GET", "/batches/{batch_id}/artifacts/{name}", 404,
+             path=f"/batches/{batch_id}/artifacts/nothing.txt")
     tail = api.call("GET", "/jobs/{job_id}/logs/stdout", 200,
                     path=f"/jobs/{job_id}/logs/stdout?tail=5", content_type="text/plain")
     assert "wrote summary.json" in tail, tail
