@@ -616,6 +616,15 @@ void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *ms
         return;
     }
     const lynx_value_t *args = lynx_value_get(body, "args");
+    char request_hash[65] = "";
+    const char *key = lynx_value_get_string(body, "idempotency_key", NULL);
+    if (key && *key && broker_idempotency_applies(op, args)) {
+        broker_idempotency_hash(op, args, request_hash);
+        request.idempotency_key = key;
+        request.request_hash = request_hash;
+        if (broker_idempotency_replay(core, &request, op))
+            return;
+    }
     s_op_fn *handler = NULL;
     for (size_t i = 0; i < sizeof s_ops / sizeof s_ops[0]; i++)
         if (strcmp(s_ops[i].op, op) == 0)
@@ -627,6 +636,13 @@ void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *ms
     }
     lynx_value_t *errors = NULL;
     lynx_value_t *reply_body = handler(core, &request, args, &err, &errors);
+    //  A submit records its answer with its batch (broker_submit); the others here.
+    if (request.idempotency_key && strcmp(op, "batch.submit") != 0 &&
+        (reply_body || err.code != LYNX_OK))
+        broker_idempotency_record(core, &request, op, reply_body, &err, errors);
+    if (request.idempotency_key && strcmp(op, "batch.submit") == 0 && !reply_body &&
+        err.code != LYNX_OK)
+        broker_idempotency_record(core, &request, op, NULL, &err, errors);
     if (reply_body)
         broker_send_reply(core->api_socket, request.routing_id, request.corr, &reply_body);
     else if (err.code != LYNX_OK) //  LYNX_OK without a body: the handler answers later

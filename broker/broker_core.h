@@ -113,7 +113,9 @@ int broker_sched_recover(broker_core_t *core, lynx_err_t *err);
 typedef struct {
     zframe_t *routing_id; //  borrowed for the handler's duration; copy it to answer later
     int64_t corr;
-    int64_t deadline_ms; //  epoch ms after which the client has given up (0: none)
+    int64_t deadline_ms;         //  epoch ms after which the client has given up (0: none)
+    const char *idempotency_key; //  the client's Idempotency-Key, or NULL (borrowed)
+    const char *request_hash;    //  of op and args, with a key: what the key stands for
 } broker_request_t;
 
 //  REQUEST handlers living beside the state they read.
@@ -136,6 +138,25 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
 //  rows are still "Creating" and are removed at the next start.
 broker_submissions_t *broker_submissions_new(void);
 void broker_submissions_destroy(broker_submissions_t **self_p);
+
+//  --- broker_idempotency.c: Idempotency-Key on mutating requests ---
+
+//  True for an operation a key applies to (submit but not a dry run, cancel, drain, resume).
+bool broker_idempotency_applies(const char *op, const lynx_value_t *args);
+//  What a key stands for: the SHA-256 of op and args.
+void broker_idempotency_hash(const char *op, const lynx_value_t *args, char hash[65]);
+//  Answer a request whose key was seen: the first answer, a conflict (another request with the
+//  same key) or "still in progress". False when the key is new: run the request.
+bool broker_idempotency_replay(broker_core_t *core, const broker_request_t *request,
+                               const char *op);
+//  Record the answer (reply, or err and errors) a keyed request got.
+void broker_idempotency_record(broker_core_t *core, const broker_request_t *request, const char *op,
+                               const lynx_value_t *reply, const lynx_err_t *err,
+                               const lynx_value_t *errors);
+//  Forget answers older than 24 hours.
+void broker_idempotency_expire(broker_core_t *core);
+//  True while a submission with this key is being written (broker_submit.c).
+bool broker_submissions_has_key(const broker_submissions_t *self, const char *key);
 
 //  --- broker_retention.c ---
 

@@ -18,9 +18,12 @@ static bool s_still_running(const char *batch_id, void *arg)
 size_t broker_retention_sweep(broker_core_t *core, bool force)
 {
     int64_t now = lynx_time_mono_ms();
-    if (core->artifact_retention_days <= 0 || (!force && now < core->next_retention_mono_ms))
+    if (!force && now < core->next_retention_mono_ms)
         return 0;
     core->next_retention_mono_ms = now + S_SWEEP_EVERY_MS;
+    broker_idempotency_expire(core); //  the same hourly sweep
+    if (core->artifact_retention_days <= 0)
+        return 0;
     int64_t cutoff = lynx_time_now_ms() / 1000 - (int64_t)core->artifact_retention_days * 86400;
     lynx_value_t *removed = lynx_value_array();
     size_t count = removed ? broker_artifacts_expire_batches(core->artifacts, cutoff,

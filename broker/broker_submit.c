@@ -27,8 +27,10 @@ typedef struct {
     lynx_value_t *warnings;
     lynx_value_t *sections; //  the config sections runners need (broker_section_names), kept
     char config_hash[48];
-    int64_t next_run; //  first run not yet written
-    bool started;     //  the Creating row exists
+    int64_t next_run;      //  first run not yet written
+    bool started;          //  the Creating row exists
+    char *idempotency_key; //  the request's, or NULL: its answer is recorded with the batch
+    char request_hash[65];
 } s_submission_t;
 
 //  submitted_by, when given (null counts as not given): who submitted the batch, for the batch
@@ -136,9 +138,24 @@ static void s_submission_destroy(s_submission_t **self_p)
     lynx_value_destroy(&self->warnings);
     lynx_value_destroy(&self->sections);
     free(self->name);
+    free(self->idempotency_key);
     free(self->submitted_by);
     free(self);
     *self_p = NULL;
+}
+
+//  The answer to the submit: {batch_id, total_jobs, estimated_completion_time_mins, seed,
+//  warnings}.
+static lynx_value_t *s_reply(const s_submission_t *self)
+{
+    lynx_value_t *reply = lynx_value_map();
+    lynx_value_set_string(reply, "batch_id", self->rec.id);
+    lynx_value_set_int(reply, "total_jobs", self->rec.total_jobs);
+    lynx_value_set_null(reply, "estimated_completion_time_mins");
+    lynx_value_set_int(reply, "seed", (int64_t)self->rec.seed);
+    lynx_value_set_owned(reply, "warnings",
+                         self->warnings ? lynx_value_dup(self->warnings) : lynx_value_array());
+    return reply;
 }
 
 //  Write the next chunk of jobs (and the batch row first) in one transaction.
@@ -170,6 +187,17 @@ static int s_write_chunk(s_submission_t *self, lynx_err_t *err)
     }
     if (rc == 0 && end == self->rec.total_jobs)
         rc = broker_store_update_batch_status(store, self->rec.id, LYNX_BATCH_PENDING);
+    //  The key's answer becomes durable with the batch it created: never one without the other.
+    if (rc == 0 && end == self->rec.total_jobs && self->idempotency_key) {
+        lynx_value_t *reply = s_reply(self);
+        broker_answer_t answer = {.key = self->idempotency_key,
+                                  .op = "batch.submit",
+                                  .request_hash = self->request_hash,
+                                  .answer = reply,
+                                  .created_at_ms = lynx_time_now_ms()};
+        rc = reply ? broker_store_put_answer(store, &answer) : -1;
+        lynx_value_destroy(&reply);
+    }
     if (rc == 0)
         rc = broker_store_commit(store);
     if (rc) {
@@ -203,14 +231,7 @@ static lynx_value_t *s_finish(s_submission_t *self)
     broker_sched_add_batch(core, &batch);
     zsys_info("broker: batch accepted batch=%s name=\"%s\" jobs=%" PRId64 " seed=%" PRIu64,
               self->rec.id, self->name, self->rec.total_jobs, self->rec.seed);
-    lynx_value_t *reply = lynx_value_map();
-    lynx_value_set_string(reply, "batch_id", self->rec.id);
-    lynx_value_set_int(reply, "total_jobs", self->rec.total_jobs);
-    lynx_value_set_null(reply, "estimated_completion_time_mins");
-    lynx_value_set_int(reply, "seed", (int64_t)self->rec.seed);
-    lynx_value_set_owned(reply, "warnings", self->warnings);
-    self->warnings = NULL;
-    return reply;
+    return s_reply(self);
 }
 
 //  Remove what a failed or abandoned submission wrote.
@@ -241,7 +262,8 @@ static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg)
     s_submission_t *self = (s_submission_t *)zlistx_first(core->submissions->list);
     if (!self)
         return 0;
-    broker_request_t request = {self->routing_id, self->corr, self->deadline_ms};
+    broker_request_t request = {
+        .routing_id = self->routing_id, .corr = self->corr, .deadline_ms = self->deadline_ms};
     lynx_err_t err;
     lynx_err_clear(&err);
     bool expired = self->deadline_ms > 0 && lynx_time_now_ms() > self->deadline_ms;
@@ -263,6 +285,16 @@ static int s_on_chunk_timer(zloop_t *loop, int timer_id, void *arg)
     if (zlistx_size(core->submissions->list))
         s_schedule_chunk(core);
     return 0;
+}
+
+bool broker_submissions_has_key(const broker_submissions_t *self, const char *key)
+{
+    zlistx_t *list = self->list;
+    for (s_submission_t *each = (s_submission_t *)zlistx_first(list); each;
+         each = (s_submission_t *)zlistx_next(list))
+        if (each->idempotency_key && strcmp(each->idempotency_key, key) == 0)
+            return true;
+    return false;
 }
 
 broker_submissions_t *broker_submissions_new(void)
@@ -326,6 +358,10 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->routing_id = zframe_dup(request->routing_id);
     self->corr = request->corr;
     self->deadline_ms = request->deadline_ms;
+    if (request->idempotency_key) {
+        self->idempotency_key = strdup(request->idempotency_key);
+        snprintf(self->request_hash, sizeof self->request_hash, "%s", request->request_hash);
+    }
     self->study = study;
     self->warnings = warnings;
     self->name = strdup(lynx_value_get_string(args, "name", ""));

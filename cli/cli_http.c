@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -19,6 +20,10 @@ struct _cli_http_t {
     CURL *curl;
     char *base_url;
     char curl_error[CURL_ERROR_SIZE];
+    //  "Idempotency-Key: ..." sent with every POST of this invocation: LYNX_IDEMPOTENCY_KEY, or
+    //  a random one. A script that runs the same command again after a 503 sets the variable
+    //  to get the first answer rather than a second batch.
+    char key_header[192];
 };
 
 typedef struct {
@@ -98,6 +103,16 @@ cli_http_t *cli_http_new(const char *base_url, lynx_err_t *err)
     size_t len = strlen(self->base_url);
     while (len > 0 && self->base_url[len - 1] == '/')
         self->base_url[--len] = '\0';
+    const char *key = getenv("LYNX_IDEMPOTENCY_KEY");
+    unsigned char random[16] = {0};
+    if (key && *key)
+        snprintf(self->key_header, sizeof self->key_header, "Idempotency-Key: %.128s", key);
+    else if (getrandom(random, sizeof random, 0) == (ssize_t)sizeof random) {
+        int used = snprintf(self->key_header, sizeof self->key_header, "Idempotency-Key: lynx-");
+        for (size_t i = 0; i < sizeof random; i++)
+            used += snprintf(self->key_header + used, sizeof self->key_header - (size_t)used,
+                             "%02x", random[i]);
+    }
     return self;
 }
 
@@ -151,6 +166,8 @@ static int s_perform(cli_http_t *self, const char *method, const char *path, con
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "POST") == 0) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
+        if (self->key_header[0])
+            headers = curl_slist_append(headers, self->key_header);
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json_body ? json_body : "");
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,

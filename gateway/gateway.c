@@ -71,9 +71,10 @@ static void s_add_pending(s_gateway_t *self, int64_t corr, gateway_request_t *re
     zhashx_insert(self->pending, key, pending);
 }
 
-//  Send op with *args_p (taken) as a REQUEST; its corr, or -1 with err.
+//  Send op with *args_p (taken) as a REQUEST, with the client's Idempotency-Key (or NULL); its
+//  corr, or -1 with err.
 static int64_t s_send_request(s_gateway_t *self, const char *op, lynx_value_t **args_p,
-                              int timeout_ms, lynx_err_t *err)
+                              const char *idempotency_key, int timeout_ms, lynx_err_t *err)
 {
     int64_t corr = ++self->next_corr;
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
@@ -82,6 +83,8 @@ static int64_t s_send_request(s_gateway_t *self, const char *op, lynx_value_t **
     lynx_value_set_string(body, "op", op);
     //  The broker drops a request it sees after this instant: the client got its 503 already.
     lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + timeout_ms);
+    if (idempotency_key)
+        lynx_value_set_string(body, "idempotency_key", idempotency_key);
     if (lynx_value_set(body, "args", args_p))
         lynx_value_destroy(args_p);
     if (lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, err)) {
@@ -98,7 +101,7 @@ static int s_ask(void *arg, const char *op, lynx_value_t **args_p, const gateway
 {
     s_gateway_t *self = (s_gateway_t *)arg;
     int timeout_ms = self->options.broker_timeout_ms;
-    int64_t corr = s_send_request(self, op, args_p, timeout_ms, err);
+    int64_t corr = s_send_request(self, op, args_p, NULL, timeout_ms, err);
     if (corr < 0)
         return -1;
     s_add_pending(self, corr, NULL, waiter, timeout_ms, 200);
@@ -149,7 +152,23 @@ static void s_on_request(gateway_request_t *request, void *arg)
     //  Writing a big batch takes the broker a while; everything else is quick.
     int timeout_ms = streq(call.op, "batch.submit") ? self->options.submit_timeout_ms
                                                     : self->options.broker_timeout_ms;
-    int64_t corr = s_send_request(self, call.op, &call.args, timeout_ms, &err);
+    //  Idempotency-Key on a POST: a retry with it gets the first answer (1 to 128 visible
+    //  ASCII characters).
+    const char *key = streq(gateway_request_method(request), "POST")
+                          ? gateway_request_header(request, "Idempotency-Key")
+                          : NULL;
+    size_t key_len = key ? strlen(key) : 0;
+    bool key_ok = key_len >= 1 && key_len <= 128;
+    for (size_t i = 0; key && i < key_len; i++)
+        key_ok = key_ok && key[i] > 0x20 && key[i] < 0x7f;
+    if (key && !key_ok) {
+        lynx_value_destroy(&call.args);
+        lynx_err_set(&err, LYNX_EINVALID, "Idempotency-Key",
+                     "Idempotency-Key: must be 1 to 128 visible ASCII characters");
+        s_respond_error(request, &err, NULL);
+        return;
+    }
+    int64_t corr = s_send_request(self, call.op, &call.args, key, timeout_ms, &err);
     if (corr < 0) {
         s_respond_error(request, &err, NULL);
         return;

@@ -44,6 +44,9 @@ static const char *s_schema =
     "  job_id TEXT NOT NULL, name TEXT NOT NULL, attempt INTEGER NOT NULL,"
     "  size INTEGER NOT NULL, sha256 TEXT NOT NULL, content_type TEXT NOT NULL,"
     "  path TEXT NOT NULL, PRIMARY KEY (job_id, name));"
+    "CREATE TABLE IF NOT EXISTS answers ("
+    "  key TEXT PRIMARY KEY, op TEXT NOT NULL, request_hash TEXT NOT NULL,"
+    "  answer BLOB NOT NULL, is_error INTEGER NOT NULL, created_at_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS quarantined_runners ("
     "  id TEXT PRIMARY KEY, reason TEXT NOT NULL, last_error TEXT, since_ms INTEGER NOT NULL,"
     "  failed_attempts INTEGER NOT NULL);";

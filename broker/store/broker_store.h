@@ -173,6 +173,30 @@ int broker_store_set_runner_drained(broker_store_t *self, const char *runner_id,
 typedef void(broker_store_id_fn)(const char *id, void *arg);
 int broker_store_foreach_drained_runner(broker_store_t *self, broker_store_id_fn *fn, void *arg);
 
+//  --- broker_store_answers.c ---
+
+//  The first answer to a request sent with an Idempotency-Key: the REPLY body, or the ERROR
+//  {code, message, field, errors} when is_error.
+typedef struct {
+    const char *key;
+    const char *op;
+    const char *request_hash; //  of op and args: the same key with another request is refused
+    const lynx_value_t *answer;
+    bool is_error;
+    int64_t created_at_ms;
+    //  What broker_store_get_answer fills in (free owned with lynx_value_destroy).
+    lynx_value_t *owned;
+    char op_buffer[64];
+    char hash_buffer[80];
+} broker_answer_t;
+
+//  Record an answer (part of the caller's transaction, when one is open). -1 on failure.
+int broker_store_put_answer(broker_store_t *self, const broker_answer_t *answer);
+//  The answer recorded for key: 0 with *answer filled, 1 when none, -1 on failure.
+int broker_store_get_answer(broker_store_t *self, const char *key, broker_answer_t *answer);
+//  Forget answers recorded before before_ms.
+int broker_store_expire_answers(broker_store_t *self, int64_t before_ms);
+
 //  --- broker_store_artifacts.c ---
 
 //  Replace the job's artifacts with artifacts ([{name, size, sha256, content_type, path}],
