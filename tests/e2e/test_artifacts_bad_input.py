@@ -55,6 +55,13 @@ class FakeRunner:
                 assert got not in ("ACK",) or command == "ACK", f"unexpected {got}: {body}"
         raise AssertionError(f"no {command} within {timeout} s")
 
+    def next(self, timeout=10):
+        """The next message, whatever it is: (command, body)."""
+        if not self.socket.poll(int(scaled(timeout) * 1000)):
+            raise AssertionError(f"no message within {timeout} s")
+        _, _, command, body = msgpack.unpackb(self.socket.recv(), raw=False)
+        return command, body
+
     def quiet(self, secs=0.5):
         """Nothing but heartbeat noise for secs: the broker did not ACK or FETCH."""
         deadline = time.monotonic() + secs
@@ -198,26 +205,16 @@ def test_a_full_disk_fails_the_transfer_cleanly_and_it_succeeds_once_space_retur
         report = finished(job, [("big.bin", big)])
         runner.send("FINISHED", report)
         error = None
-        offset = 0
-        while error is None:
-            fetch = runner.expect("FETCH")
-            piece = big[fetch["offset"]:fetch["offset"] + fetch["length"]]
-            last = fetch["offset"] + fetch["length"] == len(big)
-            runner.send("CHUNK", chunk(job, "big.bin", fetch["offset"], piece, eof=last,
+        while error is None:  # answer FETCHes until the broker says why it stops
+            command, body = runner.next()
+            assert command in ("FETCH", "ERROR"), (command, body)
+            if command == "ERROR":
+                error = body
+                continue
+            piece = big[body["offset"]:body["offset"] + body["length"]]
+            last = body["offset"] + body["length"] == len(big)
+            runner.send("CHUNK", chunk(job, "big.bin", body["offset"], piece, eof=last,
                                        sha256=whole))
-            offset = fetch["offset"]
-            while runner.socket.poll(20):
-                _, _, got, body = msgpack.unpackb(runner.socket.recv(), raw=False)
-                assert got != "ACK", body
-                if got == "ERROR":
-                    #  The first says why; chunks already on their way then find no transfer.
-                    error = error or body
-                elif got == "FETCH" and error is None:
-                    piece = big[body["offset"]:body["offset"] + body["length"]]
-                    last = body["offset"] + body["length"] == len(big)
-                    runner.send("CHUNK", chunk(job, "big.bin", body["offset"], piece, eof=last,
-                                               sha256=whole))
-            assert offset < len(big)
         assert error["code"] == "unavailable" and "space" in error["message"], error
         runner.quiet()
         assert stack.get_ok("/healthz")["status"] == "ok"
