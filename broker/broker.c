@@ -141,6 +141,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
     broker_core_t *core = (broker_core_t *)arg;
+    broker_storage_check(core);
     broker_protocol_expire(core, lynx_time_mono_ms());
     broker_sched_tick(core);
     broker_collect_tick(core, lynx_time_mono_ms());
@@ -206,6 +207,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     int grace_secs = self->options.timeout_grace_secs > 0 ? self->options.timeout_grace_secs : 30;
     core->timeout_grace_ms = (int64_t)grace_secs * 1000;
     core->artifact_retention_days = self->options.artifact_retention_days;
+    snprintf(core->data_dir, sizeof core->data_dir, "%s", self->options.data_dir);
+    core->min_free_bytes = (int64_t)self->options.min_free_mb << 20;
     core->started_mono_ms = lynx_time_mono_ms();
     uint64_t id_seed = 0;
     if (getrandom(&id_seed, sizeof id_seed, 0) != (ssize_t)sizeof id_seed)

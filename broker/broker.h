@@ -23,6 +23,7 @@ typedef struct {
     int quarantine_after;           //  a runner whose last this-many attempts failed while
                                     //  other runners completed jobs of the same batches is
                                     //  quarantined (0: 5; -1: never)
+    int min_free_mb;                //  below this free space in data_dir, refuse writes (0: never)
     int artifact_retention_days;    //  remove an ended batch's files this many days after its
                                     //  last one was stored (0: keep them)
 } broker_options_t;

@@ -43,6 +43,7 @@ static lynx_value_t *s_op_health(broker_core_t *core, const broker_request_t *re
     lynx_value_set_int(reply, "runners_online", online);
     lynx_value_set_int(reply, "jobs_in_flight", (int64_t)broker_queue_count(core->queue));
     lynx_value_set_string(reply, "telemetry_endpoint", broker_telemetry_endpoint(core->telemetry));
+    lynx_value_set_string(reply, "storage", core->storage_full ? "full" : "ok");
     return reply;
 }
 
@@ -624,6 +625,11 @@ void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *ms
         request.request_hash = request_hash;
         if (broker_idempotency_replay(core, &request, op))
             return;
+    }
+    if (core->storage_full && broker_idempotency_applies(op, args)) {
+        broker_storage_refuse(core, &err);
+        broker_send_error(core->api_socket, routing_id, request.corr, &err, NULL);
+        return;
     }
     s_op_fn *handler = NULL;
     for (size_t i = 0; i < sizeof s_ops / sizeof s_ops[0]; i++)

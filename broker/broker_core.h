@@ -43,6 +43,10 @@ typedef struct {
     broker_submissions_t *submissions; //  big batches being written chunk by chunk
     int64_t started_mono_ms;           //  jobs recovered at startup wait from here for their runner
     int artifact_retention_days;       //  0: artifacts are kept
+    char data_dir[4096];               //  where the store, series and artifacts live
+    int64_t min_free_bytes;            //  below this free space the broker refuses writes
+    bool storage_full;                 //  it does now (broker_storage)
+    int64_t free_bytes;                //  at the last check
     int64_t next_retention_mono_ms;    //  when the next retention sweep is due
 } broker_core_t;
 
@@ -157,6 +161,15 @@ void broker_idempotency_record(broker_core_t *core, const broker_request_t *requ
 void broker_idempotency_expire(broker_core_t *core);
 //  True while a submission with this key is being written (broker_submit.c).
 bool broker_submissions_has_key(const broker_submissions_t *self, const char *key);
+
+//  --- broker_storage.c: a full disk ---
+
+//  The tick: measure the data dir's free space; below min_free_bytes the broker is storage_full
+//  (refuses new writes, serves reads, leaves runners' results unacknowledged at the runners),
+//  and it is not again once twice that is free. Logs each change.
+void broker_storage_check(broker_core_t *core);
+//  The ERROR a refused write gets (storage_full, 507), in err. Returns -1.
+int broker_storage_refuse(const broker_core_t *core, lynx_err_t *err);
 
 //  --- broker_retention.c ---
 

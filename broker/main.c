@@ -37,6 +37,10 @@ int main(int argc, char **argv)
          "quarantine a runner whose last N attempts failed while other runners completed jobs of "
          "the same batches (0: never)",
          NULL, false},
+        {"--min-free-mb", "LYNX_BROKER_MIN_FREE_MB", "256",
+         "below this much free space in the data dir the broker refuses writes (507 "
+         "storage_full), serves reads, and resumes by itself at twice as much (0: never)",
+         NULL, false},
         {"--artifact-retention-days", "LYNX_BROKER_ARTIFACT_RETENTION_DAYS", "0",
          "remove an ended batch's artifacts this many days after its last file was stored, "
          "checked hourly; never a running batch's (0: keep them)",
@@ -63,7 +67,10 @@ int main(int argc, char **argv)
         rc = lynx_options_int(&options[8], 0, 1000, &quarantine_after, &err);
     long retention_days = 0;
     if (rc == 0)
-        rc = lynx_options_int(&options[9], 0, 36500, &retention_days, &err);
+        rc = lynx_options_int(&options[10], 0, 36500, &retention_days, &err);
+    long min_free_mb = 0;
+    if (rc == 0)
+        rc = lynx_options_int(&options[9], 0, 1000000, &min_free_mb, &err);
     if (rc) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 2;
@@ -84,6 +91,7 @@ int main(int argc, char **argv)
         .timeout_grace_secs = (int)grace_secs,
         .quarantine_after = quarantine_after == 0 ? -1 : (int)quarantine_after,
         .artifact_retention_days = (int)retention_days,
+        .min_free_mb = (int)min_free_mb,
     };
     zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
     if (!broker) {

@@ -17,6 +17,7 @@ static const struct {
     [LYNX_EPROTOCOL] = {"protocol_error", 400},
     [LYNX_EINTERNAL] = {"internal", 500},
     [LYNX_EUNAVAILABLE] = {"unavailable", 503},
+    [LYNX_ESTORAGE] = {"storage_full", 507},
 };
 
 void lynx_err_clear(lynx_err_t *err)

@@ -20,6 +20,7 @@ typedef enum {
     LYNX_EPROTOCOL,    //  malformed wire message (400 when it reaches HTTP)
     LYNX_EINTERNAL,    //  our bug or a failing resource such as the disk (500)
     LYNX_EUNAVAILABLE, //  a peer is down or did not answer in time (503)
+    LYNX_ESTORAGE,     //  the broker's disk is full: writes refused, reads served (507)
     LYNX_CODE_COUNT
 } lynx_code_t;
 

@@ -724,6 +724,13 @@ void broker_artifacts_expire(broker_artifacts_t *self, int64_t now_mono_ms, lynx
     }
 }
 
+void broker_artifacts_drop_all(broker_artifacts_t *self)
+{
+    s_upload_t *upload;
+    while ((upload = (s_upload_t *)zlistx_first(self->uploads)))
+        s_discard(self, upload, false);
+}
+
 void broker_artifacts_drop_runner(broker_artifacts_t *self, const char *runner_id)
 {
     s_upload_t *upload = (s_upload_t *)zlistx_first(self->uploads);

@@ -81,6 +81,8 @@ void broker_artifacts_done(broker_artifacts_t *self, const char *job_id, int64_t
 //  Uploads silent for BROKER_ARTIFACTS_STALL_MS are discarded; each is appended to stalled as
 //  {runner_id, job_id, attempt, reason}.
 void broker_artifacts_expire(broker_artifacts_t *self, int64_t now_mono_ms, lynx_value_t *stalled);
+//  The disk is full: discard every upload (the runners send FINISHED again later).
+void broker_artifacts_drop_all(broker_artifacts_t *self);
 //  The runner is gone: discard its uploads.
 void broker_artifacts_drop_runner(broker_artifacts_t *self, const char *runner_id);
 //  True while an attempt of job_id is being fetched (its timeout backstop waits).

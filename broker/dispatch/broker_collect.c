@@ -67,6 +67,8 @@ static void s_end(broker_core_t *core, broker_runner_t *runner, zframe_t *routin
 void broker_collect_finished(broker_core_t *core, broker_runner_t *runner, zframe_t *routing_id,
                              const lynx_value_t *body)
 {
+    if (core->storage_full) //  no ACK: the runner keeps the result and sends it again
+        return;
     broker_inflight_t *inflight = broker_sched_current_attempt(core, runner, body, "FINISHED");
     if (!inflight) { //  stale: the runner may forget it
         broker_sched_ack(core, routing_id, lynx_value_get_string(body, "job_id", ""),

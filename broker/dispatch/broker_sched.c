@@ -414,6 +414,8 @@ static void s_unclaim(broker_core_t *core, const char *job_id)
 
 void broker_sched_dispatch(broker_core_t *core)
 {
+    if (core->storage_full) //  a claim is a write: none until space returns
+        return;
     //  Claims are written in one transaction; the ASSIGNs go out only after it commits.
     zlistx_t *outbox = zlistx_new();
     zlistx_set_destructor(outbox, (zlistx_destructor_fn *)lynx_msg_destroy);
@@ -484,6 +486,8 @@ broker_inflight_t *broker_sched_current_attempt(broker_core_t *core, broker_runn
 
 void broker_sched_started(broker_core_t *core, broker_runner_t *runner, lynx_value_t *body)
 {
+    if (core->storage_full) //  a Claimed job that runs ends all the same (FINISHED implies it)
+        return;
     broker_inflight_t *inflight = broker_sched_current_attempt(core, runner, body, "STARTED");
     if (!inflight || inflight->rec.status != LYNX_JOB_CLAIMED)
         return;
@@ -623,6 +627,8 @@ static void s_enforce_timeouts(broker_core_t *core)
 
 void broker_sched_tick(broker_core_t *core)
 {
+    if (core->storage_full) //  timeouts and lost runners end attempts: writes, later
+        return;
     int64_t now = lynx_time_mono_ms();
     int64_t timeout = s_heartbeat_timeout_ms(core);
     s_enforce_timeouts(core);

@@ -27,6 +27,7 @@ static const struct {
     {LYNX_EPROTOCOL, "protocol_error", 400},
     {LYNX_EINTERNAL, "internal", 500},
     {LYNX_EUNAVAILABLE, "unavailable", 503},
+    {LYNX_ESTORAGE, "storage_full", 507},
 };
 #define S_CODE_COUNT (sizeof s_codes / sizeof s_codes[0])
 
