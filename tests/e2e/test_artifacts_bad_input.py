@@ -43,10 +43,18 @@ class FakeRunner:
         #  use_bin_type=False: bytes go out as msgpack str, as the protocol carries file data.
         self.socket.send(msgpack.packb(["LYNX", 1, command, body], use_bin_type=False))
 
+    def beat(self):
+        """HEARTBEAT now and then, as a live runner does (at most once a second)."""
+        now = time.monotonic()
+        if now - getattr(self, "_last_beat", 0) >= 1:
+            self._last_beat = now
+            self.send("HEARTBEAT", {"runner_id": self.runner_id})
+
     def expect(self, command, timeout=10):
-        """The next message of that command (others are kept in self.seen); its body."""
+        """The next message of that command (others are skipped); its body."""
         deadline = time.monotonic() + scaled(timeout)
         while time.monotonic() < deadline:
+            self.beat()
             if self.socket.poll(100):
                 magic, version, got, body = msgpack.unpackb(self.socket.recv(), raw=False)
                 assert (magic, version) == ("LYNX", 1)
@@ -154,6 +162,22 @@ def test_lies_about_files_are_refused_and_the_broker_keeps_serving(stack, evil):
     leftovers = [p for p in (stack.broker.data_dir / "artifacts").rglob("*")
                  if p.name.endswith((".part", ".partial"))]
     assert leftovers == [], leftovers
+
+
+def test_a_transfer_that_never_finishes_is_abandoned_and_restarts(stack, evil):
+    _, job = take_job(stack, evil)
+    report = finished(job, [("slow.txt", b"slow")])
+    evil.send("FINISHED", report)
+    evil.expect("FETCH")  # and never answered
+    error = evil.expect("ERROR", timeout=45)  # abandoned after 30 s of silence
+    assert "transfer abandoned" in error["message"], error
+    assert stack.get_ok("/healthz")["status"] == "ok"
+    assert stack.get_ok(f"/jobs/{job['job_id']}")["status"] == "Running"
+    evil.send("FINISHED", report)  # the runner's resend: the transfer starts over
+    evil.expect("FETCH")
+    evil.send("CHUNK", chunk(job, "slow.txt", 0, b"slow"))
+    evil.expect("ACK")
+    assert stack.get_ok(f"/jobs/{job['job_id']}")["status"] == "Completed"
 
 
 def test_a_runner_that_keeps_sending_bad_files_ends_its_job_without_them(stack, evil):
