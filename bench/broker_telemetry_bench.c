@@ -214,7 +214,7 @@ static int s_run(const s_options_t *options, const char *compression)
         }
     }
     lynx_err_t err;
-    broker_telemetry_t *telemetry = broker_telemetry_new(dir, "tcp://127.0.0.1:*", &err);
+    broker_telemetry_t *telemetry = broker_telemetry_new(dir, "tcp://127.0.0.1:*", NULL, &err);
     if (!telemetry) {
         fprintf(stderr, "broker_telemetry_bench: %s\n", err.message);
         return -1;

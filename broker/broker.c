@@ -46,6 +46,7 @@ static int s_load_batch(const lynx_value_t *stored, const int64_t *counts, void 
         .seed = (uint64_t)lynx_value_get_int(stored, "seed", 0),
         .config_hash = lynx_value_get_string(stored, "config_hash", ""),
         .submitted_by = lynx_value_get_string(stored, "submitted_by", NULL),
+        .token_name = lynx_value_get_string(stored, "token_name", NULL),
     };
     broker_batch_t *batch = broker_batch_new(&origin);
     broker_study_destroy(&study);
@@ -137,6 +138,14 @@ static int s_on_event_message(zloop_t *loop, zsock_t *socket, void *arg)
     return 0;
 }
 
+//  A CURVE handshake waits for our answer (ZAP): who may connect, and as which runner.
+static int s_on_zap(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop, (void)socket;
+    broker_keys_handle_zap(((broker_core_t *)arg)->keys);
+    return 0;
+}
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop, (void)timer_id;
@@ -147,6 +156,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     broker_collect_tick(core, lynx_time_mono_ms());
     broker_retention_sweep(core, false);
     broker_telemetry_flush_due(core->telemetry, lynx_time_mono_ms());
+    broker_security_tick(core);
     return 0;
 }
 
@@ -165,9 +175,12 @@ static void s_core_destroy(broker_core_t *core)
     zsock_destroy(&core->runner_socket);
     zsock_destroy(&core->api_socket);
     broker_store_destroy(&core->store);
+    broker_keys_destroy(&core->keys);
 }
 
-static zsock_t *s_bind(int type, const char *endpoint, char *resolved, lynx_err_t *err)
+//  Bind a socket; with keys it is a CURVE server whose handshakes ZAP checks in domain.
+static zsock_t *s_bind(int type, const char *endpoint, char *resolved, broker_keys_t *keys,
+                       const char *domain, lynx_err_t *err)
 {
     zsock_t *socket = zsock_new(type);
     if (!socket) {
@@ -181,6 +194,8 @@ static zsock_t *s_bind(int type, const char *endpoint, char *resolved, lynx_err_
     zsock_set_maxmsgsize(socket, (int64_t)LYNX_MSG_MAX_BYTES + 1024);
     zsock_set_sndhwm(socket, 100000);
     zsock_set_rcvhwm(socket, 100000);
+    if (keys)
+        broker_keys_serve(keys, socket, domain);
     if (zsock_bind(socket, "%s", endpoint) < 0) {
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "bind %s: %s", endpoint, zmq_strerror(errno));
         zsock_destroy(&socket);
@@ -242,7 +257,18 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
         s_any_port(self->options.runner_endpoint, telemetry_default, sizeof telemetry_default);
         telemetry_endpoint = telemetry_default;
     }
-    core->telemetry = broker_telemetry_new(self->options.data_dir, telemetry_endpoint, err);
+    if (self->options.curve) {
+        char keys_dir[4200];
+        snprintf(keys_dir, sizeof keys_dir, "%s/keys", self->options.data_dir);
+        if (!(core->keys = broker_keys_new(keys_dir, err)))
+            return -1;
+        if (self->options.public_key_out)
+            snprintf(self->options.public_key_out, 64, "%s", broker_keys_public(core->keys));
+    } else
+        zsys_warning("broker: INSECURE: CURVE is off; anyone who reaches the runner, events or "
+                     "telemetry port is trusted (a runner receives every job's run config)");
+    core->telemetry =
+        broker_telemetry_new(self->options.data_dir, telemetry_endpoint, core->keys, err);
     if (!core->telemetry)
         return -1;
     core->artifacts = broker_artifacts_new(self->options.data_dir, err);
@@ -263,14 +289,15 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
         return -1;
     if (broker_runners_load_drained(core->runners, core->store) || broker_quarantine_load(core))
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s", broker_store_error(core->store));
-    core->runner_socket = s_bind(ZMQ_ROUTER, self->options.runner_endpoint, runner_ep, err);
+    core->runner_socket = s_bind(ZMQ_ROUTER, self->options.runner_endpoint, runner_ep, core->keys,
+                                 BROKER_KEYS_DOMAIN_RUNNERS, err);
     if (!core->runner_socket)
         return -1;
     core->outbox =
         broker_outbox_new(core->runner_socket, broker_telemetry_republish(core->telemetry));
     if (!core->outbox)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
-    core->api_socket = s_bind(ZMQ_ROUTER, self->options.api_endpoint, api_ep, err);
+    core->api_socket = s_bind(ZMQ_ROUTER, self->options.api_endpoint, api_ep, NULL, NULL, err);
     if (!core->api_socket)
         return -1;
     //  By default the events socket listens where runners already reach us, on any port: they
@@ -281,7 +308,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
         s_any_port(self->options.runner_endpoint, derived, sizeof derived);
         events_endpoint = derived;
     }
-    core->events_socket = s_bind(ZMQ_SUB, events_endpoint, events_ep, err);
+    core->events_socket = s_bind(ZMQ_SUB, events_endpoint, events_ep, core->keys,
+                                 BROKER_KEYS_DOMAIN_RUNNERS, err);
     if (!core->events_socket)
         return -1;
     zsock_set_subscribe(core->events_socket, "");
@@ -292,6 +320,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
     zloop_reader(core->loop, core->api_socket, s_on_api_message, core);
     zloop_reader(core->loop, core->events_socket, s_on_event_message, core);
     zloop_timer(core->loop, BROKER_TICK_MS, 0, s_on_tick, core);
+    if (core->keys)
+        zloop_reader(core->loop, broker_keys_zap_socket(core->keys), s_on_zap, core);
     zsys_info("broker: started data_dir=%s batches=%zu runner_endpoint=%s api_endpoint=%s",
               self->options.data_dir, broker_batches_count(core->batches), runner_ep, api_ep);
     zsys_info("broker: runners publish heartbeats to events_endpoint=%s", events_ep);

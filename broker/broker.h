@@ -24,6 +24,10 @@ typedef struct {
                                     //  other runners completed jobs of the same batches is
                                     //  quarantined (0: 5; -1: never)
     int min_free_mb;                //  below this free space in data_dir, refuse writes (0: never)
+    //  CURVE on the runner, events and telemetry sockets with data_dir/keys (false: plain
+    //  sockets, anyone who reaches them is trusted: lynx-broker --insecure, and unit tests).
+    bool curve;
+    char *public_key_out; //  if set (64 bytes): the broker's public key, Z85 ("" if insecure)
     int artifact_retention_days;    //  remove an ended batch's files this many days after its
                                     //  last one was stored (0: keep them)
 } broker_options_t;

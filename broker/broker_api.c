@@ -63,6 +63,7 @@ static lynx_value_t *s_batch_view(broker_core_t *core, broker_batch_t *batch)
     lynx_value_set_string(view, "id", batch->id);
     lynx_value_set_string(view, "name", batch->name);
     lynx_value_set_string(view, "submitted_by", batch->submitted_by);
+    lynx_value_set_string(view, "token_name", batch->token_name);
     lynx_value_set_string(view, "status", lynx_batch_state_name(batch->status));
     lynx_value_set_int(view, "total_jobs", batch->total_jobs);
     lynx_value_set_int(view, "completed_jobs", batch->counts[LYNX_JOB_COMPLETED]);
@@ -591,6 +592,12 @@ static const struct {
     {"job.artifacts", broker_artifact_op_list},
     {"job.artifact", broker_artifact_op_read},
     {"batch.artifact_index", broker_artifact_op_batch_index},
+    {"token.verify", broker_security_op_token_verify},
+    {"enrollment.create", broker_security_op_enroll},
+    {"enrollment.list", broker_security_op_enrollments},
+    {"enrollment.approve", broker_security_op_approve},
+    {"enrollment.reject", broker_security_op_reject},
+    {"runner.revoke_key", broker_security_op_revoke},
 };
 
 void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *msg)
@@ -600,7 +607,11 @@ void broker_api_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_t *ms
         .routing_id = routing_id,
         .corr = lynx_value_get_int(body, "corr", 0),
         .deadline_ms = lynx_value_get_int(body, "deadline_ms", 0),
+        .principal = lynx_value_get_string(lynx_value_get(body, "principal"), "name", NULL),
+        .role = LYNX_ROLE_ADMIN,
     };
+    lynx_role_parse(lynx_value_get_string(lynx_value_get(body, "principal"), "role", NULL),
+                    &request.role);
     lynx_err_t err;
     lynx_err_clear(&err);
     if (lynx_msg_id(msg) != LYNX_MSG_REQUEST) {

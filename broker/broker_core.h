@@ -10,6 +10,7 @@
 #include "broker_artifacts.h"
 #include "broker_batches.h"
 #include "broker_ids.h"
+#include "broker_keys.h"
 #include "broker_outbox.h"
 #include "broker_queue.h"
 #include "broker_runners.h"
@@ -19,6 +20,7 @@
 #include "lynx_msg.h"
 #include "lynx_state.h"
 #include "lynx_time.h"
+#include "lynx_token.h"
 
 typedef struct broker_submissions_t broker_submissions_t;
 
@@ -48,6 +50,7 @@ typedef struct {
     bool storage_full;                 //  it does now (broker_storage)
     int64_t free_bytes;                //  at the last check
     int64_t next_retention_mono_ms;    //  when the next retention sweep is due
+    broker_keys_t *keys;               //  CURVE identity and allow lists; NULL when insecure
 } broker_core_t;
 
 //  --- broker_sched.c: batches, runners and the job lifecycle ---
@@ -120,6 +123,10 @@ typedef struct {
     int64_t deadline_ms;         //  epoch ms after which the client has given up (0: none)
     const char *idempotency_key; //  the client's Idempotency-Key, or NULL (borrowed)
     const char *request_hash;    //  of op and args, with a key: what the key stands for
+    //  Who asks, as the gateway checked it: the token's name (NULL when the gateway runs with
+    //  --auth none or the caller is trusted) and its role (LYNX_ROLE_ADMIN when no token).
+    const char *principal;
+    lynx_role_t role;
 } broker_request_t;
 
 //  REQUEST handlers living beside the state they read.
@@ -130,6 +137,20 @@ broker_op_fn broker_sched_op_cancel_batch, broker_sched_op_cancel_job;
 //  broker_artifact_ops.c: job.artifacts (the list) and job.artifact (a range of one file, or
 //  its last lines with tail).
 broker_op_fn broker_artifact_op_list, broker_artifact_op_read, broker_artifact_op_batch_index;
+
+//  --- broker_security.c: who may talk to the broker ---
+
+//  The gate before the runner protocol table: with CURVE on, a message is taken only from a
+//  connection whose key is still enrolled, and a REGISTER or HEARTBEAT only for the runner id
+//  that key is enrolled for. Otherwise answers an ERROR (when routing_id is given) and false.
+bool broker_security_admit(broker_core_t *core, zframe_t *routing_id, const lynx_msg_t *msg,
+                           lynx_value_t *body);
+//  Periodic: pick up keys an admin added or removed by hand; revoke runners whose file went.
+void broker_security_tick(broker_core_t *core);
+//  token.verify, enrollment.create/list/approve/reject, runner.revoke_key.
+broker_op_fn broker_security_op_token_verify, broker_security_op_enroll,
+    broker_security_op_enrollments, broker_security_op_approve, broker_security_op_reject,
+    broker_security_op_revoke;
 
 //  --- broker_submit.c: batch.submit ---
 

@@ -24,6 +24,7 @@ typedef struct {
     broker_batch_rec_t rec;
     char *name;
     char *submitted_by; //  NULL: not given
+    char *token_name;   //  the token it came with; NULL without auth
     lynx_value_t *warnings;
     lynx_value_t *sections; //  the config sections runners need (broker_section_names), kept
     char config_hash[48];
@@ -140,6 +141,7 @@ static void s_submission_destroy(s_submission_t **self_p)
     free(self->name);
     free(self->idempotency_key);
     free(self->submitted_by);
+    free(self->token_name);
     free(self);
     *self_p = NULL;
 }
@@ -221,7 +223,8 @@ static lynx_value_t *s_finish(s_submission_t *self)
                                     .created_at_ms = self->rec.created_at_ms,
                                     .seed = self->rec.seed,
                                     .config_hash = self->config_hash,
-                                    .submitted_by = self->submitted_by};
+                                    .submitted_by = self->submitted_by,
+                                    .token_name = self->token_name};
     broker_batch_t *batch = broker_batch_new(&origin);
     int64_t counts[LYNX_JOB_STATE_COUNT] = {[LYNX_JOB_PENDING] = self->rec.total_jobs};
     if (batch)
@@ -367,6 +370,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->name = strdup(lynx_value_get_string(args, "name", ""));
     const char *submitted_by = lynx_value_get_string(args, "submitted_by", NULL);
     self->submitted_by = submitted_by ? strdup(submitted_by) : NULL;
+    self->token_name = request->principal ? strdup(request->principal) : NULL;
     //  The request (and its config) is gone once a big batch goes on in later loop turns.
     self->sections = lynx_value_map();
     for (size_t i = 0; i < BROKER_SECTION_COUNT; i++) {
@@ -378,6 +382,7 @@ lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *requ
     self->rec = (broker_batch_rec_t){
         .name = self->name,
         .submitted_by = self->submitted_by,
+        .token_name = self->token_name,
         .status = LYNX_BATCH_PENDING,
         .creating = true,
         .total_jobs = broker_study_runs(study),

@@ -2,12 +2,21 @@
 //  SIGINT/SIGTERM.
 #include "lynx_daemon.h"
 #include "broker.h"
+#include "broker_token_command.h"
 #include "lynx_options.h"
 
 extern char **environ;
 
+static bool s_is_true(const char *value)
+{
+    return value && (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+                     strcmp(value, "yes") == 0);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return broker_token_command(argc - 1, argv + 1, environ);
     lynx_daemon_tune_memory();
     lynx_option_t options[] = {
         {"--data-dir", "LYNX_BROKER_DATA_DIR", "./lynx-data", "directory of the SQLite store", NULL,
@@ -41,6 +50,10 @@ int main(int argc, char **argv)
          "below this much free space in the data dir the broker refuses writes (507 "
          "storage_full), serves reads, and resumes by itself at twice as much (0: never)",
          NULL, false},
+        {"--insecure", "LYNX_BROKER_INSECURE", NULL,
+         "plain sockets: no CURVE, no runner enrollment (trusted test benches only; logged "
+         "loudly)",
+         NULL, true},
         {"--artifact-retention-days", "LYNX_BROKER_ARTIFACT_RETENTION_DAYS", "0",
          "remove an ended batch's artifacts this many days after its last file was stored, "
          "checked hourly; never a running batch's (0: keep them)",
@@ -67,7 +80,7 @@ int main(int argc, char **argv)
         rc = lynx_options_int(&options[8], 0, 1000, &quarantine_after, &err);
     long retention_days = 0;
     if (rc == 0)
-        rc = lynx_options_int(&options[10], 0, 36500, &retention_days, &err);
+        rc = lynx_options_int(&options[11], 0, 36500, &retention_days, &err);
     long min_free_mb = 0;
     if (rc == 0)
         rc = lynx_options_int(&options[9], 0, 1000000, &min_free_mb, &err);
@@ -79,6 +92,7 @@ int main(int argc, char **argv)
     zsys_set_logstream(stderr); //  stdout carries only machine-readable lines (READY)
     zsys_set_logident("lynx-broker");
     char runner_endpoint[256], api_endpoint[256], telemetry_endpoint[256] = "";
+    char public_key[64] = "";
     broker_options_t broker_options = {
         .data_dir = options[0].value,
         .runner_endpoint = options[1].value,
@@ -92,14 +106,19 @@ int main(int argc, char **argv)
         .quarantine_after = quarantine_after == 0 ? -1 : (int)quarantine_after,
         .artifact_retention_days = (int)retention_days,
         .min_free_mb = (int)min_free_mb,
+        .curve = !s_is_true(options[10].value),
+        .public_key_out = public_key,
     };
     zactor_t *broker = broker_start(&broker_options, runner_endpoint, api_endpoint, &err);
     if (!broker) {
         fprintf(stderr, "lynx-broker: %s\n", err.message);
         return 1;
     }
-    printf("READY runner_endpoint=%s api_endpoint=%s telemetry_endpoint=%s\n", runner_endpoint,
-           api_endpoint, telemetry_endpoint);
+    //  public_key: what runners and subscribers need (also in data_dir/keys/broker.key);
+    //  "insecure" when CURVE is off.
+    printf("READY runner_endpoint=%s api_endpoint=%s telemetry_endpoint=%s public_key=%s\n",
+           runner_endpoint, api_endpoint, telemetry_endpoint,
+           public_key[0] ? public_key : "insecure");
     fflush(stdout);
     //  The actor runs until a signal: czmq's handler sets zsys_interrupted and the wait ends.
     int status = 0;

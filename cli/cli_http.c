@@ -24,6 +24,7 @@ struct _cli_http_t {
     //  a random one. A script that runs the same command again after a 503 sets the variable
     //  to get the first answer rather than a second batch.
     char key_header[192];
+    char auth_header[128]; //  "Authorization: Bearer ..." from LYNX_TOKEN, or ""
 };
 
 typedef struct {
@@ -103,6 +104,10 @@ cli_http_t *cli_http_new(const char *base_url, lynx_err_t *err)
     size_t len = strlen(self->base_url);
     while (len > 0 && self->base_url[len - 1] == '/')
         self->base_url[--len] = '\0';
+    const char *token = getenv("LYNX_TOKEN");
+    if (token && *token)
+        snprintf(self->auth_header, sizeof self->auth_header, "Authorization: Bearer %.100s",
+                 token);
     const char *key = getenv("LYNX_IDEMPOTENCY_KEY");
     unsigned char random[16] = {0};
     if (key && *key)
@@ -164,15 +169,18 @@ static int s_perform(cli_http_t *self, const char *method, const char *path, con
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (self->auth_header[0])
+        headers = curl_slist_append(headers, self->auth_header);
     if (strcmp(method, "POST") == 0) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
         if (self->key_header[0])
             headers = curl_slist_append(headers, self->key_header);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json_body ? json_body : "");
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(json_body ? strlen(json_body) : 0));
     }
+    if (headers)
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {

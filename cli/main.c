@@ -12,7 +12,7 @@
 
 static void s_print_help(FILE *stream)
 {
-    fprintf(stream, "usage: lynx [--url URL] COMMAND [ARGS]\n\n"
+    fprintf(stream, "usage: lynx [--url URL] [--token TOKEN] COMMAND [ARGS]\n\n"
                     "The command-line client of a Lynx-C grid, over the gateway's REST API.\n\n"
                     "commands:\n");
     for (const cli_command_t *c = cli_commands; c->name; c++)
@@ -20,6 +20,8 @@ static void s_print_help(FILE *stream)
     fprintf(stream,
             "\noptions:\n"
             "  --url URL  the gateway (environment LYNX_URL, default %s)\n"
+            "  --token T  API token sent as Authorization: Bearer (environment LYNX_TOKEN;\n"
+            "             lynx-broker token create makes one)\n"
             "  --help     this help; `lynx COMMAND --help` for a command's own\n\n"
             "exit status:\n"
             "  0  the command succeeded (for a batch: every job Completed)\n"
@@ -30,23 +32,24 @@ static void s_print_help(FILE *stream)
             CLI_DEFAULT_URL);
 }
 
-//  Take --url (anywhere on the line, so `lynx status ID --url U` works too) out of argv.
-//  Returns the number of arguments left, or -1 when --url lacks its value.
-static int s_take_url(int argc, char **argv, const char **url_p)
+//  Take a global option (--url, --token: anywhere on the line, so `lynx status ID --url U`
+//  works too) out of argv. Returns the number of arguments left, or -1 when it lacks its value.
+static int s_take_option(int argc, char **argv, const char *flag, const char **value_p)
 {
     int kept = 0;
+    size_t flag_len = strlen(flag);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
             while (i < argc)
                 argv[kept++] = argv[i++];
             break;
         }
-        if (strcmp(argv[i], "--url") == 0) {
+        if (strcmp(argv[i], flag) == 0) {
             if (i + 1 >= argc)
                 return -1;
-            *url_p = argv[++i];
-        } else if (strncmp(argv[i], "--url=", 6) == 0) {
-            *url_p = argv[i] + 6;
+            *value_p = argv[++i];
+        } else if (strncmp(argv[i], flag, flag_len) == 0 && argv[i][flag_len] == '=') {
+            *value_p = argv[i] + flag_len + 1;
         } else {
             argv[kept++] = argv[i];
         }
@@ -59,11 +62,19 @@ int main(int argc, char **argv)
     const char *url = getenv("LYNX_URL");
     if (!url || !*url)
         url = CLI_DEFAULT_URL;
-    argc = s_take_url(argc, argv, &url);
+    argc = s_take_option(argc, argv, "--url", &url);
     if (argc < 0) {
         fprintf(stderr, "lynx: --url needs a value\n");
         return CLI_EXIT_USAGE;
     }
+    const char *token = NULL;
+    argc = s_take_option(argc, argv, "--token", &token);
+    if (argc < 0) {
+        fprintf(stderr, "lynx: --token needs a value\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (token) //  cli_http reads it with the rest of the request settings
+        setenv("LYNX_TOKEN", token, 1);
     if (argc < 2) {
         s_print_help(stderr);
         return CLI_EXIT_USAGE;

@@ -1,6 +1,7 @@
 //  gateway: the actor that joins the HTTP server and the broker DEALER in one zloop.
 #include "gateway.h"
 
+#include "gateway_auth.h"
 #include "gateway_http.h"
 #include "gateway_routes.h"
 #include "gateway_archive.h"
@@ -27,6 +28,7 @@ typedef struct {
     gateway_http_t *http;
     zsock_t *broker;
     zloop_t *loop;
+    gateway_auth_t *auth;
     zhashx_t *pending; //  corr (as text) -> s_pending_t
     int64_t next_corr;
     int64_t last_heard_ms; //  monotonic time of the broker's last message
@@ -71,10 +73,11 @@ static void s_add_pending(s_gateway_t *self, int64_t corr, gateway_request_t *re
     zhashx_insert(self->pending, key, pending);
 }
 
-//  Send op with *args_p (taken) as a REQUEST, with the client's Idempotency-Key (or NULL); its
-//  corr, or -1 with err.
+//  Send op with *args_p (taken) as a REQUEST, with the client's Idempotency-Key (or NULL) and
+//  the token it was checked with (or NULL); its corr, or -1 with err.
 static int64_t s_send_request(s_gateway_t *self, const char *op, lynx_value_t **args_p,
-                              const char *idempotency_key, int timeout_ms, lynx_err_t *err)
+                              const char *idempotency_key, const gateway_principal_t *principal,
+                              int timeout_ms, lynx_err_t *err)
 {
     int64_t corr = ++self->next_corr;
     lynx_msg_t *msg = lynx_msg_new(LYNX_MSG_REQUEST);
@@ -85,6 +88,13 @@ static int64_t s_send_request(s_gateway_t *self, const char *op, lynx_value_t **
     lynx_value_set_int(body, "deadline_ms", lynx_time_now_ms() + timeout_ms);
     if (idempotency_key)
         lynx_value_set_string(body, "idempotency_key", idempotency_key);
+    if (principal && principal->name) {
+        lynx_value_t *who = lynx_value_map();
+        lynx_value_set_string(who, "name", principal->name);
+        lynx_value_set_string(who, "role", lynx_role_name(principal->role));
+        if (lynx_value_set(body, "principal", &who))
+            lynx_value_destroy(&who);
+    }
     if (lynx_value_set(body, "args", args_p))
         lynx_value_destroy(args_p);
     if (lynx_msg_send(&msg, zsock_resolve(self->broker), NULL, err)) {
@@ -101,12 +111,21 @@ static int s_ask(void *arg, const char *op, lynx_value_t **args_p, const gateway
 {
     s_gateway_t *self = (s_gateway_t *)arg;
     int timeout_ms = self->options.broker_timeout_ms;
-    int64_t corr = s_send_request(self, op, args_p, NULL, timeout_ms, err);
+    int64_t corr = s_send_request(self, op, args_p, NULL, NULL, timeout_ms, err);
     if (corr < 0)
         return -1;
     s_add_pending(self, corr, NULL, waiter, timeout_ms, 200);
     return 0;
 }
+
+//  A matched route waiting for its token to be checked.
+typedef struct {
+    s_gateway_t *self;
+    gateway_call_t call;
+} s_call_t;
+
+static void s_proceed(gateway_request_t *request, const gateway_principal_t *principal,
+                      void *arg);
 
 static void s_on_request(gateway_request_t *request, void *arg)
 {
@@ -142,6 +161,31 @@ static void s_on_request(gateway_request_t *request, void *arg)
         if (streq(dry_run, "true"))
             call.success_status = 200;
     }
+    s_call_t *pending = (s_call_t *)calloc(1, sizeof *pending);
+    if (!pending) {
+        lynx_value_destroy(&call.args);
+        lynx_err_set(&err, LYNX_EINTERNAL, NULL, "out of memory");
+        s_respond_error(request, &err, NULL);
+        return;
+    }
+    pending->self = self;
+    pending->call = call;
+    gateway_auth_check(self->auth, request, call.role, s_proceed, pending);
+}
+
+//  gateway_auth_proceed_fn: the token allows it (principal), or the request was refused.
+static void s_proceed(gateway_request_t *request, const gateway_principal_t *principal, void *arg)
+{
+    s_call_t *pending = (s_call_t *)arg;
+    s_gateway_t *self = pending->self;
+    gateway_call_t call = pending->call;
+    free(pending);
+    if (!principal) {
+        lynx_value_destroy(&call.args);
+        return;
+    }
+    lynx_err_t err;
+    lynx_err_clear(&err);
     if (call.stream) { //  a file: streamed chunk by chunk
         if (streq(call.op, "batch.artifact_index"))
             gateway_archive_start(request, &call.args, s_ask, self);
@@ -168,7 +212,7 @@ static void s_on_request(gateway_request_t *request, void *arg)
         s_respond_error(request, &err, NULL);
         return;
     }
-    int64_t corr = s_send_request(self, call.op, &call.args, key, timeout_ms, &err);
+    int64_t corr = s_send_request(self, call.op, &call.args, key, principal, timeout_ms, &err);
     if (corr < 0) {
         s_respond_error(request, &err, NULL);
         return;
@@ -307,6 +351,9 @@ static int s_setup(s_gateway_t *self, lynx_err_t *err)
 {
     self->pending = zhashx_new();
     zhashx_set_destructor(self->pending, (zhashx_destructor_fn *)s_pending_destroy);
+    self->auth = gateway_auth_new(self->options.auth_required, s_ask, self);
+    if (!self->auth)
+        return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     self->http = gateway_http_new(self->options.bind_address, self->options.port,
                                   self->options.max_body_bytes, s_on_request, self, err);
     if (!self->http)
@@ -356,6 +403,7 @@ static void s_gateway_actor(zsock_t *pipe, void *args)
         if (pending->waiter.target)
             pending->waiter.on_timeout(pending->waiter.target, &gone);
     zhashx_destroy(&self->pending);
+    gateway_auth_destroy(&self->auth);
     gateway_http_destroy(&self->http);
     zsock_destroy(&self->broker);
     free(self);

@@ -15,6 +15,7 @@ typedef struct {
     size_t max_body_bytes;
     int broker_timeout_ms;
     int submit_timeout_ms; //  POST /jobs writes a whole batch: it may take longer
+    bool auth_required;    //  false: --auth none, no tokens (loopback only: main.c checks)
 } gateway_options_t;
 
 //  Start the gateway actor. NULL with err when the HTTP port cannot be bound or the broker

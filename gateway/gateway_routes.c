@@ -18,6 +18,14 @@ typedef enum {
 static const char *const s_list_query[] = {"status", "cursor", "limit", NULL};
 static const char *const s_telemetry_query[] = {"format", "variables", NULL};
 static const char *const s_log_query[] = {"tail", NULL};
+static const char *const s_status_query[] = {"status", NULL};
+
+//  Who may call a route: GETs need a read token, submitting and cancelling (one's own batches:
+//  the broker checks whose) a submit token, running the grid an admin token.
+#define NONE LYNX_ROLE_NONE
+#define READ LYNX_ROLE_READ
+#define SUBMIT LYNX_ROLE_SUBMIT
+#define ADMIN LYNX_ROLE_ADMIN
 
 static const struct {
     const char *method;
@@ -28,33 +36,57 @@ static const struct {
     const char *id_key;
     const char *const *query; //  NULL-ended query argument names, or NULL
     bool stream;              //  a file streamed from the broker
+    lynx_role_t role;         //  the least a token must have
 } s_routes[] = {
-    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL, NULL, false},
-    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL, NULL, false},
-    {"GET", "/batches", "batch.list", 200, ARGS_NONE, NULL, s_list_query, false},
-    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id", NULL, false},
-    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id", NULL, false},
-    {"GET", "/batches/{id}/jobs", "batch.jobs", 200, ARGS_PATH_ID, "batch_id", s_list_query, false},
-    {"POST", "/batches/{id}/cancel", "batch.cancel", 200, ARGS_PATH_ID, "batch_id", NULL, false},
-    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id", NULL, false},
-    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id", NULL, false},
-    {"POST", "/jobs/{id}/cancel", "job.cancel", 200, ARGS_PATH_ID, "job_id", NULL, false},
+    {"GET", "/healthz", "health", 200, ARGS_NONE, NULL, NULL, false, NONE},
+    {"POST", "/jobs", "batch.submit", 201, ARGS_BODY, NULL, NULL, false, SUBMIT},
+    {"GET", "/batches", "batch.list", 200, ARGS_NONE, NULL, s_list_query, false, READ},
+    {"GET", "/batches/{id}", "batch.get", 200, ARGS_PATH_ID, "batch_id", NULL, false, READ},
+    {"GET", "/batches/{id}/results", "batch.results", 200, ARGS_PATH_ID, "batch_id", NULL, false,
+     READ},
+    {"GET", "/batches/{id}/jobs", "batch.jobs", 200, ARGS_PATH_ID, "batch_id", s_list_query, false,
+     READ},
+    {"POST", "/batches/{id}/cancel", "batch.cancel", 200, ARGS_PATH_ID, "batch_id", NULL, false,
+     SUBMIT},
+    {"GET", "/jobs/{id}", "job.get", 200, ARGS_PATH_ID, "job_id", NULL, false, READ},
+    {"GET", "/jobs/{id}/results", "job.results", 200, ARGS_PATH_ID, "job_id", NULL, false, READ},
+    {"POST", "/jobs/{id}/cancel", "job.cancel", 200, ARGS_PATH_ID, "job_id", NULL, false, SUBMIT},
     {"GET", "/jobs/{id}/telemetry", "job.telemetry", 200, ARGS_PATH_ID, "job_id", s_telemetry_query,
-     false},
-    {"GET", "/jobs/{id}/artifacts", "job.artifacts", 200, ARGS_PATH_ID, "job_id", NULL, false},
+     false, READ},
+    {"GET", "/jobs/{id}/artifacts", "job.artifacts", 200, ARGS_PATH_ID, "job_id", NULL, false,
+     READ},
     //  {name}: the rest of the path, slashes included (plots/orbit.png).
-    {"GET", "/jobs/{id}/artifacts/{name}", "job.artifact", 200, ARGS_PATH_ID, "job_id", NULL, true},
+    {"GET", "/jobs/{id}/artifacts/{name}", "job.artifact", 200, ARGS_PATH_ID, "job_id", NULL, true,
+     READ},
     {"GET", "/batches/{id}/artifacts/{name}", "batch.artifact_index", 200, ARGS_PATH_ID, "batch_id",
-     NULL, true},
+     NULL, true, READ},
     {"GET", "/jobs/{id}/logs/stdout", "job.artifact", 200, ARGS_PATH_ID, "job_id", s_log_query,
-     true},
+     true, READ},
     {"GET", "/jobs/{id}/logs/stderr", "job.artifact", 200, ARGS_PATH_ID, "job_id", s_log_query,
-     true},
-    {"GET", "/runners", "runner.list", 200, ARGS_NONE, NULL, NULL, false},
-    {"GET", "/runners/{id}", "runner.get", 200, ARGS_PATH_ID, "runner_id", NULL, false},
-    {"POST", "/runners/{id}/drain", "runner.drain", 200, ARGS_PATH_ID, "runner_id", NULL, false},
-    {"POST", "/runners/{id}/resume", "runner.resume", 200, ARGS_PATH_ID, "runner_id", NULL, false},
+     true, READ},
+    //  Before /runners/{id}, which would take "enrollments" for a runner id.
+    {"POST", "/runners/enrollments", "enrollment.create", 201, ARGS_BODY, NULL, NULL, false,
+     SUBMIT},
+    {"GET", "/runners/enrollments", "enrollment.list", 200, ARGS_NONE, NULL, s_status_query, false,
+     ADMIN},
+    {"POST", "/runners/enrollments/{id}/approve", "enrollment.approve", 200, ARGS_PATH_ID,
+     "enrollment_id", NULL, false, ADMIN},
+    {"POST", "/runners/enrollments/{id}/reject", "enrollment.reject", 200, ARGS_PATH_ID,
+     "enrollment_id", NULL, false, ADMIN},
+    {"GET", "/runners", "runner.list", 200, ARGS_NONE, NULL, NULL, false, READ},
+    {"GET", "/runners/{id}", "runner.get", 200, ARGS_PATH_ID, "runner_id", NULL, false, READ},
+    {"POST", "/runners/{id}/drain", "runner.drain", 200, ARGS_PATH_ID, "runner_id", NULL, false,
+     ADMIN},
+    {"POST", "/runners/{id}/resume", "runner.resume", 200, ARGS_PATH_ID, "runner_id", NULL, false,
+     ADMIN},
+    {"DELETE", "/runners/{id}/key", "runner.revoke_key", 200, ARGS_PATH_ID, "runner_id", NULL,
+     false, ADMIN},
 };
+
+#undef NONE
+#undef READ
+#undef SUBMIT
+#undef ADMIN
 
 //  Match path against pattern; on success copy the {id} segment (if any) into id and the
 //  {name} rest (if any) into name.
@@ -111,6 +143,7 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
         call->success_status = s_routes[i].success_status;
         call->query = s_routes[i].query;
         call->stream = s_routes[i].stream;
+        call->role = s_routes[i].role;
         if (s_routes[i].args == ARGS_BODY) {
             if (!s_is_json(content_type))
                 return lynx_err_set(err, LYNX_EMEDIA, NULL,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "lynx_err.h"
+#include "lynx_token.h"
 #include "lynx_value.h"
 
 typedef struct {
@@ -14,6 +15,7 @@ typedef struct {
     lynx_value_t *args;       //  REQUEST args (owned by the caller)
     const char *const *query; //  query arguments to copy into args as strings (NULL-ended)
     bool stream;              //  the answer is a file streamed from the broker (gateway_stream)
+    lynx_role_t role;         //  the least a token needs (LYNX_ROLE_NONE: no token)
 } gateway_call_t;
 
 //  Match method and path (plus body and content type for POST) to a broker call. Returns 0

@@ -24,6 +24,12 @@ static int s_parse_listen(const char *listen, char *host, size_t host_size, long
     return 0;
 }
 
+static bool s_is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0;
+}
+
 int main(int argc, char **argv)
 {
     lynx_daemon_tune_memory();
@@ -38,6 +44,10 @@ int main(int argc, char **argv)
          "answer 503 when the broker has not replied within this time", NULL, false},
         {"--submit-timeout-ms", "LYNX_GATEWAY_SUBMIT_TIMEOUT_MS", "120000",
          "the same for POST /jobs, which writes a whole batch before answering", NULL, false},
+        {"--auth", "LYNX_GATEWAY_AUTH", "token",
+         "token: every route but /healthz needs a Bearer token (lynx-broker token create); "
+         "none: no tokens, loopback only",
+         NULL, false},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;
@@ -57,6 +67,16 @@ int main(int argc, char **argv)
     long submit_timeout_ms = 0;
     if (rc == 0)
         rc = lynx_options_int(&options[4], 10, 3600000, &submit_timeout_ms, &err);
+    const char *auth = options[5].value;
+    if (rc == 0 && strcmp(auth, "token") != 0 && strcmp(auth, "none") != 0)
+        rc = lynx_err_set(&err, LYNX_EINVALID, "--auth", "--auth: must be token or none, got '%s'",
+                          auth);
+    bool auth_required = strcmp(auth, "token") == 0;
+    if (rc == 0 && !auth_required && !s_is_loopback(host))
+        rc = lynx_err_set(&err, LYNX_EINVALID, "--auth",
+                          "--auth none serves anyone who reaches the port: it listens on loopback "
+                          "only (127.0.0.1, localhost), not '%s'",
+                          host);
     if (rc) {
         fprintf(stderr, "lynx-gateway: %s\n", err.message);
         return 2;
@@ -71,6 +91,7 @@ int main(int argc, char **argv)
         .max_body_bytes = (size_t)max_body,
         .broker_timeout_ms = (int)timeout_ms,
         .submit_timeout_ms = (int)submit_timeout_ms,
+        .auth_required = auth_required,
     };
     uint16_t bound_port = 0;
     zactor_t *gateway = gateway_start(&gateway_options, &bound_port, &err);
@@ -78,6 +99,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "lynx-gateway: %s\n", err.message);
         return 1;
     }
+    if (!auth_required)
+        zsys_warning("gateway: --auth none: no tokens; anyone on this host may submit, cancel "
+                     "and drain (listening on %s only)",
+                     host);
     printf("READY url=http://%s:%u\n", host, bound_port);
     fflush(stdout);
     while (!zsys_interrupted) {

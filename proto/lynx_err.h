@@ -21,6 +21,8 @@ typedef enum {
     LYNX_EINTERNAL,    //  our bug or a failing resource such as the disk (500)
     LYNX_EUNAVAILABLE, //  a peer is down or did not answer in time (503)
     LYNX_ESTORAGE,     //  the broker's disk is full: writes refused, reads served (507)
+    LYNX_EUNAUTHORIZED, //  no credentials, or unknown/revoked ones (401)
+    LYNX_EFORBIDDEN,    //  valid credentials whose role may not do this (403)
     LYNX_CODE_COUNT
 } lynx_code_t;
 

@@ -10,6 +10,7 @@
 struct _lynx_msg_t {
     lynx_msg_id_t id;
     lynx_value_t *body; //  always a map
+    char *peer;         //  the sender's ZAP User-Id, when received on an authenticated socket
 };
 
 //  --------------------------------------------------------------------------
@@ -84,7 +85,8 @@ static const s_command_t s_commands[LYNX_MSG_COUNT] = {
                            {"op", S_STR, R},
                            {"args", S_MAP, O},
                            {"deadline_ms", S_INT, O},
-                           {"idempotency_key", S_STR, O}}},
+                           {"idempotency_key", S_STR, O},
+                           {"principal", S_MAP, O}}},
     [LYNX_MSG_REPLY] = {"REPLY", {{"corr", S_INT, R}, {"body", S_ANY, R}}},
     [LYNX_MSG_ERROR] = {"ERROR",
                         {{"code", S_STR, R},
@@ -237,8 +239,14 @@ void lynx_msg_destroy(lynx_msg_t **self_p)
     if (!self_p || !*self_p)
         return;
     lynx_value_destroy(&(*self_p)->body);
+    free((*self_p)->peer);
     free(*self_p);
     *self_p = NULL;
+}
+
+const char *lynx_msg_peer(const lynx_msg_t *self)
+{
+    return self->peer;
 }
 
 lynx_msg_id_t lynx_msg_id(const lynx_msg_t *self)
@@ -398,6 +406,11 @@ lynx_msg_t *lynx_msg_recv(void *socket, zframe_t **routing_id_p, lynx_err_t *err
     else {
         zframe_t *frame = zmsg_first(msg);
         self = lynx_msg_decode(zframe_data(frame), zframe_size(frame), err);
+        //  Set by our ZAP handler on CURVE sockets (czmq asks libzmq for the frame's
+        //  metadata); absent on plain sockets.
+        const char *peer = self ? zframe_meta(frame, "User-Id") : NULL;
+        if (peer && *peer)
+            self->peer = strdup(peer);
     }
     zmsg_destroy(&msg);
     return self;

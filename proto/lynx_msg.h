@@ -52,6 +52,10 @@ lynx_msg_t *lynx_msg_new(lynx_msg_id_t id);
 void lynx_msg_destroy(lynx_msg_t **self_p);
 
 lynx_msg_id_t lynx_msg_id(const lynx_msg_t *self);
+//  Who sent it, as the receiving socket's ZAP handler authenticated the connection (the
+//  User-Id it returned: for runner sockets, the runner id the key is enrolled for); NULL on
+//  an unauthenticated socket or for a message built locally.
+const char *lynx_msg_peer(const lynx_msg_t *self);
 //  Command name as on the wire ("REGISTER", ...).
 const char *lynx_msg_command(const lynx_msg_t *self);
 //  Command name of an id, or "UNKNOWN".

@@ -12,7 +12,11 @@
 #include "lynx_time.h"
 #include "runner_artifacts.h"
 #include "runner_job.h"
+#include "runner_keys.h"
 
+//  Retry a refused CURVE handshake after this long, doubling up to the maximum.
+#define RUNNER_REFUSED_RETRY_MIN_MS 200
+#define RUNNER_REFUSED_RETRY_MAX_MS 10000
 //  While unregistered, REGISTER is repeated no more often than this (reconnections and ERROR
 //  not_found send it at once; this only covers a lost answer).
 #define RUNNER_REGISTER_RETRY_MS 5000
@@ -40,6 +44,12 @@ typedef struct {
     zsock_t *broker;
     zsock_t *monitor; //  PAIR: the DEALER's connect/disconnect events
     zsock_t *events;  //  PUB heartbeats go out on; NULL: they go on the DEALER (older broker)
+    zcert_t *cert;    //  our CURVE keypair; NULL when insecure
+    int64_t last_refused_log_ms;
+    //  libzmq does not retry a handshake the broker refused (a key not enrolled yet): we do,
+    //  at this monotonic time (0: nothing to retry), backing off to RUNNER_REFUSED_RETRY_MAX_MS.
+    int64_t reconnect_at_ms;
+    int64_t reconnect_backoff_ms;
     char events_endpoint[512]; //  what events is connected to, or ""
     zloop_t *loop;
     zhashx_t *jobs;                //  job_id -> runner_job_t, running now
@@ -271,6 +281,8 @@ static void s_use_events(s_runner_t *self, const lynx_value_t *registered)
     if (*endpoint) {
         self->events = zsock_new(ZMQ_PUB);
         int nodrop = 1;
+        if (self->events && self->cert)
+            runner_keys_secure(self->events, self->cert, self->config->broker_public_key);
         if (self->events) {
             zsock_set_linger(self->events, 0); //  a heartbeat is worthless once late
             zsock_set_sndhwm(self->events, RUNNER_EVENTS_SNDHWM);
@@ -302,8 +314,25 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
     if (frame && zframe_size(frame) >= sizeof event)
         memcpy(&event, zframe_data(frame), sizeof event);
     zmsg_destroy(&msg);
-    if (event == ZMQ_EVENT_DISCONNECTED)
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        //  Try again later: an enrollment approved meanwhile lets the next handshake in.
+        int64_t now = lynx_time_mono_ms();
+        self->reconnect_backoff_ms = self->reconnect_backoff_ms
+                                         ? self->reconnect_backoff_ms * 2
+                                         : RUNNER_REFUSED_RETRY_MIN_MS;
+        if (self->reconnect_backoff_ms > RUNNER_REFUSED_RETRY_MAX_MS)
+            self->reconnect_backoff_ms = RUNNER_REFUSED_RETRY_MAX_MS;
+        self->reconnect_at_ms = now + self->reconnect_backoff_ms;
+        if (now - self->last_refused_log_ms >= 30000) {
+            zsys_warning("runner: the broker refused our key (not enrolled yet, or revoked); "
+                         "retrying runner=%s public_key=%s",
+                         self->config->runner_id, self->cert ? zcert_public_txt(self->cert) : "-");
+            self->last_refused_log_ms = now;
+        }
+    } else if (event == ZMQ_EVENT_DISCONNECTED)
         s_run(self, RUNNER_LINK_DOWN, NULL, NULL);
+    else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        self->reconnect_backoff_ms = 0;
     else if (event == ZMQ_EVENT_CONNECTED)
         s_run(self, RUNNER_LINK_UP, NULL, NULL);
     return 0;
@@ -504,15 +533,16 @@ LYNX_FSM_ACTION_TYPE(s_action_t, s_action_fn);
 #define A(fn) LYNX_FSM_ACTION(fn)
 
 static const s_action_t s_table[RUNNER_LINK_STATE_COUNT][RUNNER_LINK_EVENT_COUNT] = {
-    //  REGISTERED, ASSIGN, KILL, ACK, FETCH, ERROR_NOT_FOUND, ERROR_REFUSED, ERROR_OTHER,
-    //  LINK_UP, LINK_DOWN, TICK, OTHER
+    //  REGISTERED, ASSIGN, KILL, ACK, FETCH, ERROR_NOT_FOUND, ERROR_REFUSED, ERROR_DENIED,
+    //  ERROR_OTHER, LINK_UP, LINK_DOWN, TICK, OTHER
     [RUNNER_LINK_UNREGISTERED] = {A(s_on_registered), A(s_on_assign), A(s_on_kill), A(s_on_ack),
-                                  A(s_on_fetch), A(s_register_unless_sent), A(s_give_up), A(s_warn),
-                                  A(s_link_up), A(s_link_down), A(s_retry_register),
-                                  A(s_warn_unexpected)},
+                                  A(s_on_fetch), A(s_register_unless_sent), A(s_give_up),
+                                  A(s_give_up), A(s_warn), A(s_link_up), A(s_link_down),
+                                  A(s_retry_register), A(s_warn_unexpected)},
     [RUNNER_LINK_REGISTERED] = {A(s_ignore), A(s_on_assign), A(s_on_kill), A(s_on_ack),
-                                A(s_on_fetch), A(s_register_again), A(s_warn), A(s_warn),
-                                A(s_link_up), A(s_link_down), A(s_heartbeat), A(s_warn_unexpected)},
+                                A(s_on_fetch), A(s_register_again), A(s_warn), A(s_give_up),
+                                A(s_warn), A(s_link_up), A(s_link_down), A(s_heartbeat),
+                                A(s_warn_unexpected)},
 };
 
 #undef A
@@ -520,7 +550,7 @@ static const s_action_t s_table[RUNNER_LINK_STATE_COUNT][RUNNER_LINK_EVENT_COUNT
 static const char *const s_state_names[RUNNER_LINK_STATE_COUNT] = {"UNREGISTERED", "REGISTERED"};
 static const char *const s_event_names[RUNNER_LINK_EVENT_COUNT] = {
     "REGISTERED",    "ASSIGN",      "KILL",    "ACK",       "FETCH", "ERROR_NOT_FOUND",
-    "ERROR_REFUSED", "ERROR_OTHER", "LINK_UP", "LINK_DOWN", "TICK",  "OTHER"};
+    "ERROR_REFUSED", "ERROR_DENIED", "ERROR_OTHER", "LINK_UP", "LINK_DOWN", "TICK",  "OTHER"};
 
 static runner_link_event_t s_event_of(lynx_msg_t *msg)
 {
@@ -538,9 +568,10 @@ static runner_link_event_t s_event_of(lynx_msg_t *msg)
     case LYNX_MSG_ERROR: {
         lynx_code_t code =
             lynx_code_from_name(lynx_value_get_string(lynx_msg_body(msg), "code", ""));
-        return code == LYNX_ENOTFOUND                            ? RUNNER_LINK_ERROR_NOT_FOUND
-               : code == LYNX_EINVALID || code == LYNX_ECONFLICT ? RUNNER_LINK_ERROR_REFUSED
-                                                                 : RUNNER_LINK_ERROR_OTHER;
+        return code == LYNX_ENOTFOUND                                ? RUNNER_LINK_ERROR_NOT_FOUND
+               : code == LYNX_EINVALID || code == LYNX_ECONFLICT     ? RUNNER_LINK_ERROR_REFUSED
+               : code == LYNX_EUNAUTHORIZED || code == LYNX_EFORBIDDEN ? RUNNER_LINK_ERROR_DENIED
+                                                                     : RUNNER_LINK_ERROR_OTHER;
     }
     default:
         return RUNNER_LINK_OTHER;
@@ -568,6 +599,25 @@ static int s_on_broker(zloop_t *loop, zsock_t *socket, void *arg)
     }
     s_run(self, s_event_of(msg), msg, lynx_msg_body(msg));
     lynx_msg_destroy(&msg);
+    return 0;
+}
+
+//  A refused handshake's retry is due: connect again (the same socket; queued messages stay).
+static void s_retry_refused(s_runner_t *self)
+{
+    if (!self->reconnect_at_ms || lynx_time_mono_ms() < self->reconnect_at_ms)
+        return;
+    self->reconnect_at_ms = 0;
+    const char *endpoint = self->config->broker_endpoint;
+    zsock_disconnect(self->broker, "%s", endpoint);
+    if (zsock_connect(self->broker, "%s", endpoint) != 0)
+        zsys_warning("runner: connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
+}
+
+static int s_on_refused_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop, (void)timer_id;
+    s_retry_refused((s_runner_t *)arg);
     return 0;
 }
 
@@ -614,6 +664,8 @@ static int s_connect_broker(s_runner_t *self, char *reason, size_t size)
     }
     zsock_set_linger(self->broker, 1000);
     zsock_set_sndtimeo(self->broker, 0);
+    if (self->cert)
+        runner_keys_secure(self->broker, self->cert, self->config->broker_public_key);
     zsock_set_maxmsgsize(self->broker, (int)LYNX_MSG_MAX_BYTES);
     zsock_set_heartbeat_ivl(self->broker, (int)(link_timeout_ms / RUNNER_LINK_MISSES));
     zsock_set_heartbeat_timeout(self->broker, (int)link_timeout_ms);
@@ -623,7 +675,9 @@ static int s_connect_broker(s_runner_t *self, char *reason, size_t size)
     snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://lynx-runner-monitor-%p",
              (void *)self);
     if (zmq_socket_monitor(zsock_resolve(self->broker), monitor_endpoint,
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0)
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0)
         self->monitor = zsock_new_pair(monitor_endpoint); //  connects
     if (!self->monitor)
         zsys_warning("runner: cannot monitor the broker connection (%s); after a broker restart "
@@ -682,11 +736,22 @@ static void s_runner_actor(zsock_t *pipe, void *args)
                                         .finished_arg = &self};
     zloop_reader(self.loop, pipe, lynx_actor_on_pipe, &self);
     char reason[600];
-    if (s_connect_broker(&self, reason, sizeof reason) == 0) {
+    lynx_err_t key_err;
+    lynx_err_clear(&key_err);
+    //  main checked the key file and resolved broker_public_key to Z85 already.
+    if (!self.config->insecure)
+        self.cert = runner_keys_load(self.config->key_file, true, &key_err);
+    if (!self.config->insecure && !self.cert) {
+        snprintf(reason, sizeof reason, "%s", key_err.message);
+        zsys_error("runner: %s", reason);
+        zstr_sendx(pipe, "FATAL", reason, NULL);
+    } else if (s_connect_broker(&self, reason, sizeof reason) == 0) {
         zloop_reader(self.loop, self.broker, s_on_broker, &self);
         if (self.monitor)
             zloop_reader(self.loop, self.monitor, s_on_monitor, &self);
         zloop_timer(self.loop, (size_t)self.heartbeat_ms, 0, s_on_heartbeat, &self);
+        if (self.cert)
+            zloop_timer(self.loop, RUNNER_REFUSED_RETRY_MIN_MS / 2, 0, s_on_refused_timer, &self);
         s_update_waiting(&self);
         s_register(&self);
     } else {
@@ -707,6 +772,7 @@ static void s_runner_actor(zsock_t *pipe, void *args)
     zsock_destroy(&self.monitor);
     zsock_destroy(&self.events);
     zsock_destroy(&self.broker);
+    zcert_destroy(&self.cert);
     zstr_free(&self.pythonpath);
 }
 

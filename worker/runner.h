@@ -30,6 +30,8 @@ typedef enum {
     RUNNER_LINK_FETCH,           //  FETCH: the broker wants a range of a finished attempt's file
     RUNNER_LINK_ERROR_NOT_FOUND, //  ERROR not_found: the broker does not know us
     RUNNER_LINK_ERROR_REFUSED,   //  ERROR invalid_argument or conflict
+    RUNNER_LINK_ERROR_DENIED,    //  ERROR unauthorized or forbidden: our key is revoked or
+                                 //  enrolled for another runner id
     RUNNER_LINK_ERROR_OTHER,
     RUNNER_LINK_UP,   //  the DEALER connected (again)
     RUNNER_LINK_DOWN, //  the DEALER's connection dropped

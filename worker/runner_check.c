@@ -1,5 +1,6 @@
 //  runner_check: start-up checks of a runner's setup, and the broker round trip of --check.
 #include "runner_check.h"
+#include "runner_keys.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -143,13 +144,15 @@ int runner_check_setup(const runner_config_t *config, runner_check_report_fn *re
     return self.failed;
 }
 
-int runner_check_broker(const char *endpoint, int timeout_ms, char *version, size_t size,
-                        lynx_err_t *err)
+int runner_check_broker(const char *endpoint, zcert_t *cert, const char *broker_key,
+                        int timeout_ms, char *version, size_t size, lynx_err_t *err)
 {
     zsock_t *socket = zsock_new(ZMQ_DEALER);
     if (!socket)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "cannot create a socket");
     zsock_set_linger(socket, 0);
+    if (cert)
+        runner_keys_secure(socket, cert, broker_key);
     int rc = -1;
     if (zsock_connect(socket, "%s", endpoint) != 0) {
         lynx_err_set(err, LYNX_EINVALID, "broker_endpoint", "connect %s: %s", endpoint,

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <czmq.h>
+
 #include "lynx_err.h"
 #include "runner_config.h"
 
@@ -21,8 +23,9 @@ int runner_check_setup(const runner_config_t *config, runner_check_report_fn *re
 
 //  Send PING to the broker's runner endpoint and wait at most timeout_ms for its PONG. 0 with
 //  the broker's version in version (may be "") on success; -1 with err (LYNX_EUNAVAILABLE and
-//  the endpoint, or LYNX_EPROTOCOL for an answer that is not a PONG).
-int runner_check_broker(const char *endpoint, int timeout_ms, char *version, size_t size,
-                        lynx_err_t *err);
+//  the endpoint, or LYNX_EPROTOCOL for an answer that is not a PONG). With cert, over CURVE to
+//  broker_key (runner_keys); NULL for a plain connection.
+int runner_check_broker(const char *endpoint, zcert_t *cert, const char *broker_key,
+                        int timeout_ms, char *version, size_t size, lynx_err_t *err);
 
 #endif

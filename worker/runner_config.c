@@ -95,6 +95,13 @@ static const s_field_t s_fields[] = {
      S_AT(keep_local_outputs), 0},
     {"clients_dir", "LYNX_RUNNER_CLIENTS_DIR", "--clients-dir", S_STRING, true, S_AT(clients_dir),
      0},
+    {"key_file", "LYNX_RUNNER_KEY_FILE", "--key-file", S_STRING, true, S_AT(key_file), 0},
+    {"broker_public_key", "LYNX_RUNNER_BROKER_PUBLIC_KEY", "--broker-public-key", S_STRING, false,
+     S_AT(broker_public_key), 0},
+    {"insecure", "LYNX_RUNNER_INSECURE", "--insecure", S_BOOL, false, S_AT(insecure), 0},
+    {"enroll", "LYNX_RUNNER_ENROLL", "--enroll", S_STRING, false, S_AT(enroll), 0},
+    {"token", "LYNX_RUNNER_TOKEN", "--token", S_STRING, false, S_AT(token), 0},
+    {"cacert", "LYNX_RUNNER_CACERT", "--cacert", S_STRING, true, S_AT(cacert), 0},
 };
 
 #define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields[0])
@@ -405,7 +412,8 @@ typedef struct {
 
 //  Scan argv. Fills flags (room for argc entries); returns their count, -1 with err on an
 //  unknown flag or a missing value, and -2 for --help.
-static int s_scan_flags(int argc, char **argv, s_flag_t *flags, bool *check_only, lynx_err_t *err)
+static int s_scan_flags(int argc, char **argv, s_flag_t *flags, runner_config_t *config,
+                        lynx_err_t *err)
 {
     int count = 0;
     for (int index = 1; index < argc; index++) {
@@ -413,7 +421,11 @@ static int s_scan_flags(int argc, char **argv, s_flag_t *flags, bool *check_only
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
             return -2;
         if (strcmp(arg, "--check") == 0) { //  a mode, not a setting: takes no value
-            *check_only = true;
+            config->check_only = true;
+            continue;
+        }
+        if (strcmp(arg, "--init-keys") == 0) {
+            config->init_keys = true;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0)
@@ -450,6 +462,12 @@ static int s_check(runner_config_t *config, lynx_err_t *err)
 {
     if (!config->name && !(config->name = strdup(config->runner_id)))
         return s_out_of_memory(err);
+    if (!config->key_file) {
+        size_t size = strlen(config->working_directory) + sizeof "/.lynx/runner.key";
+        if (!(config->key_file = malloc(size)))
+            return s_out_of_memory(err);
+        snprintf(config->key_file, size, "%s/.lynx/runner.key", config->working_directory);
+    }
     bool basilisk = false, command = false;
     for (size_t index = 0; index < config->engine_count; index++) {
         basilisk = basilisk || strcmp(config->engines[index], "basilisk") == 0;
@@ -504,7 +522,7 @@ runner_config_t *runner_config_load(int argc, char **argv, char **envp, lynx_err
         return NULL;
     }
     runner_config_t *config = &self->config;
-    int flag_count = s_scan_flags(argc, argv, flags, &config->check_only, err);
+    int flag_count = s_scan_flags(argc, argv, flags, config, err);
     int rc = flag_count < 0 ? -1 : 0; //  for --help (-2) err stays LYNX_OK
 
     if (rc == 0)

@@ -40,7 +40,14 @@ typedef struct {
     bool gpu_available;             //  default: false
     bool keep_local_outputs; //  default: true; false removes a job's output dir once acknowledged
     char *clients_dir; //  default: detected (the Python telemetry client's directory), or NULL
-    bool check_only;   //  --check: check the setup and the broker link, then exit
+    char *key_file;          //  default: <working_directory>/.lynx/runner.key
+    char *broker_public_key; //  Z85 or a zcert file; required unless insecure or enroll
+    bool insecure;           //  default: false (CURVE on)
+    char *enroll;            //  gateway URL to ask for enrollment at start, or NULL
+    char *token;             //  API token for enroll, or NULL
+    char *cacert;            //  CA file for an https enroll URL, or NULL
+    bool check_only;         //  --check: check the setup and the broker link, then exit
+    bool init_keys;          //  --init-keys: make the keypair, print its public key, exit
 } runner_config_t;
 
 //  Build the configuration from argv (flags), envp (a NULL-terminated "KEY=VALUE" array such

@@ -23,6 +23,7 @@ broker_batch_t *broker_batch_new(const broker_batch_origin_t *origin)
     snprintf(batch->id, sizeof batch->id, "%s", origin->id);
     batch->name = strdup(origin->name);
     batch->submitted_by = origin->submitted_by ? strdup(origin->submitted_by) : NULL;
+    batch->token_name = origin->token_name ? strdup(origin->token_name) : NULL;
     batch->engine = strdup(broker_study_engine(study));
     batch->simulation_name = strdup(broker_study_simulation_name(study));
     batch->simulation_version = strdup(broker_study_simulation_version(study));
@@ -67,6 +68,7 @@ void broker_batch_destroy(broker_batch_t **batch_p)
     broker_batch_t *batch = *batch_p;
     free(batch->name);
     free(batch->submitted_by);
+    free(batch->token_name);
     free(batch->engine);
     free(batch->simulation_name);
     free(batch->simulation_version);

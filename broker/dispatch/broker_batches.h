@@ -32,6 +32,7 @@ typedef struct {
     char id[BROKER_ID_SIZE];
     char *name;
     char *submitted_by; //  who submitted it (POST /jobs submitted_by), or NULL
+    char *token_name;   //  the API token it was submitted with, or NULL (no auth)
     char *engine;
     char *simulation_name;
     char *simulation_version;
@@ -70,6 +71,7 @@ typedef struct {
     uint64_t seed;
     const char *config_hash;
     const char *submitted_by; //  or NULL
+    const char *token_name;   //  or NULL
 } broker_batch_origin_t;
 
 //  A record with its counters at zero and status Pending. NULL on out-of-memory.

@@ -43,17 +43,33 @@ static bool s_batch_terminal(const broker_batch_t *batch)
            batch->status == LYNX_BATCH_CANCELLED;
 }
 
+//  A submit token cancels only what it submitted; admin (and a caller without tokens) any.
+static bool s_may_cancel(const broker_request_t *request, const broker_batch_t *batch,
+                         lynx_err_t *err)
+{
+    if (request->role >= LYNX_ROLE_ADMIN || !request->principal)
+        return true;
+    if (batch->token_name && strcmp(batch->token_name, request->principal) == 0)
+        return true;
+    lynx_err_set(err, LYNX_EFORBIDDEN, NULL,
+                 "token '%s' may cancel only the batches it submitted; batch %s was not",
+                 request->principal, batch->id);
+    return false;
+}
+
 lynx_value_t *broker_sched_op_cancel_batch(broker_core_t *core, const broker_request_t *request,
                                            const lynx_value_t *args, lynx_err_t *err,
                                            lynx_value_t **errors_p)
 {
-    (void)request, (void)errors_p;
+    (void)errors_p;
     const char *batch_id = lynx_value_get_string(args, "batch_id", "");
     broker_batch_t *batch = broker_batches_lookup(core->batches, batch_id);
     if (!batch) {
         lynx_err_set(err, LYNX_ENOTFOUND, "batch_id", "no batch with id '%.64s'", batch_id);
         return NULL;
     }
+    if (!s_may_cancel(request, batch, err))
+        return NULL;
     if (s_batch_terminal(batch)) {
         lynx_err_set(err, LYNX_ECONFLICT, "batch_id", "batch %s is already %s; nothing to cancel",
                      batch->id, lynx_batch_state_name(batch->status));
@@ -86,7 +102,7 @@ lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_reque
                                          const lynx_value_t *args, lynx_err_t *err,
                                          lynx_value_t **errors_p)
 {
-    (void)request, (void)errors_p;
+    (void)errors_p;
     const char *job_id = lynx_value_get_string(args, "job_id", "");
     broker_job_rec_t rec;
     int rc = broker_store_get_job(core->store, job_id, &rec);
@@ -99,6 +115,8 @@ lynx_value_t *broker_sched_op_cancel_job(broker_core_t *core, const broker_reque
         lynx_err_set(err, LYNX_ENOTFOUND, "job_id", "no job with id '%.64s'", job_id);
         return NULL;
     }
+    if (!s_may_cancel(request, batch, err))
+        return NULL;
     broker_inflight_t *inflight = broker_queue_lookup(core->queue, rec.id);
     const char *outcome = "Cancelled";
     if (inflight) {

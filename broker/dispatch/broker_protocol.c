@@ -186,6 +186,8 @@ void broker_protocol_handle(broker_core_t *core, zframe_t *routing_id, lynx_msg_
 {
     //  On the runner socket the route says who it is: only a live registration counts, so a
     //  route whose runner was declared Offline is UNKNOWN until it registers again.
+    if (!broker_security_admit(core, routing_id, msg, lynx_msg_body(msg)))
+        return;
     s_event_t event = {core, routing_id, msg, lynx_msg_body(msg),
                        broker_runners_by_route(core->runners, routing_id)};
     s_run(&event, s_event_of(lynx_msg_id(msg)));
@@ -196,6 +198,8 @@ void broker_protocol_published(broker_core_t *core, lynx_msg_t *msg)
     //  Published heartbeats name their runner; a restarted broker does not know it yet, and
     //  that runner notices the restart through its own link.
     lynx_value_t *body = lynx_msg_body(msg);
+    if (!broker_security_admit(core, NULL, msg, body))
+        return;
     broker_runner_t *runner =
         broker_runners_lookup(core->runners, lynx_value_get_string(body, "runner_id", ""));
     s_event_t event = {core, NULL, msg, body, runner};

@@ -20,7 +20,7 @@ static const char *s_schema =
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
     "  total_jobs INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,"
     "  config BLOB NOT NULL, config_hash TEXT NOT NULL, seed INTEGER NOT NULL,"
-    "  cancelled INTEGER NOT NULL DEFAULT 0, submitted_by TEXT);"
+    "  cancelled INTEGER NOT NULL DEFAULT 0, submitted_by TEXT, token_name TEXT);"
     "CREATE TABLE IF NOT EXISTS jobs ("
     "  id TEXT PRIMARY KEY, batch_id TEXT NOT NULL REFERENCES batches(id),"
     "  run_id INTEGER NOT NULL, status TEXT NOT NULL, parameters BLOB NOT NULL,"
@@ -49,7 +49,14 @@ static const char *s_schema =
     "  answer BLOB NOT NULL, is_error INTEGER NOT NULL, created_at_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS quarantined_runners ("
     "  id TEXT PRIMARY KEY, reason TEXT NOT NULL, last_error TEXT, since_ms INTEGER NOT NULL,"
-    "  failed_attempts INTEGER NOT NULL);";
+    "  failed_attempts INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL, last_used_at_ms INTEGER, revoked_at_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS enrollments ("
+    "  id TEXT PRIMARY KEY, runner_id TEXT NOT NULL, public_key TEXT NOT NULL, host TEXT,"
+    "  status TEXT NOT NULL, token_name TEXT, created_at_ms INTEGER NOT NULL,"
+    "  decided_at_ms INTEGER);";
 
 static const char *s_job_columns =
     "id, batch_id, run_id, status, retries, max_retries, timeout_secs, attempt, created_at_ms,"
@@ -104,6 +111,7 @@ static const struct {
 } s_added_columns[] = {
     {"jobs", "last_runner", "TEXT"},       {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
     {"batches", "submitted_by", "TEXT"},   {"results", "exit_code", "INTEGER"},
+    {"batches", "token_name", "TEXT"},
     {"results", "exit_signal", "INTEGER"},
 };
 
@@ -166,7 +174,8 @@ broker_store_t *broker_store_new(const char *data_dir, lynx_err_t *err)
         broker_store_sql_prepare(
             self, &self->insert_batch,
             "INSERT INTO batches (id, name, status, total_jobs, created_at_ms, config,"
-            " config_hash, seed, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") ||
+            " config_hash, seed, submitted_by, token_name)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)") ||
         broker_store_sql_prepare(
             self, &self->insert_job,
             "INSERT INTO jobs (id, batch_id, run_id, status, parameters, retries,"
@@ -315,6 +324,8 @@ int broker_store_insert_batch(broker_store_t *self, const broker_batch_rec_t *ba
     sqlite3_bind_int64(stmt, 8, (int64_t)batch->seed);
     if (batch->submitted_by)
         sqlite3_bind_text(stmt, 9, batch->submitted_by, -1, SQLITE_STATIC);
+    if (batch->token_name)
+        sqlite3_bind_text(stmt, 10, batch->token_name, -1, SQLITE_STATIC);
     return broker_store_sql_step_done(self, stmt, "insert batch into");
 }
 
@@ -589,12 +600,14 @@ static lynx_value_t *s_read_batch(sqlite3_stmt *stmt)
     lynx_value_set_bool(batch, "cancelled", sqlite3_column_int(stmt, 8) != 0);
     if (sqlite3_column_type(stmt, 9) != SQLITE_NULL)
         lynx_value_set_string(batch, "submitted_by", (const char *)sqlite3_column_text(stmt, 9));
+    if (sqlite3_column_type(stmt, 10) != SQLITE_NULL)
+        lynx_value_set_string(batch, "token_name", (const char *)sqlite3_column_text(stmt, 10));
     return batch;
 }
 
 #define BATCH_COLUMNS                                                                              \
     "id, name, status, total_jobs, created_at_ms, config, config_hash, seed, cancelled,"           \
-    " submitted_by"
+    " submitted_by, token_name"
 
 lynx_value_t *broker_store_get_batch(broker_store_t *self, const char *batch_id)
 {

@@ -20,6 +20,7 @@ typedef struct {
     char id[BROKER_ID_SIZE];
     const char *name;
     const char *submitted_by; //  NULL: not given
+    const char *token_name;   //  the API token that submitted it; NULL without auth
     lynx_batch_state_t status;
     bool creating; //  stored as "Creating" until its last job is written
     int64_t total_jobs;
@@ -214,6 +215,55 @@ lynx_value_t *broker_store_batch_artifact(broker_store_t *self, const char *batc
                                           const char *name, int64_t after_run_id, int64_t limit);
 //  The same for the one artifact named name: [] when there is none.
 lynx_value_t *broker_store_job_artifact(broker_store_t *self, const char *job_id, const char *name);
+
+//  --- broker_store_security.c: API tokens and runner enrollments ---
+
+//  An API token's row: only the SHA-256 of the token is kept.
+typedef struct {
+    char id[16];
+    char name[72];
+    char role[16];
+    char hash[72];
+    int64_t created_at_ms;
+    int64_t last_used_at_ms; //  0: never
+    int64_t revoked_at_ms;   //  0: valid
+} broker_token_rec_t;
+
+//  Store a new token. -1 on failure.
+int broker_store_put_token(broker_store_t *self, const broker_token_rec_t *token);
+//  The token with this id: 0 and *token filled, 1 when none, -1 on failure.
+int broker_store_get_token(broker_store_t *self, const char *id, broker_token_rec_t *token);
+//  How many tokens named name are not revoked; -1 on failure.
+int64_t broker_store_count_live_tokens(broker_store_t *self, const char *name);
+//  Visit every token in creation order (stops when fn returns non-zero). 0 or -1.
+typedef int(broker_store_token_fn)(const broker_token_rec_t *token, void *arg);
+int broker_store_foreach_token(broker_store_t *self, broker_store_token_fn *fn, void *arg);
+//  Revoke the live tokens named name at now_ms: how many, or -1 on failure.
+int64_t broker_store_revoke_tokens(broker_store_t *self, const char *name, int64_t now_ms);
+//  Record that the token was used at now_ms. -1 on failure.
+int broker_store_touch_token(broker_store_t *self, const char *id, int64_t now_ms);
+
+//  A runner's request to join, and what an admin decided.
+typedef struct {
+    char id[32];
+    char runner_id[128];
+    char public_key[48]; //  Z85, 40 characters
+    char host[128];
+    char status[16]; //  pending, approved, rejected
+    char token_name[72];
+    int64_t created_at_ms;
+    int64_t decided_at_ms; //  0: pending
+} broker_enrollment_rec_t;
+
+//  Insert or replace an enrollment. -1 on failure.
+int broker_store_put_enrollment(broker_store_t *self, const broker_enrollment_rec_t *enrollment);
+//  The enrollment with this id: 0 and filled, 1 when none, -1 on failure.
+int broker_store_get_enrollment(broker_store_t *self, const char *id,
+                                broker_enrollment_rec_t *enrollment);
+//  Visit enrollments, newest first (status NULL: all). 0 or -1.
+typedef int(broker_store_enrollment_fn)(const broker_enrollment_rec_t *enrollment, void *arg);
+int broker_store_foreach_enrollment(broker_store_t *self, const char *status,
+                                    broker_store_enrollment_fn *fn, void *arg);
 
 //  Visit every batch (in creation order) and count its jobs per state. The callback gets the
 //  batch map (borrowed) and counts[LYNX_JOB_STATE_COUNT]. Returns 0 or -1.

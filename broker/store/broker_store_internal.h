@@ -8,7 +8,7 @@
 
 #include "broker_store.h"
 
-#define BROKER_STORE_CACHE_SIZE 32
+#define BROKER_STORE_CACHE_SIZE 64
 
 struct _broker_store_t {
     sqlite3 *db;

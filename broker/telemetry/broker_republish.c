@@ -17,7 +17,8 @@ struct _broker_republish_t {
     broker_republish_stats_t stats;
 };
 
-broker_republish_t *broker_republish_new(const char *endpoint, lynx_err_t *err)
+broker_republish_t *broker_republish_new(const char *endpoint, broker_keys_t *keys,
+                                         lynx_err_t *err)
 {
     broker_republish_t *self = (broker_republish_t *)calloc(1, sizeof *self);
     if (!self) {
@@ -36,6 +37,8 @@ broker_republish_t *broker_republish_new(const char *endpoint, lynx_err_t *err)
     zsock_set_sndhwm(self->pub, S_PUB_HWM);
     zsock_set_linger(self->pub, 0);
     zsock_set_maxmsgsize(self->pub, 4096); //  subscribers only send subscriptions
+    if (keys)
+        broker_keys_serve(keys, self->pub, BROKER_KEYS_DOMAIN_TELEMETRY);
     if (zsock_bind(self->pub, "%s", endpoint) < 0) {
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "bind %s: %s", endpoint, zmq_strerror(errno));
         broker_republish_destroy(&self);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker_keys.h"
 #include "lynx_err.h"
 #include "lynx_value.h"
 
@@ -26,8 +27,11 @@ typedef struct {
 } broker_republish_stats_t;
 
 //  Bind a PUB socket on endpoint ("tcp://0.0.0.0:*" picks a port); NULL or "": no socket, and
-//  every publish is a no-op that succeeds. NULL with err naming the endpoint and the cause.
-broker_republish_t *broker_republish_new(const char *endpoint, lynx_err_t *err);
+//  every publish is a no-op that succeeds. With keys the socket is a CURVE server in the
+//  telemetry domain (only known subscribers receive anything). NULL with err naming the
+//  endpoint and the cause.
+broker_republish_t *broker_republish_new(const char *endpoint, broker_keys_t *keys,
+                                         lynx_err_t *err);
 //  Close the socket (unsent messages are discarded); sets *self_p to NULL. NULL-safe.
 void broker_republish_destroy(broker_republish_t **self_p);
 //  The resolved endpoint ("tcp://127.0.0.1:41234"), or "" without a socket. Borrowed.

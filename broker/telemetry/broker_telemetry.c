@@ -328,7 +328,7 @@ int broker_telemetry_ingest(broker_telemetry_t *self, const lynx_value_t *teleme
 //  The class.
 
 broker_telemetry_t *broker_telemetry_new(const char *data_dir, const char *pub_endpoint,
-                                         lynx_err_t *err)
+                                         broker_keys_t *keys, lynx_err_t *err)
 {
     if (!data_dir || !*data_dir) {
         lynx_err_set(err, LYNX_EINVALID, "data_dir", "required");
@@ -357,7 +357,7 @@ broker_telemetry_t *broker_telemetry_new(const char *data_dir, const char *pub_e
         broker_telemetry_destroy(&self);
         return NULL;
     }
-    if (!(self->republish = broker_republish_new(pub_endpoint, err))) {
+    if (!(self->republish = broker_republish_new(pub_endpoint, keys, err))) {
         broker_telemetry_destroy(&self);
         return NULL;
     }

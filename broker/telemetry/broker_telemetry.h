@@ -48,8 +48,9 @@ typedef struct {
 //  Create the store under <data_dir>/telemetry (created if needed) and, when pub_endpoint is
 //  neither NULL nor "", bind a PUB socket there ("tcp://0.0.0.0:*" picks a port; see
 //  broker_telemetry_endpoint). NULL with err naming the path or endpoint and the cause.
+//  keys (or NULL) secures the PUB socket as broker_republish_new does.
 broker_telemetry_t *broker_telemetry_new(const char *data_dir, const char *pub_endpoint,
-                                         lynx_err_t *err);
+                                         broker_keys_t *keys, lynx_err_t *err);
 //  Flush every buffer, close the PUB socket (unsent messages are discarded) and destroy; sets
 //  *self_p to NULL. NULL-safe.
 void broker_telemetry_destroy(broker_telemetry_t **self_p);

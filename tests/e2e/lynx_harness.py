@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -373,6 +374,11 @@ def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_T
     """One HTTP request. body: dict/list (sent as JSON), str or bytes (sent as is), or None.
     Returns HttpResponse (status, parsed JSON or raw text when not JSON)."""
     headers = dict(headers or {})
+    #  The stack's API token (Stack.start_broker puts it in LYNX_TOKEN) unless the caller
+    #  names its own Authorization, or None for none at all.
+    if not any(k.lower() == "authorization" for k in headers) and os.environ.get("LYNX_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["LYNX_TOKEN"]
+    headers = {k: v for k, v in headers.items() if v is not None}
     data = None
     if body is not None:
         if isinstance(body, (dict, list)):
@@ -411,6 +417,8 @@ class Stack:
         self.runners = []
         self.strays = {}  # pid -> start time: scenario processes to kill on stop
         self._stopped = False
+        self.token = None  # the admin API token made at the first broker start
+        self._saved_token = os.environ.get("LYNX_TOKEN")
 
     # -- starting processes -------------------------------------------------------------
 
@@ -478,8 +486,43 @@ class Stack:
         proc.data_dir = data_dir
         proc.extra_args = tuple(extra_args)
         proc.telemetry_endpoint = fields.get("telemetry_endpoint")
+        proc.public_key = fields.get("public_key")
+        proc.secure = proc.public_key not in (None, "insecure")
         self.broker = proc
+        if self.token is None:
+            self.token = self.create_token("harness", "admin")
+            #  Every HTTP call, CLI and script of this test carries it (restored by stop()).
+            os.environ["LYNX_TOKEN"] = self.token
         return proc
+
+    def create_token(self, name, role):
+        """`lynx-broker token create` on the stack's data dir: the token text."""
+        data_dir = self.root / "broker-data"
+        done = subprocess.run([binary("lynx-broker"), "token", "create", "--data-dir",
+                               str(data_dir), "--name", name, "--role", role],
+                              capture_output=True, text=True, timeout=scaled(30))
+        assert done.returncode == 0, f"token create failed: {done.stderr}"
+        return done.stdout.strip()
+
+    def runner_keys(self, runner_id, enroll=True):
+        """A CURVE keypair for runner_id under its directory (made once), enrolled by copying
+        its public file into the broker's keys/runners/ as an admin would. Returns the key
+        file's path."""
+        import zmq.auth
+        keys = self.root / f"runner-{runner_id}" / "keys"
+        key_file = keys / "runner.key"
+        if not key_file.exists():
+            keys.mkdir(parents=True, exist_ok=True)
+            public, secret = zmq.auth.create_certificates(str(keys), "runner")
+            os.chmod(secret, 0o600)
+        if enroll:
+            allowed = self.root / "broker-data" / "keys" / "runners"
+            allowed.mkdir(parents=True, exist_ok=True)
+            target = allowed / f"{runner_id}.key"
+            if not target.exists():  # copy, then rename: the broker never reads half a file
+                shutil.copyfile(key_file, allowed / f".{runner_id}.key.tmp")
+                os.replace(allowed / f".{runner_id}.key.tmp", target)
+        return key_file
 
     def restart_broker(self):
         """Start a new broker on the data dir and the ports of the last one (which must have
@@ -541,6 +584,15 @@ class Stack:
             "max_concurrent_jobs": max_concurrent_jobs,
             "heartbeat_interval_secs": heartbeat_interval_secs,
         }
+        if self.broker is None:  # no broker yet (or ever): any well-formed key will do
+            import zmq
+            config["key_file"] = str(self.runner_keys(runner_id, enroll=False))
+            config["broker_public_key"] = zmq.curve_keypair()[0].decode()
+        elif self.broker.secure:
+            config["key_file"] = str(self.runner_keys(runner_id))
+            config["broker_public_key"] = str(self.root / "broker-data" / "keys" / "broker.key")
+        else:
+            config["insecure"] = True
         config.update(extra_config or {})
         config_path = base / "runner.yaml"
         config_path.write_text(runner_yaml(config))
@@ -688,6 +740,10 @@ class Stack:
         if self._stopped:
             return
         self._stopped = True
+        if self._saved_token is None:
+            os.environ.pop("LYNX_TOKEN", None)
+        else:
+            os.environ["LYNX_TOKEN"] = self._saved_token
         order = ([p for p in self.processes if isinstance(p, Runner)] +
                  [p for p in self.processes if p.name.startswith("gateway")] +
                  [p for p in self.processes

@@ -34,7 +34,7 @@ static int s_setup(void **state)
     zmsg_t *hello = zmsg_recv(fx->router);
     fx->route = zmsg_pop(hello);
     zmsg_destroy(&hello);
-    fx->republish = broker_republish_new(NULL, NULL); //  no PUB: events are no-ops
+    fx->republish = broker_republish_new(NULL, NULL, NULL); //  no PUB: events are no-ops
     fx->outbox = broker_outbox_new(fx->router, fx->republish);
     *state = fx;
     return fx->route && fx->outbox ? 0 : -1;

@@ -201,7 +201,7 @@ static void test_no_pub_socket_and_bind_errors(void **state)
     //  The same endpoint twice.
     char endpoint[256];
     snprintf(endpoint, sizeof endpoint, "%s", broker_telemetry_endpoint(fx->telemetry));
-    broker_telemetry_t *other = broker_telemetry_new(fx->dir, endpoint, &err);
+    broker_telemetry_t *other = broker_telemetry_new(fx->dir, endpoint, NULL, &err);
     assert_null(other);
     assert_int_equal(err.code, LYNX_EINTERNAL);
     assert_non_null(strstr(err.message, "bind tcp://127.0.0.1:"));
@@ -212,13 +212,13 @@ static void test_no_pub_socket_and_bind_errors(void **state)
     FILE *file = fopen(blocked, "w");
     assert_non_null(file);
     fclose(file);
-    assert_null(broker_telemetry_new(blocked, NULL, &err));
+    assert_null(broker_telemetry_new(blocked, NULL, NULL, &err));
     assert_non_null(strstr(err.message, "/file/telemetry"));
-    assert_null(broker_telemetry_new("", NULL, &err));
+    assert_null(broker_telemetry_new("", NULL, NULL, &err));
     assert_int_equal(err.code, LYNX_EINVALID);
 
     //  Without a PUB socket everything works; nothing is published.
-    other = broker_telemetry_new(fx->dir, NULL, &err);
+    other = broker_telemetry_new(fx->dir, NULL, NULL, &err);
     assert_non_null(other);
     assert_string_equal(broker_telemetry_endpoint(other), "");
     assert_int_equal(broker_telemetry_configure_batch(other, S_B1, NULL, &err), 0);

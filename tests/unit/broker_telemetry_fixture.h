@@ -58,7 +58,7 @@ S_FIXTURE int s_setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->root, sizeof fx->root, "%s/telemetry", fx->dir);
     lynx_err_t err;
-    fx->telemetry = broker_telemetry_new(fx->dir, "tcp://127.0.0.1:*", &err);
+    fx->telemetry = broker_telemetry_new(fx->dir, "tcp://127.0.0.1:*", NULL, &err);
     if (!fx->telemetry)
         fail_msg("broker_telemetry_new: %s", err.message);
     *state = fx;

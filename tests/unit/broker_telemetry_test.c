@@ -355,7 +355,7 @@ static void test_destroy_flushes(void **state)
 
     //  A new broker process: it configures the batch again and finds the series.
     lynx_err_t err;
-    fx->telemetry = broker_telemetry_new(fx->dir, NULL, &err);
+    fx->telemetry = broker_telemetry_new(fx->dir, NULL, NULL, &err);
     assert_non_null(fx->telemetry);
     assert_string_equal(broker_telemetry_endpoint(fx->telemetry), "");
     s_configure(fx, S_B1, NULL, "gzip", -1);

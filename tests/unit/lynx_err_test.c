@@ -28,6 +28,8 @@ static const struct {
     {LYNX_EINTERNAL, "internal", 500},
     {LYNX_EUNAVAILABLE, "unavailable", 503},
     {LYNX_ESTORAGE, "storage_full", 507},
+    {LYNX_EUNAUTHORIZED, "unauthorized", 401},
+    {LYNX_EFORBIDDEN, "forbidden", 403},
 };
 #define S_CODE_COUNT (sizeof s_codes / sizeof s_codes[0])
 

@@ -162,7 +162,7 @@ static void s_check_against(const char *mode, int expect_rc, lynx_code_t expect_
     char version[32] = "unset";
     lynx_err_t err;
     lynx_err_clear(&err);
-    int rc = runner_check_broker(endpoint, 1000, version, sizeof version, &err);
+    int rc = runner_check_broker(endpoint, NULL, NULL, 1000, version, sizeof version, &err);
     assert_int_equal(rc, expect_rc);
     if (rc == 0)
         assert_string_equal(version, "9.9.9");
