@@ -10,8 +10,8 @@
 //  ---------------------------------------------------------------------------------------
 //  The gate
 
-static void s_refuse(broker_core_t *core, zframe_t *routing_id, lynx_code_t code,
-                     const char *field, const char *message)
+static void s_refuse(broker_core_t *core, zframe_t *routing_id, lynx_code_t code, const char *field,
+                     const char *message)
 {
     lynx_err_t err;
     lynx_err_set(&err, code, field, "%s", message);
@@ -111,10 +111,9 @@ static lynx_value_t *s_enrollment_view(const broker_enrollment_rec_t *enrollment
     lynx_value_set_string(view, "requested_by",
                           enrollment->token_name[0] ? enrollment->token_name : NULL);
     lynx_value_set_string(view, "created_at", lynx_time_rfc3339(enrollment->created_at_ms, text));
-    lynx_value_set_string(view, "decided_at",
-                          enrollment->decided_at_ms
-                              ? lynx_time_rfc3339(enrollment->decided_at_ms, text)
-                              : NULL);
+    lynx_value_set_string(
+        view, "decided_at",
+        enrollment->decided_at_ms ? lynx_time_rfc3339(enrollment->decided_at_ms, text) : NULL);
     return view;
 }
 
@@ -181,8 +180,7 @@ lynx_value_t *broker_security_op_enroll(broker_core_t *core, const broker_reques
         snprintf(enrollment.runner_id, sizeof enrollment.runner_id, "%s", runner_id);
         snprintf(enrollment.public_key, sizeof enrollment.public_key, "%s", public_key);
         snprintf(enrollment.host, sizeof enrollment.host, "%s", host ? host : "");
-        snprintf(enrollment.status, sizeof enrollment.status, "%s",
-                 held ? "approved" : "pending");
+        snprintf(enrollment.status, sizeof enrollment.status, "%s", held ? "approved" : "pending");
         snprintf(enrollment.token_name, sizeof enrollment.token_name, "%s",
                  request->principal ? request->principal : "");
         enrollment.created_at_ms = lynx_time_now_ms();

@@ -83,8 +83,7 @@ static int s_run(const char *verb, broker_store_t *store, const char *name, cons
 int broker_token_command(int argc, char **argv, char **envp)
 {
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0 &&
-        strcmp(verb, "revoke") != 0) {
+    if (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0 && strcmp(verb, "revoke") != 0) {
         fprintf(strcmp(verb, "--help") == 0 ? stdout : stderr, "%s", s_usage);
         return strcmp(verb, "--help") == 0 ? 0 : 2;
     }

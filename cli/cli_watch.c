@@ -385,6 +385,27 @@ int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv)
     snprintf(topics[1], sizeof topics[1], "event.%s%s%s", self.batch_id, self.job_id ? "." : "",
              suffix);
     zsock_t *subscriber = zsock_new(ZMQ_SUB);
+    //  The broker's PUB is a CURVE server (unless --insecure): present an enrolled subscriber
+    //  key (a zcert pair in its data_dir/keys/subscribers/) and check the broker's.
+    const char *key_file = getenv("LYNX_SUBSCRIBER_KEY_FILE");
+    const char *broker_key = getenv("LYNX_BROKER_PUBLIC_KEY");
+    if (key_file && *key_file) {
+        zcert_t *cert = zcert_load(key_file);
+        if (!cert || !broker_key || strlen(broker_key) != 40) {
+            fprintf(stderr,
+                    "lynx watch: LYNX_SUBSCRIBER_KEY_FILE=%s: %s\n", key_file,
+                    cert ? "LYNX_BROKER_PUBLIC_KEY must hold the broker's public key (40 "
+                           "characters, its READY line's public_key=)"
+                         : "not a readable zcert key pair");
+            zcert_destroy(&cert);
+            zsock_destroy(&subscriber);
+            free(discovered);
+            return CLI_EXIT_USAGE;
+        }
+        zcert_apply(cert, subscriber);
+        zsock_set_curve_serverkey(subscriber, broker_key);
+        zcert_destroy(&cert);
+    }
     zsock_set_subscribe(subscriber, topics[0]);
     zsock_set_subscribe(subscriber, topics[1]);
     const char *target = discovered ? discovered : endpoint;

@@ -18,7 +18,7 @@ struct _gateway_auth_t {
     bool required;
     gateway_ask_fn *ask;
     void *ask_arg;
-    zhashx_t *cache; //  SHA-256 of the token -> s_entry_t
+    zhashx_t *cache;  //  SHA-256 of the token -> s_entry_t
     zlistx_t *checks; //  s_check_t waiting for the broker (so destroy can cancel them)
 };
 
@@ -92,8 +92,8 @@ static void s_decide(gateway_request_t *request, const s_entry_t *entry, lynx_ro
         char message[160];
         snprintf(message, sizeof message, "token '%s' has role %s; this needs %s", entry->name,
                  lynx_role_name(entry->role), lynx_role_name(needed));
-        s_refuse(request, LYNX_EFORBIDDEN,
-                 "Bearer realm=\"lynx\", error=\"insufficient_scope\"", message);
+        s_refuse(request, LYNX_EFORBIDDEN, "Bearer realm=\"lynx\", error=\"insufficient_scope\"",
+                 message);
         proceed(request, NULL, arg);
         return;
     }

@@ -461,8 +461,8 @@ static void s_register_unless_sent(s_runner_t *self, lynx_value_t *body)
 static void s_give_up(s_runner_t *self, lynx_value_t *body)
 {
     const char *message = lynx_value_get_string(body, "message", "");
-    zsys_error("runner: registration refused: %s: %s", lynx_value_get_string(body, "code", ""),
-               message);
+    zsys_error("runner: the broker refused us for good: %s: %s",
+               lynx_value_get_string(body, "code", ""), message);
     zstr_sendx(self->pipe, "FATAL", message, NULL);
 }
 

@@ -82,8 +82,8 @@ int runner_enroll(const char *url, const char *token, const char *cacert, const 
             rc = lynx_err_set(err, LYNX_EUNAVAILABLE, "--enroll", "POST %s: %s", endpoint,
                               curl_error[0] ? curl_error : curl_easy_strerror(code));
         else if (status != 200 && status != 201)
-            rc = lynx_err_set(err, status == 401 || status == 403 ? LYNX_EUNAUTHORIZED
-                                                                  : LYNX_EINVALID,
+            rc = lynx_err_set(err,
+                              status == 401 || status == 403 ? LYNX_EUNAUTHORIZED : LYNX_EINVALID,
                               "--enroll", "POST %s: HTTP %ld: %s", endpoint, status,
                               lynx_value_get_string(error, "message", "(no error message)"));
         else if (!lynx_value_get_string(answer, "broker_public_key", NULL))

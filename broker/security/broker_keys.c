@@ -77,8 +77,7 @@ static int s_load_identity(broker_keys_t *self, lynx_err_t *err)
     struct stat info;
     if (stat(secret_file, &info) != 0) {
         if (errno != ENOENT)
-            return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s: %s", secret_file,
-                                strerror(errno));
+            return lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s: %s", secret_file, strerror(errno));
         self->cert = zcert_new();
         if (!self->cert)
             return lynx_err_set(err, LYNX_EINTERNAL, NULL, "generate the broker's keypair");
@@ -98,9 +97,8 @@ static int s_load_identity(broker_keys_t *self, lynx_err_t *err)
     self->cert = zcert_load(self->public_file);
     if (!self->cert || !broker_keys_is_z85(zcert_secret_txt(self->cert)) ||
         strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0)
-        return lynx_err_set(err, LYNX_EINVALID, NULL,
-                            "%s: not a readable zcert key pair (with %s)", self->public_file,
-                            secret_file);
+        return lynx_err_set(err, LYNX_EINVALID, NULL, "%s: not a readable zcert key pair (with %s)",
+                            self->public_file, secret_file);
     return 0;
 }
 
@@ -145,13 +143,12 @@ static void s_load_dir(broker_keys_t *self, const char *dir, zhashx_t *by_key, z
         const char *key = cert ? zcert_public_txt(cert) : NULL;
         char stem[256];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(file) - 4), file);
-        const char *name = cert && zcert_meta(cert, "runner_id") ? zcert_meta(cert, "runner_id")
-                                                                 : stem;
+        const char *name =
+            cert && zcert_meta(cert, "runner_id") ? zcert_meta(cert, "runner_id") : stem;
         if (!key || !broker_keys_is_z85(key)) {
             zsys_warning("broker: key file ignored file=%s: not a zcert public key", path);
             self->unreadable = true;
-        }
-        else if (zhashx_lookup(by_key, key) || (by_name && zhashx_lookup(by_name, name)))
+        } else if (zhashx_lookup(by_key, key) || (by_name && zhashx_lookup(by_name, name)))
             zsys_warning("broker: key file ignored file=%s: its key or runner id %s is enrolled "
                          "by another file",
                          path, name);
@@ -393,8 +390,8 @@ int broker_keys_revoke_runner(broker_keys_t *self, const char *runner_id, lynx_e
         snprintf(path, sizeof path, "%s/%s", self->runners_dir, file);
         zcert_t *cert = zcert_load(path);
         if (cert && streq(zcert_public_txt(cert), held) && unlink(path) != 0)
-            result = lynx_err_set(err, LYNX_EINTERNAL, NULL, "remove %s: %s", path,
-                                  strerror(errno));
+            result =
+                lynx_err_set(err, LYNX_EINTERNAL, NULL, "remove %s: %s", path, strerror(errno));
         zcert_destroy(&cert);
     }
     zlistx_destroy(&files);
@@ -426,8 +423,8 @@ void broker_keys_refresh(broker_keys_t *self)
     zlistx_set_destructor(before, (zlistx_destructor_fn *)zstr_free);
     for (const char *key = (const char *)zhashx_first(self->key_of_runner); key;
          key = (const char *)zhashx_next(self->key_of_runner))
-        zlistx_add_end(before,
-                       zsys_sprintf("%s\t%s", (const char *)zhashx_cursor(self->key_of_runner), key));
+        zlistx_add_end(
+            before, zsys_sprintf("%s\t%s", (const char *)zhashx_cursor(self->key_of_runner), key));
     s_load_lists(self);
     for (char *pair = (char *)zlistx_first(before); pair; pair = (char *)zlistx_next(before)) {
         char *tab = strchr(pair, '\t');

@@ -16,8 +16,8 @@
 typedef struct _broker_keys_t broker_keys_t;
 
 //  ZAP domains: which allow list a socket's handshakes are checked against.
-#define BROKER_KEYS_DOMAIN_RUNNERS "runners"       //  runner ROUTER and events SUB
-#define BROKER_KEYS_DOMAIN_TELEMETRY "telemetry"   //  telemetry PUB: subscribers (and runners)
+#define BROKER_KEYS_DOMAIN_RUNNERS "runners"     //  runner ROUTER and events SUB
+#define BROKER_KEYS_DOMAIN_TELEMETRY "telemetry" //  telemetry PUB: subscribers (and runners)
 
 //  Load (or create, on first start) the keypair in keys_dir, load the allow lists and bind
 //  the ZAP handler. NULL with err when a key file cannot be read or written, when the secret

@@ -39,8 +39,7 @@ int broker_tokens_create(broker_store_t *store, const char *name, const char *ro
         return -1;
     if (lynx_role_parse(role, &parsed))
         return lynx_err_set(err, LYNX_EINVALID, "--role",
-                            "--role: must be read, submit or admin, got '%.32s'",
-                            role ? role : "");
+                            "--role: must be read, submit or admin, got '%.32s'", role ? role : "");
     int64_t live = broker_store_count_live_tokens(store, name);
     if (live < 0)
         return s_store_failed(store, err);

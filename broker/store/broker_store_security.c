@@ -15,7 +15,8 @@ static void s_bind_optional(sqlite3_stmt *stmt, int index, const char *text)
 int broker_store_put_token(broker_store_t *self, const broker_token_rec_t *token)
 {
     sqlite3_stmt *stmt = broker_store_sql_cached(
-        self, "INSERT INTO tokens (id, name, role, hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+        self,
+        "INSERT INTO tokens (id, name, role, hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
     if (!stmt)
         return -1;
     sqlite3_bind_text(stmt, 1, token->id, -1, SQLITE_STATIC);
@@ -75,8 +76,8 @@ int64_t broker_store_count_live_tokens(broker_store_t *self, const char *name)
 
 int broker_store_foreach_token(broker_store_t *self, broker_store_token_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = broker_store_sql_cached(
-        self, "SELECT " S_TOKEN_COLUMNS " FROM tokens ORDER BY created_at_ms, id");
+    sqlite3_stmt *stmt = broker_store_sql_cached(self, "SELECT " S_TOKEN_COLUMNS
+                                                       " FROM tokens ORDER BY created_at_ms, id");
     if (!stmt)
         return -1;
     int rc, result = 0;
@@ -153,8 +154,8 @@ static void s_read_enrollment(sqlite3_stmt *stmt, broker_enrollment_rec_t *enrol
 int broker_store_get_enrollment(broker_store_t *self, const char *id,
                                 broker_enrollment_rec_t *enrollment)
 {
-    sqlite3_stmt *stmt = broker_store_sql_cached(
-        self, "SELECT " S_ENROLLMENT_COLUMNS " FROM enrollments WHERE id = ?1");
+    sqlite3_stmt *stmt = broker_store_sql_cached(self, "SELECT " S_ENROLLMENT_COLUMNS
+                                                       " FROM enrollments WHERE id = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);

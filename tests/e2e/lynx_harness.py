@@ -331,6 +331,8 @@ class Runner(Process):
 
 
 def _yaml_scalar(value):
+    if value is None:
+        return "null"  # the field keeps its default
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -401,6 +403,19 @@ def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_T
     except ValueError:
         parsed = text
     return HttpResponse(status, parsed, resp_headers)
+
+
+def secure_subscriber(socket):
+    """Make a ZeroMQ SUB a CURVE client of the broker's telemetry PUB with the stack's
+    subscriber key (LYNX_SUBSCRIBER_KEY_FILE, LYNX_BROKER_PUBLIC_KEY, set at broker start);
+    a no-op against an --insecure broker. Returns socket."""
+    key_file = os.environ.get("LYNX_SUBSCRIBER_KEY_FILE")
+    if key_file:
+        import zmq.auth
+        public, secret = zmq.auth.load_certificate(key_file + "_secret")
+        socket.curve_publickey, socket.curve_secretkey = public, secret
+        socket.curve_serverkey = os.environ["LYNX_BROKER_PUBLIC_KEY"].encode()
+    return socket
 
 
 class Stack:
@@ -493,6 +508,19 @@ class Stack:
             self.token = self.create_token("harness", "admin")
             #  Every HTTP call, CLI and script of this test carries it (restored by stop()).
             os.environ["LYNX_TOKEN"] = self.token
+        if proc.secure:
+            #  Telemetry subscribers (tests, lynx watch) need an enrolled subscriber key too.
+            import zmq.auth
+            keys = self.root / "subscriber-keys"
+            if not (keys / "harness.key").exists():
+                keys.mkdir(parents=True, exist_ok=True)
+                _, secret = zmq.auth.create_certificates(str(keys), "harness")
+                os.chmod(secret, 0o600)
+                allowed = data_dir / "keys" / "subscribers"
+                shutil.copyfile(keys / "harness.key", allowed / ".harness.tmp")
+                os.replace(allowed / ".harness.tmp", allowed / "harness.key")
+            os.environ["LYNX_SUBSCRIBER_KEY_FILE"] = str(keys / "harness.key")
+            os.environ["LYNX_BROKER_PUBLIC_KEY"] = proc.public_key
         return proc
 
     def create_token(self, name, role):
@@ -561,14 +589,16 @@ class Stack:
     def start_runner(self, runner_id, entrypoint, name=None, max_concurrent_jobs=1,
                      engines=("basilisk",), capabilities=("basilisk", "orbit", "aerospace"),
                      heartbeat_interval_secs=1, extra_config=None, extra_args=(),
-                     extra_env=None, wait_ready=True, broker_endpoint=None, host=None):
+                     extra_env=None, wait_ready=True, broker_endpoint=None, host=None,
+                     enroll=True):
         """Start lynx-runner with a config file rendered from the arguments (extra_config adds
         or overrides fields) and extra_env laid over the environment (the scenarios inherit
         it). A runner started again with the same id reuses its directories and gets a new
         process name (runner-ID.1, ...). wait_ready=False returns at once and lets the process
         exit by itself (a runner expected to be refused). broker_endpoint points it elsewhere
         than the stack's broker (which then need not run yet); host runs it in that
-        namespace."""
+        namespace. enroll=False leaves its key out of the broker's allow list (a runner that
+        must enroll through the API, or be refused)."""
         assert broker_endpoint or self.broker is not None, "start the broker first"
         base = self.root / f"runner-{runner_id}"
         work = base / "work"
@@ -589,7 +619,7 @@ class Stack:
             config["key_file"] = str(self.runner_keys(runner_id, enroll=False))
             config["broker_public_key"] = zmq.curve_keypair()[0].decode()
         elif self.broker.secure:
-            config["key_file"] = str(self.runner_keys(runner_id))
+            config["key_file"] = str(self.runner_keys(runner_id, enroll=enroll))
             config["broker_public_key"] = str(self.root / "broker-data" / "keys" / "broker.key")
         else:
             config["insecure"] = True
@@ -744,6 +774,8 @@ class Stack:
             os.environ.pop("LYNX_TOKEN", None)
         else:
             os.environ["LYNX_TOKEN"] = self._saved_token
+        os.environ.pop("LYNX_SUBSCRIBER_KEY_FILE", None)
+        os.environ.pop("LYNX_BROKER_PUBLIC_KEY", None)
         order = ([p for p in self.processes if isinstance(p, Runner)] +
                  [p for p in self.processes if p.name.startswith("gateway")] +
                  [p for p in self.processes

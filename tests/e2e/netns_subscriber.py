@@ -3,6 +3,7 @@
 subscribed to telemetry.* and event.*; prints READY once connected, then one line per message
 (its topic). Exits 0 on SIGTERM, as the harness expects of what it stops."""
 
+import os
 import signal
 import sys
 
@@ -14,6 +15,12 @@ def main():
     context = zmq.Context()
     subscriber = context.socket(zmq.SUB)
     subscriber.setsockopt(zmq.LINGER, 0)
+    key_file = os.environ.get("LYNX_SUBSCRIBER_KEY_FILE")
+    if key_file:  # the broker's PUB is a CURVE server: present the stack's subscriber key
+        import zmq.auth
+        subscriber.curve_publickey, subscriber.curve_secretkey = \
+            zmq.auth.load_certificate(key_file + "_secret")
+        subscriber.curve_serverkey = os.environ["LYNX_BROKER_PUBLIC_KEY"].encode()
     for topic in (b"telemetry.", b"event."):
         subscriber.setsockopt(zmq.SUBSCRIBE, topic)
     subscriber.connect(sys.argv[1])

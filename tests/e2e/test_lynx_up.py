@@ -50,6 +50,12 @@ def test_lynx_up_serves_a_batch_and_stops_on_sigint(tmp_path):
         assert ready["data_dir"] == str(data_dir)
         pids = [int(p) for p in re.findall(r"pid=(\d+)", "".join(lines))]
         assert len(pids) == 4, lines  # broker, gateway, two runners
+        # Security on by default: without the token lynx-up made, the API says 401.
+        token_file = Path(ready["token_file"])
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        refused = http_request(url, "GET", "/runners", headers={"Authorization": None})
+        assert refused.status == 401, refused.body
+        os.environ["LYNX_TOKEN"] = token_file.read_text().strip()  # http_request sends it
 
         health = http_request(url, "GET", "/healthz")
         assert health.status == 200 and health.body["runners_online"] == 2, health.body
@@ -88,6 +94,7 @@ def test_lynx_up_serves_a_batch_and_stops_on_sigint(tmp_path):
         leftover = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
         assert leftover.stdout.strip() == "", leftover.stdout
     finally:
+        os.environ.pop("LYNX_TOKEN", None)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -11,7 +11,7 @@ import time
 import msgpack
 import zmq
 
-from lynx_harness import scaled, scenario_path, tutorial_batch
+from lynx_harness import scaled, scenario_path, secure_subscriber, tutorial_batch
 from test_cli import lynx
 
 OUTCOME = scenario_path("outcome_scenario.py")
@@ -21,7 +21,7 @@ def _subscribe(stack):
     """A SUB on the broker's PUB for runner and batch events, once it is known to receive them
     (probe batches are submitted and cancelled until one's event arrives)."""
     endpoint = stack.get_ok("/healthz")["telemetry_endpoint"]
-    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub = secure_subscriber(zmq.Context.instance().socket(zmq.SUB))
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"runner.")
     sub.setsockopt(zmq.SUBSCRIBE, b"event.")

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgpack
 import zmq
 
-from lynx_harness import parse_ready, scenario_path, tutorial_batch
+from lynx_harness import parse_ready, scenario_path, tutorial_batch, secure_subscriber
 
 TELEMETRY = scenario_path("telemetry_scenario.py")
 FRAMES = 25
@@ -40,7 +40,7 @@ def start(stack, tmp_path):
            "LYNX_E2E_STEP_SECS": "0.01"}
     stack.start_runner("telemetry-01", TELEMETRY, extra_env=env)
     context = zmq.Context.instance()
-    subscriber = context.socket(zmq.SUB)
+    subscriber = secure_subscriber(context.socket(zmq.SUB))
     subscriber.setsockopt(zmq.LINGER, 0)
     subscriber.setsockopt(zmq.SUBSCRIBE, b"telemetry.")
     subscriber.setsockopt(zmq.SUBSCRIBE, b"event.")
