@@ -65,7 +65,7 @@ int main(int argc, char **argv)
     lynx_daemon_tune_memory();
     lynx_option_t options[] = {
         {"--listen", "LYNX_GATEWAY_LISTEN", "127.0.0.1:8080",
-         "HTTP address to listen on (port 0 picks a free port)", NULL, false},
+         "HTTP(S) address to listen on (port 0 picks a free port)", NULL, false},
         {"--broker", "LYNX_GATEWAY_BROKER", "tcp://127.0.0.1:5556", "broker API endpoint", NULL,
          false},
         {"--max-body-bytes", "LYNX_GATEWAY_MAX_BODY_BYTES", "16777216",
@@ -75,18 +75,15 @@ int main(int argc, char **argv)
         {"--submit-timeout-ms", "LYNX_GATEWAY_SUBMIT_TIMEOUT_MS", "120000",
          "the same for POST /jobs, which writes a whole batch before answering", NULL, false},
         {"--max-connections", "LYNX_GATEWAY_MAX_CONNECTIONS", "1000",
-         "open connections at most; further clients wait in the listen backlog", NULL, false},
+         "open connections at most (more wait in the listen backlog)", NULL, false},
         {"--max-connections-per-client", "LYNX_GATEWAY_MAX_CONNECTIONS_PER_CLIENT", "64",
-         "open connections at most from one client address; more are closed at once", NULL, false},
+         "open connections from one address (more are closed at once)", NULL, false},
         {"--request-deadline-secs", "LYNX_GATEWAY_REQUEST_DEADLINE_SECS", "30",
-         "a request's headers and body must be in within this time of the connection (or the "
-         "previous answer), however slowly they trickle; the connection is closed otherwise",
-         NULL, false},
+         "time to send a request's headers and body, however slowly they trickle", NULL, false},
         {"--tls-cert", "LYNX_GATEWAY_TLS_CERT", NULL,
          "PEM certificate (chain) file: serve HTTPS, with --tls-key", NULL, false},
         {"--tls-key", "LYNX_GATEWAY_TLS_KEY", NULL,
-         "PEM private key file of --tls-cert (unencrypted; keep it readable by this user only)",
-         NULL, false},
+         "PEM private key of --tls-cert (unencrypted: keep it mode 0600)", NULL, false},
     };
     size_t count = sizeof options / sizeof options[0];
     lynx_err_t err;
