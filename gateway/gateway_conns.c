@@ -220,16 +220,20 @@ void gateway_conn_set_user(gateway_conn_t *conn, void *user)
 }
 
 bool gateway_log_limit_pass(gateway_log_limit_t *self, int64_t now_ms, int64_t interval_ms,
-                            unsigned long *held_out)
+                            unsigned int burst, unsigned long *held_out)
 {
     assert(self);
-    if (self->last_ms != 0 && now_ms - self->last_ms < interval_ms) {
+    if (self->window_ms == 0 || now_ms - self->window_ms >= interval_ms) {
+        self->window_ms = now_ms ? now_ms : 1;
+        self->passed = 0;
+    }
+    if (self->passed >= burst) {
         self->held++;
         return false;
     }
+    self->passed++;
     if (held_out)
         *held_out = self->held;
     self->held = 0;
-    self->last_ms = now_ms ? now_ms : 1;
     return true;
 }

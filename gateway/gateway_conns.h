@@ -62,16 +62,17 @@ bool gateway_conn_lingered(const gateway_conn_t *conn);
 void *gateway_conn_user(const gateway_conn_t *conn);
 void gateway_conn_set_user(gateway_conn_t *conn, void *user);
 
-//  A log line that may repeat under attack (each cut connection, each refused client) goes
-//  out at most once per interval; the next one that does says how many were held back.
+//  Log lines that an attack can repeat (each cut connection, each refused client) go out at
+//  most burst per interval; the next one that does says how many were held back.
 typedef struct {
-    int64_t last_ms; //  when the last line went out; 0 before the first
-    unsigned long held;
+    int64_t window_ms;   //  when the current interval began; 0 before the first line
+    unsigned int passed; //  lines let through in it
+    unsigned long held;  //  lines held back since the last one let through
 } gateway_log_limit_t;
 
 //  True when a line may be logged at now_ms; *held_out (may be NULL) gets how many were held
-//  back since the last one. False counts this one as held back.
+//  back since the last one, for this line to report. False counts this one as held back.
 bool gateway_log_limit_pass(gateway_log_limit_t *self, int64_t now_ms, int64_t interval_ms,
-                            unsigned long *held_out);
+                            unsigned int burst, unsigned long *held_out);
 
 #endif

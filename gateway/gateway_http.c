@@ -50,8 +50,10 @@
 //  How long a connection refused in the middle of its body stays open, not read, so that the
 //  client reads the 413 rather than a reset.
 #define GATEWAY_HTTP_LINGER_MS 1000
-//  Lines that an attack repeats (connections cut, clients refused) go out at most this often.
+//  Lines that an attack repeats go out at most so often: per interval one line for the
+//  connections we closed, and a few of MHD's messages (a refused client, a failed handshake).
 #define GATEWAY_HTTP_LOG_INTERVAL_MS 10000
+#define GATEWAY_HTTP_LOG_BURST 5
 //  MHD_run passes per call; see gateway_http_run.
 #define GATEWAY_HTTP_MAX_RUNS 8
 
@@ -75,7 +77,6 @@ struct _gateway_http_t {
     char *tls_key;
     gateway_log_limit_t cut_log;     //  connections we closed
     gateway_log_limit_t library_log; //  MHD's own messages, which repeat per connection
-    char library_last[256];          //  the last MHD message logged
 };
 
 struct _gateway_request_t {
@@ -241,7 +242,7 @@ static void s_log_closed(gateway_http_t *self, const char *why, const char *clie
 {
     unsigned long held = 0;
     if (!gateway_log_limit_pass(&self->cut_log, lynx_time_mono_ms(), GATEWAY_HTTP_LOG_INTERVAL_MS,
-                                &held))
+                                1, &held))
         return;
     fprintf(stderr, "gateway: connection closed reason=\"%s\" client=%s", why, client);
     if (held)
@@ -432,7 +433,8 @@ static void s_on_connection(void *cls, struct MHD_Connection *connection, void *
 static void s_log_library(const char *line, unsigned long held)
 {
     if (held)
-        fprintf(stderr, "gateway: http library message=\"%s\" repeats_held_back=%lu\n", line, held);
+        fprintf(stderr, "gateway: http library message=\"%s\" messages_held_back=%lu\n", line,
+                held);
     else
         fprintf(stderr, "gateway: http library message=\"%s\"\n", line);
 }
@@ -450,20 +452,12 @@ static void s_on_log(void *cls, const char *format, va_list args)
             snprintf(self->start_error, sizeof self->start_error, "%s", line);
         return;
     }
-    //  The same message again (a refused client, a failed TLS handshake) is held back for a
-    //  while: an attacker must not be able to fill the disk through our log.
-    int64_t now_ms = lynx_time_mono_ms();
+    //  MHD says something per refused client or failed TLS handshake: an attacker must not be
+    //  able to fill the disk through our log.
     unsigned long held = 0;
-    if (strcmp(line, self->library_last) == 0) {
-        if (gateway_log_limit_pass(&self->library_log, now_ms, GATEWAY_HTTP_LOG_INTERVAL_MS, &held))
-            s_log_library(line, held);
-        return;
-    }
-    if (self->library_log.held)
-        s_log_library(self->library_last, self->library_log.held);
-    snprintf(self->library_last, sizeof self->library_last, "%s", line);
-    self->library_log = (gateway_log_limit_t){.last_ms = now_ms};
-    s_log_library(line, 0);
+    if (gateway_log_limit_pass(&self->library_log, lynx_time_mono_ms(),
+                               GATEWAY_HTTP_LOG_INTERVAL_MS, GATEWAY_HTTP_LOG_BURST, &held))
+        s_log_library(line, held);
 }
 
 //  --------------------------------------------------------------------------------------------

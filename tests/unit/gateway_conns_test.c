@@ -136,13 +136,18 @@ static void test_log_limit_holds_back_repeats(void **state)
     (void)state;
     gateway_log_limit_t limit = {0};
     unsigned long held = 99;
-    assert_true(gateway_log_limit_pass(&limit, 5000, 10000, &held));
-    assert_int_equal(held, 0);
+    //  Three lines per 10 s: the first three of a burst go out
+    for (int i = 0; i < 3; i++) {
+        assert_true(gateway_log_limit_pass(&limit, 5000 + i, 10000, 3, &held));
+        assert_int_equal(held, 0);
+    }
     for (int i = 0; i < 1000; i++)
-        assert_false(gateway_log_limit_pass(&limit, 5000 + i, 10000, &held));
-    assert_true(gateway_log_limit_pass(&limit, 15000, 10000, &held));
+        assert_false(gateway_log_limit_pass(&limit, 5003 + i, 10000, 3, &held));
+    //  The next interval's first line says how many were held back
+    assert_true(gateway_log_limit_pass(&limit, 15000, 10000, 3, &held));
     assert_int_equal(held, 1000);
-    assert_false(gateway_log_limit_pass(&limit, 15001, 10000, NULL));
+    assert_true(gateway_log_limit_pass(&limit, 15001, 10000, 3, &held));
+    assert_int_equal(held, 0);
 }
 
 int main(void)
