@@ -1,6 +1,7 @@
 #include "cli_http.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 struct _cli_http_t {
     CURL *curl;
     char *base_url;
+    char *cacert; //  CA file for an https:// gateway, or NULL for the system's
     char curl_error[CURL_ERROR_SIZE];
     //  "Idempotency-Key: ..." sent with every POST of this invocation: LYNX_IDEMPOTENCY_KEY, or
     //  a random one. A script that runs the same command again after a 503 sets the variable
@@ -87,16 +89,25 @@ void cli_http_global_cleanup(void)
     curl_global_cleanup();
 }
 
-cli_http_t *cli_http_new(const char *base_url, lynx_err_t *err)
+cli_http_t *cli_http_new(const char *base_url, const char *cacert, lynx_err_t *err)
 {
+    //  Checked here, once: curl would only say "error setting certificate file" per request
+    FILE *probe = cacert ? fopen(cacert, "r") : NULL;
+    if (cacert && !probe) {
+        lynx_err_set(err, LYNX_EINVALID, "--cacert", "--cacert %s: %s", cacert, strerror(errno));
+        return NULL;
+    }
+    if (probe)
+        fclose(probe);
     cli_http_t *self = calloc(1, sizeof *self);
     if (!self) {
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "http client: out of memory");
         return NULL;
     }
     self->base_url = strdup(base_url);
+    self->cacert = cacert ? strdup(cacert) : NULL;
     self->curl = curl_easy_init();
-    if (!self->base_url || !self->curl) {
+    if (!self->base_url || !self->curl || (cacert && !self->cacert)) {
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "http client: cannot initialise libcurl");
         cli_http_destroy(&self);
         return NULL;
@@ -129,6 +140,7 @@ void cli_http_destroy(cli_http_t **self_p)
     if (self->curl)
         curl_easy_cleanup(self->curl);
     free(self->base_url);
+    free(self->cacert);
     free(self);
     *self_p = NULL;
 }
@@ -136,6 +148,22 @@ void cli_http_destroy(cli_http_t **self_p)
 const char *cli_http_url(cli_http_t *self)
 {
     return self->base_url;
+}
+
+//  What to try when a connection failed in a way that usually means HTTPS trouble; "" if none.
+static const char *s_hint(const cli_http_t *self, CURLcode rc)
+{
+    bool https = strncmp(self->base_url, "https://", 8) == 0;
+    if (https && rc == CURLE_PEER_FAILED_VERIFICATION)
+        return self->cacert ? " (the gateway's certificate is not signed by a CA in --cacert, or "
+                              "does not name this host)"
+                            : " (the gateway's certificate is not trusted here: give its CA "
+                              "certificate with --cacert FILE or LYNX_CACERT)";
+    if (!https && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR))
+        return " (if the gateway serves HTTPS, use an https:// URL)";
+    if (https && (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR))
+        return " (if the gateway serves plain HTTP, use an http:// URL)";
+    return "";
 }
 
 //  One request; out, when not NULL, takes a 2xx body (a download: no overall time limit, but
@@ -161,6 +189,11 @@ static int s_perform(cli_http_t *self, const char *method, const char *path, con
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "*"); //  the gateway is on our network
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CLI_HTTP_CONNECT_TIMEOUT_MS);
+    //  curl's defaults, said out loud: an HTTPS gateway proves who it is
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (self->cacert)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, self->cacert);
     if (out) {
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)CLI_HTTP_STALL_SECS);
@@ -191,7 +224,8 @@ static int s_perform(cli_http_t *self, const char *method, const char *path, con
         else if (buf_p->oom)
             lynx_err_set(err, LYNX_EINTERNAL, NULL, "%s %s: out of memory", method, url);
         else
-            lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "%s %s: %s", method, url, reason);
+            lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "%s %s: %s%s", method, url, reason,
+                         s_hint(self, rc));
         free(url);
         free(buf_p->data);
         return -1;

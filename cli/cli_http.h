@@ -25,9 +25,12 @@ typedef struct {
     lynx_value_t *json;
 } cli_http_reply_t;
 
-//  Create a client for base_url ("http://127.0.0.1:8080", a trailing slash is ignored).
-//  Returns NULL with err on out-of-memory or when libcurl cannot start.
-cli_http_t *cli_http_new(const char *base_url, lynx_err_t *err);
+//  Create a client for base_url ("http://127.0.0.1:8080", a trailing slash is ignored). An
+//  https:// gateway's certificate is always verified (peer and host name): against the CA
+//  certificates in the PEM file cacert when given, the system's otherwise. Returns NULL with
+//  err on out-of-memory, when libcurl cannot start, or when cacert cannot be read (LYNX_EINVALID,
+//  naming the file and the cause).
+cli_http_t *cli_http_new(const char *base_url, const char *cacert, lynx_err_t *err);
 
 //  Destroy the client; sets *self_p to NULL. NULL-safe.
 void cli_http_destroy(cli_http_t **self_p);

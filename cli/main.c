@@ -1,5 +1,6 @@
 //  lynx: the command-line client of a Lynx-C grid, over the gateway's REST API.
 //  main only finds the gateway URL and the command, then hands over to the command table.
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +13,20 @@
 
 static void s_print_help(FILE *stream)
 {
-    fprintf(stream, "usage: lynx [--url URL] [--token TOKEN] COMMAND [ARGS]\n\n"
+    fprintf(stream, "usage: lynx [--url URL] [--token TOKEN] [--cacert FILE] COMMAND [ARGS]\n\n"
                     "The command-line client of a Lynx-C grid, over the gateway's REST API.\n\n"
                     "commands:\n");
     for (const cli_command_t *c = cli_commands; c->name; c++)
         fprintf(stream, "  %-10s %s\n", c->name, c->summary);
     fprintf(stream,
             "\noptions:\n"
-            "  --url URL  the gateway (environment LYNX_URL, default %s)\n"
-            "  --token T  API token sent as Authorization: Bearer (environment LYNX_TOKEN;\n"
-            "             lynx-broker token create makes one)\n"
-            "  --help     this help; `lynx COMMAND --help` for a command's own\n\n"
+            "  --url URL      the gateway (environment LYNX_URL, default %s);\n"
+            "                 https://... is verified against the system's CAs or --cacert\n"
+            "  --cacert FILE  PEM CA certificate(s) that signed an HTTPS gateway's certificate\n"
+            "                 (environment LYNX_CACERT)\n"
+            "  --token T      API token sent as Authorization: Bearer (environment LYNX_TOKEN;\n"
+            "                 lynx-broker token create makes one)\n"
+            "  --help         this help; `lynx COMMAND --help` for a command's own\n\n"
             "exit status:\n"
             "  0  the command succeeded (for a batch: every job Completed)\n"
             "  1  a job ended Failed, Timeout or Cancelled (submit --wait, status and results\n"
@@ -32,27 +36,40 @@ static void s_print_help(FILE *stream)
             CLI_DEFAULT_URL);
 }
 
-//  Take a global option (--url, --token: anywhere on the line, so `lynx status ID --url U`
-//  works too) out of argv. Returns the number of arguments left, or -1 when it lacks its value.
-static int s_take_option(int argc, char **argv, const char *flag, const char **value_p)
+//  Take the global options --url, --cacert and --token (anywhere on the line, so `lynx status ID
+//  --url U` works too) out of argv. Returns the number of arguments left, or -1 with *missing_p set
+//  to the option that lacks its value.
+static int s_take_globals(int argc, char **argv, const char **url_p, const char **cacert_p,
+                          const char **token_p, const char **missing_p)
 {
+    const struct {
+        const char *flag;
+        const char **value_p;
+    } globals[] = {{"--url", url_p}, {"--cacert", cacert_p}, {"--token", token_p}};
     int kept = 0;
-    size_t flag_len = strlen(flag);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
             while (i < argc)
                 argv[kept++] = argv[i++];
             break;
         }
-        if (strcmp(argv[i], flag) == 0) {
-            if (i + 1 >= argc)
-                return -1;
-            *value_p = argv[++i];
-        } else if (strncmp(argv[i], flag, flag_len) == 0 && argv[i][flag_len] == '=') {
-            *value_p = argv[i] + flag_len + 1;
-        } else {
-            argv[kept++] = argv[i];
+        bool taken = false;
+        for (size_t g = 0; g < sizeof globals / sizeof globals[0] && !taken; g++) {
+            size_t len = strlen(globals[g].flag);
+            if (strcmp(argv[i], globals[g].flag) == 0) {
+                if (i + 1 >= argc) {
+                    *missing_p = globals[g].flag;
+                    return -1;
+                }
+                *globals[g].value_p = argv[++i];
+                taken = true;
+            } else if (strncmp(argv[i], globals[g].flag, len) == 0 && argv[i][len] == '=') {
+                *globals[g].value_p = argv[i] + len + 1;
+                taken = true;
+            }
         }
+        if (!taken)
+            argv[kept++] = argv[i];
     }
     return kept;
 }
@@ -62,15 +79,13 @@ int main(int argc, char **argv)
     const char *url = getenv("LYNX_URL");
     if (!url || !*url)
         url = CLI_DEFAULT_URL;
-    argc = s_take_option(argc, argv, "--url", &url);
+    const char *cacert = getenv("LYNX_CACERT");
+    if (cacert && !*cacert)
+        cacert = NULL;
+    const char *missing = NULL, *token = NULL;
+    argc = s_take_globals(argc, argv, &url, &cacert, &token, &missing);
     if (argc < 0) {
-        fprintf(stderr, "lynx: --url needs a value\n");
-        return CLI_EXIT_USAGE;
-    }
-    const char *token = NULL;
-    argc = s_take_option(argc, argv, "--token", &token);
-    if (argc < 0) {
-        fprintf(stderr, "lynx: --token needs a value\n");
+        fprintf(stderr, "lynx: %s needs a value\n", missing);
         return CLI_EXIT_USAGE;
     }
     if (token) //  cli_http reads it with the rest of the request settings
@@ -98,12 +113,14 @@ int main(int argc, char **argv)
     }
     lynx_err_t err;
     lynx_err_clear(&err);
-    cli_ctx_t ctx = {.http = cli_http_new(url, &err), .stdout_tty = isatty(STDOUT_FILENO)};
+    cli_ctx_t ctx = {.http = cli_http_new(url, cacert, &err), .stdout_tty = isatty(STDOUT_FILENO)};
     int status = CLI_EXIT_JOBS_FAILED;
     if (ctx.http)
         status = command->run(&ctx, argc - 1, argv + 1);
-    else
+    else {
         fprintf(stderr, "lynx: %s\n", err.message);
+        status = err.code == LYNX_EINVALID ? CLI_EXIT_USAGE : status;
+    }
     cli_http_destroy(&ctx.http);
     cli_http_global_cleanup();
     return status;

@@ -124,8 +124,7 @@ typedef struct {
     gateway_call_t call;
 } s_call_t;
 
-static void s_proceed(gateway_request_t *request, const gateway_principal_t *principal,
-                      void *arg);
+static void s_proceed(gateway_request_t *request, const gateway_principal_t *principal, void *arg);
 
 static void s_on_request(gateway_request_t *request, void *arg)
 {
@@ -354,8 +353,18 @@ static int s_setup(s_gateway_t *self, lynx_err_t *err)
     self->auth = gateway_auth_new(self->options.auth_required, s_ask, self);
     if (!self->auth)
         return lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
-    self->http = gateway_http_new(self->options.bind_address, self->options.port,
-                                  self->options.max_body_bytes, s_on_request, self, err);
+    const gateway_options_t *o = &self->options;
+    gateway_http_options_t http = {
+        .bind_address = o->bind_address,
+        .port = o->port,
+        .max_body_bytes = o->max_body_bytes,
+        .max_connections = o->max_connections,
+        .max_connections_per_client = o->max_connections_per_client,
+        .request_deadline_ms = o->request_deadline_ms,
+        .tls_cert_file = o->tls_cert_file,
+        .tls_key_file = o->tls_key_file,
+    };
+    self->http = gateway_http_new(&http, s_on_request, self, err);
     if (!self->http)
         return -1;
     self->broker = zsock_new(ZMQ_DEALER);

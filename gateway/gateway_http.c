@@ -9,15 +9,23 @@
 //
 //  Lifecycle of a request (state, and what the next access-handler call does):
 //    RECEIVING  upload chunks are appended; the final call runs the handler -> WAITING/ANSWERED
-//    REFUSED    the body went over the limit: chunks are discarded, the final call answers 413
+//    REFUSED    the declared body is over the limit: 413 queued at once, no body is read
+//    ABORTED    a chunked body went over the limit: 413 written, connection suspended until
+//               its linger ends, then the call closes it
 //    WAITING    the handler has it; the connection is suspended until respond -> ANSWERED
 //    ANSWERED   respond stored the response; the next call queues it
 //    DROPPED    the server is being destroyed; the call closes the connection
+//
+//  Each connection is tracked by gateway_conns (its socket context) for the request deadline:
+//  started when MHD announces the connection and whenever a request completes, stopped when a
+//  request is handed to the handler or answered 413. gateway_http_run closes overdue ones with
+//  shutdown(2): MHD sees the end of the stream and closes the connection the usual way.
 #include "gateway_http.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -29,14 +37,27 @@
 
 #include <microhttpd.h>
 
-//  An idle keep-alive or stalled client is dropped after this long (suspended ones never are).
+#include "gateway_conns.h"
+#include "gateway_pem.h"
+#include "lynx_time.h"
+
+//  A connection silent this long is dropped by MHD (suspended ones never are). Bounds an
+//  answer's sending; reading a request is bounded by the request deadline.
 #define GATEWAY_HTTP_CONNECTION_TIMEOUT_SECS 60
 //  Open connections, suspended ones included; further clients wait in the listen backlog.
 #define GATEWAY_HTTP_MAX_CONNECTIONS 1000
+#define GATEWAY_HTTP_REQUEST_DEADLINE_MS 30000
+//  How long a connection refused in the middle of its body stays open, not read, so that the
+//  client reads the 413 rather than a reset.
+#define GATEWAY_HTTP_LINGER_MS 1000
+//  Lines that an attack repeats go out at most so often: per interval one line for the
+//  connections we closed, and a few of MHD's messages (a refused client, a failed handshake).
+#define GATEWAY_HTTP_LOG_INTERVAL_MS 10000
+#define GATEWAY_HTTP_LOG_BURST 5
 //  MHD_run passes per call; see gateway_http_run.
 #define GATEWAY_HTTP_MAX_RUNS 8
 
-typedef enum { S_RECEIVING, S_REFUSED, S_WAITING, S_ANSWERED, S_DROPPED } s_state_t;
+typedef enum { S_RECEIVING, S_REFUSED, S_ABORTED, S_WAITING, S_ANSWERED, S_DROPPED } s_state_t;
 
 struct _gateway_http_t {
     struct MHD_Daemon *daemon;
@@ -49,11 +70,19 @@ struct _gateway_http_t {
     char start_error[256];   //  last MHD log line while starting
     bool resumes_pending;    //  a respond resumed a connection that no MHD_run has seen yet
     gateway_request_t *live; //  every request MHD has shown us and not yet completed
+    gateway_conns_t *conns;  //  every open connection, with its request deadline
+    int64_t request_deadline_ms;
+    bool tls;
+    char *tls_cert; //  PEM text, kept while MHD runs
+    char *tls_key;
+    gateway_log_limit_t cut_log;     //  connections we closed
+    gateway_log_limit_t library_log; //  MHD's own messages, which repeat per connection
 };
 
 struct _gateway_request_t {
     gateway_http_t *owner;
     struct MHD_Connection *connection;
+    gateway_conn_t *conn;           //  its connection's tracking; NULL if that failed (OOM)
     gateway_request_t *prev, *next; //  in owner->live
     s_state_t state;
     bool suspended;
@@ -96,6 +125,11 @@ static gateway_request_t *s_request_new(gateway_http_t *owner, struct MHD_Connec
     if (owner->live)
         owner->live->prev = self;
     owner->live = self;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    self->conn = info ? info->socket_context : NULL;
+    if (self->conn)
+        gateway_conn_set_user(self->conn, self);
     return self;
 }
 
@@ -114,6 +148,8 @@ static void s_request_destroy(gateway_request_t **self_p)
         return;
     if (self->read) //  the streamed answer outlives us: it must not reach back
         ((s_stream_t *)self->stream_arg)->request = NULL;
+    if (self->conn)
+        gateway_conn_set_user(self->conn, NULL);
     if (self->prev)
         self->prev->next = self->next;
     else
@@ -191,22 +227,84 @@ static enum MHD_Result s_request_queue(gateway_request_t *self)
     return rc;
 }
 
+//  The grid's JSON error body for a body over the limit; its length.
+static int s_too_large_json(const gateway_http_t *self, char *body, size_t size)
+{
+    return snprintf(body, size,
+                    "{\"error\":{\"code\":\"%s\",\"message\":\"request body exceeds %zu "
+                    "bytes\",\"field\":null}}",
+                    lynx_code_name(LYNX_ETOOLARGE), self->max_body_bytes);
+}
+
+//  A connection the server closes on a client's account: logged, but at most once per
+//  GATEWAY_HTTP_LOG_INTERVAL_MS, so a flood of them cannot flood the log.
+static void s_log_closed(gateway_http_t *self, const char *why, const char *client)
+{
+    unsigned long held = 0;
+    if (!gateway_log_limit_pass(&self->cut_log, lynx_time_mono_ms(), GATEWAY_HTTP_LOG_INTERVAL_MS,
+                                1, &held))
+        return;
+    fprintf(stderr, "gateway: connection closed reason=\"%s\" client=%s", why, client);
+    if (held)
+        fprintf(stderr, " closed_since_last_line=%lu", held);
+    fprintf(stderr, "\n");
+}
+
 //  Answer 413 with the grid's JSON error body, without involving the handler.
 static enum MHD_Result s_request_refuse(gateway_request_t *self)
 {
     char body[256];
-    int body_len = snprintf(body, sizeof body,
-                            "{\"error\":{\"code\":\"%s\",\"message\":\"request body exceeds %zu "
-                            "bytes\",\"field\":null}}",
-                            lynx_code_name(LYNX_ETOOLARGE), self->owner->max_body_bytes);
+    int body_len = s_too_large_json(self->owner, body, sizeof body);
     self->status = (unsigned int)lynx_code_http_status(LYNX_ETOOLARGE);
     self->response = s_response_new("application/json", body, (size_t)body_len);
+    if (self->conn)
+        gateway_conns_stop(self->owner->conns, self->conn);
     return s_request_queue(self);
+}
+
+//  A chunked body went over the limit. Reading the rest would hand the client our time (a
+//  64 MiB body took 22 s), and MHD 0.9.75 queues an answer only before the body or after all
+//  of it. So over plain HTTP the 413 goes straight onto the socket, with Connection: close and
+//  our FIN after it; the connection is suspended (not read any more) and closed when its
+//  linger ends, which gives the client time to read the answer rather than a reset. Over TLS
+//  the socket carries MHD's session, not our bytes: the connection just closes.
+static enum MHD_Result s_request_abort(gateway_request_t *self)
+{
+    gateway_http_t *owner = self->owner;
+    self->state = S_ABORTED;
+    free(self->body);
+    self->body = NULL;
+    self->body_len = self->body_cap = 0;
+    const char *client = self->conn ? gateway_conn_client(self->conn) : "?";
+    if (owner->tls || !self->conn) {
+        s_log_closed(owner, "request body over the limit", client);
+        return MHD_NO;
+    }
+    char body[256];
+    int body_len = s_too_large_json(owner, body, sizeof body);
+    char text[512];
+    int text_len = snprintf(text, sizeof text,
+                            "HTTP/1.1 %d Payload Too Large\r\nContent-Type: application/json\r\n"
+                            "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                            lynx_code_http_status(LYNX_ETOOLARGE), body_len, body);
+    int fd = gateway_conn_fd(self->conn);
+    //  A few hundred bytes on a socket nobody has written to since the headers: they fit in
+    //  its buffer, and if the client is gone there is nobody to tell.
+    if (send(fd, text, (size_t)text_len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+        shutdown(fd, SHUT_WR) != 0)
+        return MHD_NO;
+    s_log_closed(owner, "request body over the limit (413 sent)", client);
+    gateway_conns_linger(owner->conns, self->conn, lynx_time_mono_ms());
+    MHD_suspend_connection(self->connection);
+    self->suspended = true;
+    return MHD_YES;
 }
 
 //  Give the complete request to the handler; suspend the connection unless it answered at once.
 static enum MHD_Result s_request_handle(gateway_request_t *self)
 {
+    if (self->conn)
+        gateway_conns_stop(self->owner->conns, self->conn);
     if (s_request_reserve(self, self->body_len) != 0)
         return MHD_NO;
     self->body[self->body_len] = '\0';
@@ -250,19 +348,15 @@ static enum MHD_Result s_on_access(void *cls, struct MHD_Connection *connection,
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        //  A chunked body gives no warning: past the limit we keep reading but discard, so the
-        //  client gets a clean 413 on a connection that stays usable.
         size_t chunk = *upload_data_size;
         *upload_data_size = 0;
+        if (self->state == S_ABORTED) //  what MHD had read already; closed once resumed
+            return self->suspended ? MHD_YES : MHD_NO;
         if (self->state != S_RECEIVING)
             return MHD_YES;
-        if (chunk > owner->max_body_bytes - self->body_len) {
-            self->state = S_REFUSED;
-            free(self->body);
-            self->body = NULL;
-            self->body_len = self->body_cap = 0;
-            return MHD_YES;
-        }
+        //  A chunked body gives no warning: it is refused the moment it passes the limit.
+        if (chunk > owner->max_body_bytes - self->body_len)
+            return s_request_abort(self);
         if (s_request_reserve(self, self->body_len + chunk) != 0)
             return MHD_NO;
         memcpy(self->body + self->body_len, upload_data, chunk);
@@ -276,6 +370,11 @@ static enum MHD_Result s_on_access(void *cls, struct MHD_Connection *connection,
         return s_request_refuse(self);
     case S_ANSWERED:
         return s_request_queue(self);
+    case S_ABORTED:
+        if (!self->suspended)
+            return MHD_NO; //  the linger is over: close
+        MHD_suspend_connection(connection);
+        return MHD_YES;
     case S_WAITING:
         //  Not expected while suspended; wait again rather than spin
         MHD_suspend_connection(connection);
@@ -288,15 +387,56 @@ static enum MHD_Result s_on_access(void *cls, struct MHD_Connection *connection,
 }
 
 //  The only place a request is freed: MHD is done with it (answered, failed or shut down).
+//  A request is freed here, and the next one on the connection (keep-alive) starts its deadline.
 static void s_on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)connection;
     (void)toe;
+    gateway_http_t *owner = cls;
     gateway_request_t *self = *con_cls;
+    if (self && self->conn)
+        gateway_conns_start(owner->conns, self->conn, lynx_time_mono_ms());
     s_request_destroy(&self);
     *con_cls = NULL;
+}
+
+//  MHD opens and closes connections: track each for its request deadline. A connection we
+//  cannot track (out of memory) still works, with MHD's own timeout only.
+static void s_on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                            enum MHD_ConnectionNotificationCode toe)
+{
+    gateway_http_t *self = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        gateway_conn_t *conn = *socket_context;
+        if (conn && gateway_conn_user(conn))
+            ((gateway_request_t *)gateway_conn_user(conn))->conn = NULL;
+        gateway_conns_remove(self->conns, &conn);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd_info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *addr_info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char client[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr *addr = addr_info ? addr_info->client_addr : NULL;
+    if (addr && addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, client, sizeof client);
+    else if (addr && addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, client, sizeof client);
+    *socket_context =
+        fd_info ? gateway_conns_add(self->conns, fd_info->connect_fd, client, lynx_time_mono_ms())
+                : NULL;
+}
+
+static void s_log_library(const char *line, unsigned long held)
+{
+    if (held)
+        fprintf(stderr, "gateway: http library message=\"%s\" messages_held_back=%lu\n", line,
+                held);
+    else
+        fprintf(stderr, "gateway: http library message=\"%s\"\n", line);
 }
 
 static void s_on_log(void *cls, const char *format, va_list args)
@@ -305,20 +445,31 @@ static void s_on_log(void *cls, const char *format, va_list args)
     char line[256];
     vsnprintf(line, sizeof line, format, args);
     line[strcspn(line, "\r\n")] = '\0';
-    if (self->starting)
-        snprintf(self->start_error, sizeof self->start_error, "%s", line);
-    else
-        fprintf(stderr, "gateway: http library message=\"%s\"\n", line);
+    if (self->starting) {
+        //  The first line names the cause ("GnuTLS failed to setup x509 certificate/key: ..."),
+        //  later ones the consequence ("Failed to initialize TLS support.")
+        if (!self->start_error[0])
+            snprintf(self->start_error, sizeof self->start_error, "%s", line);
+        return;
+    }
+    //  MHD says something per refused client or failed TLS handshake: an attacker must not be
+    //  able to fill the disk through our log.
+    unsigned long held = 0;
+    if (gateway_log_limit_pass(&self->library_log, lynx_time_mono_ms(),
+                               GATEWAY_HTTP_LOG_INTERVAL_MS, GATEWAY_HTTP_LOG_BURST, &held))
+        s_log_library(line, held);
 }
 
 //  --------------------------------------------------------------------------------------------
 //  Server
 
-gateway_http_t *gateway_http_new(const char *bind_address, uint16_t port, size_t max_body_bytes,
+gateway_http_t *gateway_http_new(const gateway_http_options_t *options,
                                  gateway_http_handler_fn *handler, void *arg, lynx_err_t *err)
 {
-    assert(bind_address);
+    assert(options && options->bind_address);
     assert(handler);
+    const char *bind_address = options->bind_address;
+    uint16_t port = options->port;
     union {
         struct sockaddr any;
         struct sockaddr_in v4;
@@ -342,21 +493,48 @@ gateway_http_t *gateway_http_new(const char *bind_address, uint16_t port, size_t
         return NULL;
     }
     gateway_http_t *self = calloc(1, sizeof *self);
-    if (!self) {
+    if (self) {
+        self->request_deadline_ms = options->request_deadline_ms > 0
+                                        ? options->request_deadline_ms
+                                        : GATEWAY_HTTP_REQUEST_DEADLINE_MS;
+        self->conns = gateway_conns_new(self->request_deadline_ms, GATEWAY_HTTP_LINGER_MS);
+    }
+    if (!self || !self->conns) {
         lynx_err_set(err, LYNX_EINTERNAL, NULL, "bind %s%s%s:%u: out of memory", lbracket,
                      bind_address, rbracket, port);
+        gateway_http_destroy(&self);
         return NULL;
     }
     self->handler = handler;
     self->arg = arg;
-    self->max_body_bytes = max_body_bytes;
+    self->max_body_bytes = options->max_body_bytes;
+    if (gateway_pem_load(options->tls_cert_file, options->tls_key_file, &self->tls_cert,
+                         &self->tls_key, err) != 0) {
+        gateway_http_destroy(&self);
+        return NULL;
+    }
+    self->tls = self->tls_cert != NULL;
+    if (self->tls)
+        flags |= MHD_USE_TLS;
+    unsigned int max_connections =
+        options->max_connections ? options->max_connections : GATEWAY_HTTP_MAX_CONNECTIONS;
+    //  TLS options come last: for plain HTTP they are the array's end.
+    struct MHD_OptionItem settings[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &addr.any},
+        {MHD_OPTION_CONNECTION_TIMEOUT, GATEWAY_HTTP_CONNECTION_TIMEOUT_SECS, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)options->max_connections_per_client, NULL},
+        {self->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, self->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {MHD_OPTION_END, 0, NULL},
+    };
     self->starting = true;
+    //  The logger first, or MHD complains through its own
     self->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, s_on_access, self, MHD_OPTION_SOCK_ADDR, &addr.any,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)GATEWAY_HTTP_CONNECTION_TIMEOUT_SECS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)GATEWAY_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self, MHD_OPTION_EXTERNAL_LOGGER, s_on_log,
-        self, MHD_OPTION_END);
+        flags, port, NULL, NULL, s_on_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_on_log, self,
+        MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self, MHD_OPTION_NOTIFY_CONNECTION,
+        s_on_connection, self, MHD_OPTION_ARRAY, settings, MHD_OPTION_END);
     int start_errno = errno;
     self->starting = false;
     const union MHD_DaemonInfo *fd_info =
@@ -364,6 +542,16 @@ gateway_http_t *gateway_http_new(const char *bind_address, uint16_t port, size_t
     const union MHD_DaemonInfo *port_info =
         self->daemon ? MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     if (!fd_info || !port_info) {
+        //  GnuTLS refusing the pair: "GnuTLS failed to setup x509 certificate/key: The
+        //  certificate and the given key do not match."
+        if (self->tls && strstr(self->start_error, "x509 certificate/key")) {
+            const char *cause = strrchr(self->start_error, ':');
+            lynx_err_set(err, LYNX_EINVALID, NULL, "TLS certificate %s with key %s: %s",
+                         options->tls_cert_file, options->tls_key_file,
+                         cause ? cause + 1 + strspn(cause + 1, " ") : self->start_error);
+            gateway_http_destroy(&self);
+            return NULL;
+        }
         //  MHD logs "Failed to bind to port 8080: Address already in use"; keep the cause
         const char *cause = strrchr(self->start_error, ':');
         cause = cause ? cause + 1 + strspn(cause + 1, " ")
@@ -400,6 +588,9 @@ void gateway_http_destroy(gateway_http_t **self_p)
         gateway_request_t *request = self->live;
         s_request_destroy(&request);
     }
+    gateway_conns_destroy(&self->conns);
+    gateway_pem_free(&self->tls_key);
+    gateway_pem_free(&self->tls_cert);
     free(self);
     *self_p = NULL;
 }
@@ -416,6 +607,38 @@ int gateway_http_fd(const gateway_http_t *self)
     return self->epoll_fd;
 }
 
+bool gateway_http_tls(const gateway_http_t *self)
+{
+    assert(self);
+    return self->tls;
+}
+
+//  Close every connection whose deadline has passed. shutdown(2) rather than close: MHD owns
+//  the descriptor and, seeing the stream end, closes the connection and completes its request
+//  the usual way on its next run. A lingering one (refused mid-body) is suspended: resume it,
+//  and the access handler closes it.
+static void s_close_overdue(gateway_http_t *self)
+{
+    int64_t now_ms = lynx_time_mono_ms();
+    gateway_conn_t *conn;
+    while ((conn = gateway_conns_overdue(self->conns, now_ms))) {
+        shutdown(gateway_conn_fd(conn), SHUT_RDWR);
+        gateway_request_t *request = gateway_conn_user(conn);
+        if (gateway_conn_lingered(conn)) {
+            if (request && request->suspended) {
+                request->suspended = false;
+                self->resumes_pending = true;
+                MHD_resume_connection(request->connection);
+            }
+            continue;
+        }
+        char why[96];
+        snprintf(why, sizeof why, "request not read within the %" PRId64 " ms deadline",
+                 self->request_deadline_ms);
+        s_log_closed(self, why, gateway_conn_client(conn));
+    }
+}
+
 void gateway_http_run(gateway_http_t *self)
 {
     assert(self);
@@ -425,6 +648,7 @@ void gateway_http_run(gateway_http_t *self)
     //  Both show as a timeout of 0. Bounded, so a flood of work cannot starve the owner's other
     //  sockets: the owner sees the 0 and comes back at once.
     for (int run = 0; run < GATEWAY_HTTP_MAX_RUNS; run++) {
+        s_close_overdue(self);
         self->resumes_pending = false;
         MHD_run(self->daemon);
         if (gateway_http_timeout_ms(self) != 0)
@@ -439,10 +663,12 @@ long gateway_http_timeout_ms(gateway_http_t *self)
     //  in MHD_get_timeout: without this a resumed connection waits for unrelated traffic.
     if (self->resumes_pending)
         return 0;
+    long deadline_ms = gateway_conns_timeout_ms(self->conns, lynx_time_mono_ms());
     MHD_UNSIGNED_LONG_LONG timeout_ms;
     if (MHD_get_timeout(self->daemon, &timeout_ms) != MHD_YES)
-        return -1;
-    return timeout_ms > LONG_MAX ? LONG_MAX : (long)timeout_ms;
+        return deadline_ms;
+    long mhd_ms = timeout_ms > LONG_MAX ? LONG_MAX : (long)timeout_ms;
+    return deadline_ms >= 0 && deadline_ms < mhd_ms ? deadline_ms : mhd_ms;
 }
 
 //  --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #ifndef GATEWAY_HTTP_H_INCLUDED
 #define GATEWAY_HTTP_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,11 +19,37 @@ typedef struct _gateway_request_t gateway_request_t;
 //  call or later from the same thread; until then the connection is suspended.
 typedef void(gateway_http_handler_fn)(gateway_request_t *request, void *arg);
 
-//  Listen on bind_address:port (port 0 picks a free port). Bodies over max_body_bytes are
-//  answered 413 with a JSON error, without calling the handler. NULL with err naming the
-//  address and the cause when the socket cannot be bound.
-gateway_http_t *gateway_http_new(const char *bind_address, uint16_t port, size_t max_body_bytes,
+//  How the server listens and what it puts up with. Zero values take the defaults noted.
+typedef struct {
+    const char *bind_address; //  IPv4 or IPv6 literal, e.g. 127.0.0.1
+    uint16_t port;            //  0 picks a free port
+    //  Bodies over this are answered 413 with a JSON error, without calling the handler: a
+    //  declared Content-Length before any body is read, a chunked body as soon as it passes
+    //  the limit (the connection is then closed, see gateway_http_new).
+    size_t max_body_bytes;
+    unsigned int max_connections;            //  open at once; 0: 1000
+    unsigned int max_connections_per_client; //  open at once from one address; 0: no limit
+    //  Time to read a request's headers and body, from the connection's accept or the end of
+    //  the previous request on it; the connection is closed when it passes. A client that
+    //  trickles bytes does not extend it. Answers being sent are not limited. 0: 30000.
+    int request_deadline_ms;
+    //  PEM files of the certificate (chain) and private key: both to serve HTTPS, neither for
+    //  plain HTTP. Read once by gateway_http_new.
+    const char *tls_cert_file;
+    const char *tls_key_file;
+} gateway_http_options_t;
+
+//  Listen as options say. NULL with err naming the address and the cause when the socket
+//  cannot be bound, or naming the file and the cause when a TLS file is missing, unreadable,
+//  not PEM, or its key does not match the certificate.
+//  A chunked body over the limit is answered 413 with Connection: close at once over plain
+//  HTTP (libmicrohttpd 0.9.75 cannot queue an answer in the middle of a body, so the answer is
+//  written on the socket directly) and the connection closed a moment later; over HTTPS the
+//  connection is closed without an answer.
+gateway_http_t *gateway_http_new(const gateway_http_options_t *options,
                                  gateway_http_handler_fn *handler, void *arg, lynx_err_t *err);
+//  Whether the server speaks HTTPS.
+bool gateway_http_tls(const gateway_http_t *self);
 //  Stop listening, drop unanswered requests, free; sets *self_p to NULL. NULL-safe.
 void gateway_http_destroy(gateway_http_t **self_p);
 
@@ -30,9 +57,11 @@ void gateway_http_destroy(gateway_http_t **self_p);
 uint16_t gateway_http_port(const gateway_http_t *self);
 //  File descriptor to poll for input; call gateway_http_run when it is readable.
 int gateway_http_fd(const gateway_http_t *self);
-//  Do all pending network work without blocking, including connections resumed by a respond.
+//  Do all pending network work without blocking, including connections resumed by a respond,
+//  and close connections whose request deadline has passed.
 void gateway_http_run(gateway_http_t *self);
-//  Milliseconds until gateway_http_run must be called even without input; -1 for no limit.
+//  Milliseconds until gateway_http_run must be called even without input (MHD's timers and
+//  the next request deadline); -1 for no limit.
 long gateway_http_timeout_ms(gateway_http_t *self);
 
 //  Request accessors; strings are borrowed until the request is answered.

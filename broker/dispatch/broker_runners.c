@@ -186,14 +186,17 @@ broker_runner_t *broker_runners_admit(broker_runners_t *self, zsock_t *runner_so
         strcmp(runner->hostname, lynx_value_get_string(body, "hostname", "")) == 0 &&
         runner->pid == lynx_value_get_int(body, "pid", -1);
     if (runner && !same_process && s_still_connected(runner_socket, runner, routing_id)) {
+        //  Whoever asks learns only that the id is taken: where the other runner lives (its host
+        //  and pid) is for the operator's log, not for any process that can reach the port.
         char message[512];
-        snprintf(
-            message, sizeof message,
-            "runner id '%.128s' is already in use by a connected runner (host %.128s, pid %" PRId64
-            "); give each runner a unique --runner-id",
-            runner_id, runner->hostname ? runner->hostname : "?", runner->pid);
-        zsys_warning("broker: duplicate runner refused runner=%s host=%s", runner_id,
-                     lynx_value_get_string(body, "hostname", "?"));
+        snprintf(message, sizeof message,
+                 "runner id '%.128s' is already in use by a connected runner; give each runner a "
+                 "unique --runner-id",
+                 runner_id);
+        zsys_warning("broker: duplicate runner refused runner=%s host=%s holder_host=%s "
+                     "holder_pid=%" PRId64,
+                     runner_id, lynx_value_get_string(body, "hostname", "?"),
+                     runner->hostname ? runner->hostname : "?", runner->pid);
         s_refuse(runner_socket, routing_id, LYNX_ECONFLICT, "runner_id", message);
         return NULL;
     }

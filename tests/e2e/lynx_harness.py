@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -370,11 +371,52 @@ class HttpResponse(tuple):
 
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_TLS_OPENERS = {}  # CA file -> opener whose HTTPS verifies against it
 
 
-def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT_SECS):
+def _opener(cafile):
+    if cafile is None:
+        return _OPENER
+    if cafile not in _TLS_OPENERS:
+        context = ssl.create_default_context(cafile=str(cafile))
+        _TLS_OPENERS[cafile] = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    return _TLS_OPENERS[cafile]
+
+
+def make_tls_files(directory, name="server", hosts=("127.0.0.1", "localhost")):
+    """A throwaway CA and a server certificate it signed for hosts (IP addresses and DNS
+    names), made with openssl in directory. Returns a dict of paths: ca, ca_key, cert, key.
+    Each call makes a new CA, so two calls give certificates that do not trust each other."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"ca": directory / f"{name}-ca.pem", "ca_key": directory / f"{name}-ca.key",
+             "cert": directory / f"{name}.pem", "key": directory / f"{name}.key"}
+    csr = directory / f"{name}.csr"
+    ext = directory / f"{name}.ext"
+    alt = ",".join(("IP:" if re.match(r"^[\d.]+$|:", h) else "DNS:") + h for h in hosts)
+    ext.write_text(f"subjectAltName={alt}\nbasicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["openssl", "req", "-x509", *ec, "-keyout", paths["ca_key"], "-out", paths["ca"],
+         "-days", "2", "-subj", f"/CN=Lynx e2e {name} CA"],
+        ["openssl", "req", *ec, "-keyout", paths["key"], "-out", csr, "-subj", f"/CN={hosts[0]}"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", paths["ca"], "-CAkey", paths["ca_key"],
+         "-CAcreateserial", "-out", paths["cert"], "-days", "2", "-extfile", ext],
+    ]
+    for argv in steps:
+        done = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                              timeout=scaled(30))
+        assert done.returncode == 0, f"{shlex.join(map(str, argv))}: {done.stderr}"
+    return paths
+
+
+def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT_SECS,
+                 cafile=None):
     """One HTTP request. body: dict/list (sent as JSON), str or bytes (sent as is), or None.
-    Returns HttpResponse (status, parsed JSON or raw text when not JSON)."""
+    An https:// base_url is verified against cafile (a PEM CA file). Returns HttpResponse
+    (status, parsed JSON or raw text when not JSON)."""
     headers = dict(headers or {})
     #  The stack's API token (Stack.start_broker puts it in LYNX_TOKEN) unless the caller
     #  names its own Authorization, or None for none at all.
@@ -393,7 +435,7 @@ def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_T
             headers["Content-Type"] = "application/json"
     request = urllib.request.Request(base_url + path, data=data, headers=headers, method=method)
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _opener(cafile).open(request, timeout=timeout) as response:
             status, raw, resp_headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as exc:
         status, raw, resp_headers = exc.code, exc.read(), exc.headers
@@ -564,9 +606,11 @@ class Stack:
         return proc
 
     def start_gateway(self, max_body_bytes=None, broker_timeout_ms=None, extra_args=(),
-                      host=None):
+                      host=None, tls=None, extra_env=None, wait_ready=True):
         """Start lynx-gateway on 127.0.0.1 (of host, when given: http() then calls from
-        inside that namespace)."""
+        inside that namespace). tls, a dict from make_tls_files, serves HTTPS with its cert
+        and key, and http() verifies against its ca. wait_ready=False returns at once and
+        lets the process exit by itself (a start expected to fail)."""
         assert self.broker is not None, "start the broker first"
         argv = [binary("lynx-gateway"), "--listen", "127.0.0.1:0",
                 "--broker", self.broker.api_endpoint]
@@ -574,13 +618,21 @@ class Stack:
             argv += ["--max-body-bytes", str(max_body_bytes)]
         if broker_timeout_ms is not None:
             argv += ["--broker-timeout-ms", str(broker_timeout_ms)]
+        if tls is not None:
+            argv += ["--tls-cert", tls["cert"], "--tls-key", tls["key"]]
         argv += list(extra_args)
         count = sum(1 for p in self.processes if p.name.startswith("gateway"))
-        proc = self._spawn(Process, f"gateway{count or ''}", argv, host=host)
+        proc = self._spawn(Process, f"gateway{count or ''}", argv, host=host,
+                           extra_env=extra_env)
+        proc.cafile = tls["ca"] if tls is not None else None
+        if not wait_ready:
+            proc.may_exit = True
+            return proc
         fields = proc.wait_ready()
         url = fields.get("url", "")
-        assert re.match(r"^http://127\.0\.0\.1:[1-9]\d*$", url), \
-            f"gateway READY line lacks a bound url: {fields}\n{proc.describe()}"
+        scheme = "https" if tls is not None or "--tls-cert" in argv else "http"
+        assert re.match(rf"^{scheme}://127\.0\.0\.1:[1-9]\d*$", url), \
+            f"gateway READY line lacks a bound {scheme} url: {fields}\n{proc.describe()}"
         proc.url = url
         if self.gateway is None:
             self.gateway = proc
@@ -647,10 +699,12 @@ class Stack:
              timeout=HTTP_TIMEOUT_SECS):
         gw = gateway or self.gateway
         assert gw is not None, "start a gateway first"
+        cafile = getattr(gw, "cafile", None)
         if gw.host is not None:
             return gw.host.call(http_request, gw.url, method, path, body=body, headers=headers,
-                                timeout=timeout)
-        return http_request(gw.url, method, path, body=body, headers=headers, timeout=timeout)
+                                timeout=timeout, cafile=cafile)
+        return http_request(gw.url, method, path, body=body, headers=headers, timeout=timeout,
+                            cafile=cafile)
 
     def check_alive(self):
         """AssertionError naming any process that died without a test killing it."""

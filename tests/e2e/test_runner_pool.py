@@ -153,7 +153,14 @@ def test_a_second_runner_with_a_live_runners_id_is_refused(stack):
     second = stack.start_runner("dup-01", PROBE, wait_ready=False)
     status = second.wait_exit(timeout=30)
     assert status != 0, f"the duplicate runner exited 0\n{second.describe()}"
-    assert "dup-01" in second.stderr_text(), second.describe()
+    # The refusal says the id is taken, and nothing about the runner that holds it: not its
+    # host, not its pid (the broker's own log has them).
+    lines = [line for line in second.stderr_text().splitlines() if "already in use" in line]
+    assert lines, second.describe()
+    refusal = lines[0]
+    assert "runner id 'dup-01' is already in use by a connected runner;" in refusal, refusal
+    assert str(first.pid) not in refusal and "host" not in refusal, refusal
+    assert f"holder_pid={first.pid}" in stack.broker.stderr_text(), stack.broker.describe()
     assert not any(line.startswith("READY") for line in second.stdout_lines()), \
         second.describe()
 

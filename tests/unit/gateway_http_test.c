@@ -333,12 +333,31 @@ static void s_turn(fixture_t *fx)
         }                                                                                          \
     } while (0)
 
+//  A server on address and port with this body limit, the other options at their defaults.
+static gateway_http_t *s_http_new(fixture_t *fx, const char *address, uint16_t port,
+                                  size_t max_body_bytes, lynx_err_t *err)
+{
+    gateway_http_options_t options = {
+        .bind_address = address, .port = port, .max_body_bytes = max_body_bytes};
+    return gateway_http_new(&options, s_handler, fx, err);
+}
+
+//  Replace the fixture's server with one started with these options.
+static void s_restart(fixture_t *fx, const gateway_http_options_t *options)
+{
+    gateway_http_destroy(&fx->http);
+    lynx_err_t err;
+    fx->http = gateway_http_new(options, s_handler, fx, &err);
+    if (!fx->http)
+        fail_msg("gateway_http_new: %s", err.message);
+}
+
 static int s_setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     lynx_err_t err;
-    fx->http = gateway_http_new("127.0.0.1", 0, MAX_BODY_BYTES, s_handler, fx, &err);
+    fx->http = s_http_new(fx, "127.0.0.1", 0, MAX_BODY_BYTES, &err);
     if (!fx->http)
         fail_msg("gateway_http_new: %s", err.message);
     *state = fx;
@@ -390,14 +409,14 @@ static void test_bind_failure_names_address_and_cause(void **state)
     lynx_err_t err;
     lynx_err_clear(&err);
     uint16_t taken = gateway_http_port(fx->http);
-    gateway_http_t *second = gateway_http_new("127.0.0.1", taken, 1024, s_handler, fx, &err);
+    gateway_http_t *second = s_http_new(fx, "127.0.0.1", taken, 1024, &err);
     assert_null(second);
     char expected[128];
     snprintf(expected, sizeof expected, "bind 127.0.0.1:%u: Address already in use", taken);
     assert_string_equal(err.message, expected);
 
     lynx_err_clear(&err);
-    assert_null(gateway_http_new("localhost:80", 0, 1024, s_handler, fx, &err));
+    assert_null(s_http_new(fx, "localhost:80", 0, 1024, &err));
     assert_int_equal(err.code, LYNX_EINVALID);
     assert_string_equal(err.message, "bind localhost:80:0: not an IPv4 or IPv6 address");
 }
@@ -407,7 +426,7 @@ static void test_ipv6_address_is_accepted(void **state)
     fixture_t *fx = *state;
     gateway_http_destroy(&fx->http);
     lynx_err_t err;
-    fx->http = gateway_http_new("::1", 0, MAX_BODY_BYTES, s_handler, fx, &err);
+    fx->http = s_http_new(fx, "::1", 0, MAX_BODY_BYTES, &err);
     if (!fx->http)
         skip(); //  a host without IPv6 loopback
     fx->ipv6 = true;
@@ -416,7 +435,7 @@ static void test_ipv6_address_is_accepted(void **state)
     s_assert_echo(client, 0, "GET", "/v6", "", 0);
 
     uint16_t taken = gateway_http_port(fx->http);
-    assert_null(gateway_http_new("::1", taken, 1024, s_handler, fx, &err));
+    assert_null(s_http_new(fx, "::1", taken, 1024, &err));
     char expected[128];
     snprintf(expected, sizeof expected, "bind [::1]:%u: Address already in use", taken);
     assert_string_equal(err.message, expected);
@@ -582,34 +601,182 @@ static void test_expected_oversized_body_is_refused_before_it_is_sent(void **sta
     assert_int_equal(fx->handled, 0);
 }
 
-static void test_chunked_oversized_body_gets_413_and_connection_lives(void **state)
+static void test_chunked_oversized_body_gets_413_at_the_limit_and_is_closed(void **state)
 {
     fixture_t *fx = *state;
+    gateway_http_options_t options = {.bind_address = "127.0.0.1", .max_body_bytes = 64 * 1024};
+    s_restart(fx, &options);
+    //  A body 256 times the limit that never ends: only a server that stops reading at the
+    //  limit answers it
     const char *head =
         "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-    client_t *client = s_client_raw(fx, head, strlen(head));
     size_t chunk_len = 64 * 1024;
     char *chunk = s_pattern(chunk_len);
     char size_line[32];
     int size_len = snprintf(size_line, sizeof size_line, "%zx\r\n", chunk_len);
-    for (int i = 0; i < 2 * MAX_BODY_BYTES / (int)chunk_len; i++) {
-        s_client_append(client, size_line, (size_t)size_len);
-        s_client_append(client, chunk, chunk_len);
-        s_client_append(client, "\r\n", 2);
+    size_t framed_len = (size_t)size_len + chunk_len + 2;
+    size_t text_len = strlen(head) + 256 * framed_len;
+    char *text = malloc(text_len);
+    assert_non_null(text);
+    memcpy(text, head, strlen(head));
+    for (size_t i = 0, at = strlen(head); i < 256; i++, at += framed_len) {
+        memcpy(text + at, size_line, (size_t)size_len);
+        memcpy(text + at + size_len, chunk, chunk_len);
+        memcpy(text + at + size_len + chunk_len, "\r\n", 2);
     }
-    s_client_append(client, "0\r\n\r\n", 5);
-    WAIT_UNTIL(fx, s_client_has_response(client, 0));
-    s_assert_response(client, 0, 413, "application/json", s_too_large, strlen(s_too_large));
-    assert_int_equal(fx->handled, 0);
-
-    //  The rest of the body was read and dropped, so the connection can carry another request
-    size_t len;
-    char *text = s_request_text("GET", "/after", "", NULL, 0, &len);
-    s_client_append(client, text, len);
+    client_t *client = s_client_raw(fx, text, text_len);
     free(text);
-    WAIT_UNTIL(fx, s_client_has_response(client, 1));
-    s_assert_echo(client, 1, "GET", "/after", "", 0);
+    WAIT_UNTIL(fx, s_client_has_response(client, 0));
+    //  Socket buffers hold a few MiB at most: the rest of the 16 MiB was never taken
+    assert_true(client->out_sent < client->out_len / 2);
+    const char *too_large = "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"request "
+                            "body exceeds 65536 bytes\",\"field\":null}}";
+    s_assert_response(client, 0, 413, "application/json", too_large, strlen(too_large));
+    assert_non_null(strcasestr(client->in, "\r\nConnection: close\r\n"));
+    assert_int_equal(fx->handled, 0);
+    //  The server hung up, and serves others
+    WAIT_UNTIL(fx, client->eof);
+    client_t *later = s_client_send(fx, "GET", "/later", "", NULL, 0);
+    WAIT_UNTIL(fx, s_client_has_response(later, 0));
+    s_assert_echo(later, 0, "GET", "/later", "", 0);
     free(chunk);
+}
+
+//  Turn the loop until client is closed by the server, sending one more header byte each
+//  interval_ms; the time it took.
+static int64_t s_trickle_until_closed(fixture_t *fx, client_t *client, int interval_ms)
+{
+    int64_t started_ms = s_now_ms();
+    int64_t sent_ms = started_ms;
+    while (!client->eof) {
+        if (s_now_ms() - started_ms > DEADLINE_MS)
+            fail_msg("the trickling client was never cut off");
+        if (s_now_ms() - sent_ms >= interval_ms) {
+            s_client_append(client, "x", 1);
+            sent_ms = s_now_ms();
+        }
+        s_turn(fx);
+    }
+    return s_now_ms() - started_ms;
+}
+
+static void test_trickled_request_is_closed_at_its_deadline(void **state)
+{
+    fixture_t *fx = *state;
+    gateway_http_options_t options = {
+        .bind_address = "127.0.0.1", .max_body_bytes = MAX_BODY_BYTES, .request_deadline_ms = 600};
+    s_restart(fx, &options);
+    //  Headers that never end, a byte every 50 ms: MHD's own timeout would never fire
+    const char *head = "GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ";
+    client_t *slow = s_client_raw(fx, head, strlen(head));
+    //  A client that sends its request at once is served meanwhile
+    client_t *fast = s_client_send(fx, "GET", "/fast", "", NULL, 0);
+    int64_t took_ms = s_trickle_until_closed(fx, slow, 50);
+    assert_true(took_ms >= 600);
+    assert_int_equal(slow->in_len, 0);
+    assert_true(s_client_has_response(fast, 0));
+    s_assert_echo(fast, 0, "GET", "/fast", "", 0);
+    assert_int_equal(fx->handled, 1);
+
+    //  The same for a body: the deadline covers headers and body together
+    const char *upload = "POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n";
+    client_t *uploader = s_client_raw(fx, upload, strlen(upload));
+    took_ms = s_trickle_until_closed(fx, uploader, 50);
+    assert_true(took_ms >= 600);
+    assert_int_equal(uploader->in_len, 0);
+    assert_int_equal(fx->handled, 1);
+}
+
+static void test_idle_keep_alive_connection_is_closed_at_the_deadline(void **state)
+{
+    fixture_t *fx = *state;
+    gateway_http_options_t options = {
+        .bind_address = "127.0.0.1", .max_body_bytes = MAX_BODY_BYTES, .request_deadline_ms = 300};
+    s_restart(fx, &options);
+    int64_t sent_ms = s_now_ms();
+    client_t *client = s_client_send(fx, "GET", "/once", "", NULL, 0);
+    WAIT_UNTIL(fx, s_client_has_response(client, 0));
+    //  The next request's deadline starts once the answer is out, so the idle connection is
+    //  closed one deadline after that: later than one deadline after the request
+    WAIT_UNTIL(fx, client->eof);
+    assert_true(s_now_ms() - sent_ms >= 300);
+    s_assert_echo(client, 0, "GET", "/once", "", 0);
+}
+
+static void test_slow_answer_is_not_cut_by_the_deadline(void **state)
+{
+    fixture_t *fx = *state;
+    gateway_http_options_t options = {
+        .bind_address = "127.0.0.1", .max_body_bytes = MAX_BODY_BYTES, .request_deadline_ms = 200};
+    s_restart(fx, &options);
+    fx->mode = ANSWER_LATER;
+    client_t *client = s_client_send(fx, "POST", "/jobs", "", "{}", 2);
+    WAIT_UNTIL(fx, fx->pending_count == 1);
+    //  The request is read: the handler may take longer than the deadline to answer
+    int64_t until_ms = s_now_ms() + 3 * 200;
+    while (s_now_ms() < until_ms)
+        s_turn(fx);
+    assert_false(client->eof);
+    s_answer_echo(fx->pending[--fx->pending_count]);
+    WAIT_UNTIL(fx, s_client_has_response(client, 0));
+    s_assert_echo(client, 0, "POST", "/jobs", "{}", 2);
+}
+
+//  Write text to a fresh file under /tmp; its path, which the caller unlinks and frees.
+static char *s_temp_file(const char *text)
+{
+    char *path = strdup("/tmp/gateway_http_test_XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_tls_files_are_checked_at_start(void **state)
+{
+    fixture_t *fx = *state;
+    char *junk = s_temp_file("this is not a certificate\n");
+    char *cert = s_temp_file("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    char *encrypted = s_temp_file("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n"
+                                  "-----END ENCRYPTED PRIVATE KEY-----\n");
+    const struct {
+        const char *cert, *key, *message;
+    } cases[] = {
+        {"/nonexistent/cert.pem", junk,
+         "TLS certificate /nonexistent/cert.pem: No such file or "
+         "directory"},
+        {"/tmp", junk, "TLS certificate /tmp: not a regular file"},
+        {junk, junk, "TLS certificate %s: not PEM (no '-----BEGIN CERTIFICATE-----' line)"},
+        {cert, junk, "TLS key %s: not PEM (no 'PRIVATE KEY-----' line)"},
+        {cert, encrypted,
+         "TLS key %s: the key is encrypted: give the gateway an unencrypted key "
+         "file readable only by its user"},
+        {cert, NULL, "TLS needs both a certificate and a key file, got only the certificate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gateway_http_options_t options = {.bind_address = "127.0.0.1",
+                                          .max_body_bytes = 1024,
+                                          .tls_cert_file = cases[i].cert,
+                                          .tls_key_file = cases[i].key};
+        lynx_err_t err;
+        lynx_err_clear(&err);
+        assert_null(gateway_http_new(&options, s_handler, fx, &err));
+        assert_int_equal(err.code, LYNX_EINVALID);
+        char expected[512];
+        //  The message names the file at fault: the certificate, or else the key
+        snprintf(expected, sizeof expected, cases[i].message,
+                 strstr(cases[i].message, "TLS key") ? cases[i].key : cases[i].cert);
+        assert_string_equal(err.message, expected);
+    }
+    assert_false(gateway_http_tls(fx->http));
+    unlink(junk);
+    unlink(cert);
+    unlink(encrypted);
+    free(junk);
+    free(cert);
+    free(encrypted);
 }
 
 static void test_client_gone_while_pending(void **state)
@@ -695,7 +862,11 @@ int main(void)
         TEST(test_handler_may_answer_another_request),
         TEST(test_declared_oversized_body_gets_413_while_others_are_served),
         TEST(test_expected_oversized_body_is_refused_before_it_is_sent),
-        TEST(test_chunked_oversized_body_gets_413_and_connection_lives),
+        TEST(test_chunked_oversized_body_gets_413_at_the_limit_and_is_closed),
+        TEST(test_trickled_request_is_closed_at_its_deadline),
+        TEST(test_idle_keep_alive_connection_is_closed_at_the_deadline),
+        TEST(test_slow_answer_is_not_cut_by_the_deadline),
+        TEST(test_tls_files_are_checked_at_start),
         TEST(test_client_gone_while_pending),
         TEST(test_client_gone_while_uploading),
         TEST(test_destroy_drops_unanswered_requests),
