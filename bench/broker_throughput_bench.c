@@ -5,7 +5,7 @@
 //  to SQLite before it ACKs, so what is measured is dispatch + commit + ACK per job.
 //
 //      broker_throughput_bench [--runners N] [--slots S] [--jobs J] [--timeout-secs T]
-//                              [--data-dir DIR] [--keep]
+//                              [--data-dir DIR] [--keep] [--curve]
 //
 //  Prints key=value lines on stdout: jobs_per_sec from the first ASSIGN to the last ACK,
 //  ASSIGN->ACK latency percentiles, the submit time of the batch and the batch's final state
@@ -35,6 +35,7 @@ typedef struct {
 //  One simulated runner: its socket and the attempts it has answered but not yet seen ACKed.
 typedef struct {
     zsock_t *socket;
+    zcert_t *cert; //  with --curve: its enrolled keypair
     char id[32];
     bool registered;
     s_attempt_t *pending;
@@ -49,10 +50,12 @@ typedef struct {
     int timeout_secs;
     const char *data_dir;
     bool keep;
+    bool curve; //  --curve: CURVE on the runner socket, each simulated runner enrolled
 } s_options_t;
 
 typedef struct {
     s_options_t options;
+    const char *data_dir;
     s_runner_t *runners;
     zsock_t *api;
     zpoller_t *poller;
@@ -81,6 +84,10 @@ static int s_parse_options(int argc, char **argv, s_options_t *options)
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (streq(flag, "--keep")) {
             options->keep = true;
+            continue;
+        }
+        if (streq(flag, "--curve")) {
+            options->curve = true;
             continue;
         }
         if (!streq(flag, "--runners") && !streq(flag, "--slots") && !streq(flag, "--jobs") &&
@@ -376,9 +383,14 @@ static bool s_got_batch(const s_bench_t *self)
     return self->get_reply != NULL;
 }
 
-static zsock_t *s_dealer(const char *endpoint)
+//  A DEALER to endpoint; with cert, a CURVE client of server_key.
+static zsock_t *s_dealer(const char *endpoint, zcert_t *cert, const char *server_key)
 {
     zsock_t *socket = zsock_new(ZMQ_DEALER);
+    if (cert) {
+        zcert_apply(cert, socket);
+        zsock_set_curve_serverkey(socket, server_key);
+    }
     zsock_set_sndhwm(socket, 0); //  no limit: the broker already bounds what is in flight
     zsock_set_rcvhwm(socket, 0);
     zsock_set_maxmsgsize(socket, (int64_t)LYNX_MSG_MAX_BYTES + 1024);
@@ -415,6 +427,7 @@ static int s_report(s_bench_t *self, double submit_secs)
     const lynx_value_t *batch = lynx_value_get(self->get_reply, "batch");
     const char *status = lynx_value_get_string(batch, "status", "?");
     int64_t completed = lynx_value_get_int(batch, "completed_jobs", -1);
+    printf("curve=%s\n", options->curve ? "on" : "off");
     printf("runners=%d\nslots_per_runner=%d\njobs=%" PRId64 "\n", options->runner_count,
            options->slots, options->jobs);
     printf("submit_secs=%.3f\n", submit_secs);
@@ -439,11 +452,12 @@ static int s_report(s_bench_t *self, double submit_secs)
     return ok ? 0 : 1;
 }
 
-static int s_run(s_bench_t *self, const char *runner_endpoint, const char *api_endpoint)
+static int s_run(s_bench_t *self, const char *runner_endpoint, const char *api_endpoint,
+                 const char *broker_key)
 {
     const s_options_t *options = &self->options;
     int64_t deadline_ns = s_now_ns() + (int64_t)options->timeout_secs * 1000000000;
-    self->api = s_dealer(api_endpoint);
+    self->api = s_dealer(api_endpoint, NULL, NULL);
     if (!self->api)
         return -1;
     self->poller = zpoller_new(self->api, NULL);
@@ -451,7 +465,14 @@ static int s_run(s_bench_t *self, const char *runner_endpoint, const char *api_e
     for (int i = 0; i < options->runner_count; i++) {
         s_runner_t *runner = &self->runners[i];
         snprintf(runner->id, sizeof runner->id, "sim-%03d", i);
-        runner->socket = s_dealer(runner_endpoint);
+        if (options->curve) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/keys/runners/%s.key", self->data_dir, runner->id);
+            runner->cert = zcert_new();
+            zcert_set_meta(runner->cert, "runner_id", "%s", runner->id);
+            zcert_save_public(runner->cert, path); //  enrolled as an admin would
+        }
+        runner->socket = s_dealer(runner_endpoint, runner->cert, broker_key);
         if (!runner->socket)
             return -1;
         zpoller_add(self->poller, runner->socket);
@@ -476,6 +497,7 @@ static void s_bench_destroy(s_bench_t *self)
     zpoller_destroy(&self->poller);
     for (int i = 0; self->runners && i < self->options.runner_count; i++) {
         zsock_destroy(&self->runners[i].socket);
+        zcert_destroy(&self->runners[i].cert);
         free(self->runners[i].pending);
     }
     free(self->runners);
@@ -502,13 +524,17 @@ int main(int argc, char **argv)
         }
         data_dir = temp_dir;
     }
+    char broker_key[64] = "";
     broker_options_t broker_options = {
         .data_dir = data_dir,
         .runner_endpoint = "tcp://127.0.0.1:*",
         .api_endpoint = "tcp://127.0.0.1:*",
         .heartbeat_interval_ms = 2000,
         .heartbeat_misses = 3,
+        .curve = self.options.curve,
+        .public_key_out = broker_key,
     };
+    self.data_dir = data_dir;
     char runner_endpoint[256], api_endpoint[256];
     lynx_err_t err;
     lynx_err_clear(&err);
@@ -519,7 +545,7 @@ int main(int argc, char **argv)
     else {
         self.latency_ns = calloc((size_t)self.options.jobs, sizeof *self.latency_ns);
         //  s_run returns -1 on a failure and s_report's verdict when it got that far.
-        rc = s_run(&self, runner_endpoint, api_endpoint) == 0 ? 0 : 1;
+        rc = s_run(&self, runner_endpoint, api_endpoint, broker_key) == 0 ? 0 : 1;
     }
     s_bench_destroy(&self);
     zactor_destroy(&broker);

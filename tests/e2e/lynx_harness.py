@@ -447,6 +447,15 @@ def http_request(base_url, method, path, body=None, headers=None, timeout=HTTP_T
     return HttpResponse(status, parsed, resp_headers)
 
 
+def auth_headers(headers=None):
+    """headers plus the stack's Authorization (LYNX_TOKEN), for clients other than
+    http_request (raw http.client, urlopen)."""
+    headers = dict(headers or {})
+    if os.environ.get("LYNX_TOKEN") and not any(k.lower() == "authorization" for k in headers):
+        headers["Authorization"] = "Bearer " + os.environ["LYNX_TOKEN"]
+    return headers
+
+
 def secure_subscriber(socket):
     """Make a ZeroMQ SUB a CURVE client of the broker's telemetry PUB with the stack's
     subscriber key (LYNX_SUBSCRIBER_KEY_FILE, LYNX_BROKER_PUBLIC_KEY, set at broker start);

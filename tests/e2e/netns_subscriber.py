@@ -8,6 +8,7 @@ import signal
 import sys
 
 import zmq
+import zmq.auth
 
 
 def main():
@@ -17,7 +18,6 @@ def main():
     subscriber.setsockopt(zmq.LINGER, 0)
     key_file = os.environ.get("LYNX_SUBSCRIBER_KEY_FILE")
     if key_file:  # the broker's PUB is a CURVE server: present the stack's subscriber key
-        import zmq.auth
         subscriber.curve_publickey, subscriber.curve_secretkey = \
             zmq.auth.load_certificate(key_file + "_secret")
         subscriber.curve_serverkey = os.environ["LYNX_BROKER_PUBLIC_KEY"].encode()

@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from lynx_harness import scenario_path, tutorial_batch
+from lynx_harness import auth_headers, scenario_path, tutorial_batch
 
 SCENARIO = scenario_path("artifacts_scenario.py")
 
@@ -23,7 +23,7 @@ def raw_get(stack, path, headers=None):
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     try:
         connection.putrequest("GET", path, skip_accept_encoding=True)
-        for key, value in (headers or {}).items():
+        for key, value in auth_headers(headers).items():
             connection.putheader(key, value)
         connection.endheaders()
         response = connection.getresponse()
@@ -246,7 +246,7 @@ def test_a_1_gib_file_travels_and_streams_in_bounded_memory(stack, tmp_path):
     gateway_before = _peak_rss_mib(stack.gateway.pid)
     url = urllib.parse.urlsplit(stack.gateway.url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
-    connection.request("GET", big["url"])
+    connection.request("GET", big["url"], headers=auth_headers())
     response = connection.getresponse()
     assert response.status == 200 and int(response.getheader("Content-Length")) == size
     digest, got = hashlib.sha256(), 0

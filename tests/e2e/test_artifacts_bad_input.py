@@ -17,7 +17,7 @@ import msgpack
 import pytest
 import zmq
 
-from lynx_harness import scaled, tutorial_batch
+from lynx_harness import auth_headers, scaled, tutorial_batch
 
 CAPABILITIES = {"max_concurrent_jobs": 1, "supported_simulation_types": ["basilisk", "orbit",
                                                                          "aerospace"],
@@ -155,7 +155,8 @@ def test_lies_about_files_are_refused_and_the_broker_keeps_serving(stack, evil):
     assert set(refused) == {"../../../../etc/passwd", "/etc/shadow"}, refused
     assert all(r.startswith("refused") for r in refused.values()), refused
     url = stack.gateway.url + result["artifacts"][0]["url"]
-    assert urllib.request.urlopen(url, timeout=10).read() == good
+    assert urllib.request.urlopen(urllib.request.Request(url, headers=auth_headers()),
+                                  timeout=10).read() == good
     log = stack.broker.stderr_text()
     assert "artifact name refused" in log and "output_files entry dropped" in log, log[-2000:]
     #  Nothing half-written is left in the broker's artifact store.
@@ -245,7 +246,8 @@ def test_a_full_disk_fails_the_transfer_cleanly_and_it_succeeds_once_space_retur
         assert stack.get_ok("/healthz")["status"] == "ok"
         assert stack.get_ok(f"/jobs/{job['job_id']}")["status"] == "Running"
         kept = stack.get_ok(f"/jobs/{first['job_id']}/artifacts")["artifacts"][0]
-        assert urllib.request.urlopen(stack.gateway.url + kept["url"], timeout=10).read() == small
+        request = urllib.request.Request(stack.gateway.url + kept["url"], headers=auth_headers())
+        assert urllib.request.urlopen(request, timeout=10).read() == small
 
         #  Space comes back: the runner's FINISHED, sent again, goes through.
         subprocess.run(["mount", "-o", "remount,size=32m", str(data)], check=True)

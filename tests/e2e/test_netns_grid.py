@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from lynx_harness import (Process, probe_env, read_probe_log, scaled, scenario_path, source_dir,
-                          tutorial_batch)
+from lynx_harness import (Process, auth_headers, probe_env, read_probe_log, scaled, scenario_path,
+                          source_dir, tutorial_batch)
 from lynx_netns import Lab
 
 UNAVAILABLE = Lab.unavailable()
@@ -54,8 +54,11 @@ def start_grid(lab, stack, heartbeat_interval_secs, extra_env, runners=("ws-01",
 
 def fetch(stack, path):
     """GET path from the gateway (inside its namespace) as bytes."""
+    headers = auth_headers()
+
     def get():
-        with urllib.request.urlopen(stack.gateway.url + path, timeout=30) as answer:
+        request = urllib.request.Request(stack.gateway.url + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.read()
     return stack.gateway.host.call(get)
 
