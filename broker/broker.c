@@ -308,8 +308,8 @@ static int s_core_setup(s_broker_t *self, char *runner_ep, char *api_ep, char *e
         s_any_port(self->options.runner_endpoint, derived, sizeof derived);
         events_endpoint = derived;
     }
-    core->events_socket = s_bind(ZMQ_SUB, events_endpoint, events_ep, core->keys,
-                                 BROKER_KEYS_DOMAIN_RUNNERS, err);
+    core->events_socket =
+        s_bind(ZMQ_SUB, events_endpoint, events_ep, core->keys, BROKER_KEYS_DOMAIN_RUNNERS, err);
     if (!core->events_socket)
         return -1;
     zsock_set_subscribe(core->events_socket, "");

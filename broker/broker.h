@@ -28,8 +28,8 @@ typedef struct {
     //  sockets, anyone who reaches them is trusted: lynx-broker --insecure, and unit tests).
     bool curve;
     char *public_key_out; //  if set (64 bytes): the broker's public key, Z85 ("" if insecure)
-    int artifact_retention_days;    //  remove an ended batch's files this many days after its
-                                    //  last one was stored (0: keep them)
+    int artifact_retention_days; //  remove an ended batch's files this many days after its
+                                 //  last one was stored (0: keep them)
 } broker_options_t;
 
 //  Start the broker actor: opens the store, binds both endpoints, loads surviving batches.

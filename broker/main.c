@@ -9,8 +9,8 @@ extern char **environ;
 
 static bool s_is_true(const char *value)
 {
-    return value && (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
-                     strcmp(value, "yes") == 0);
+    return value &&
+           (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0);
 }
 
 int main(int argc, char **argv)

@@ -392,8 +392,7 @@ int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv)
     if (key_file && *key_file) {
         zcert_t *cert = zcert_load(key_file);
         if (!cert || !broker_key || strlen(broker_key) != 40) {
-            fprintf(stderr,
-                    "lynx watch: LYNX_SUBSCRIBER_KEY_FILE=%s: %s\n", key_file,
+            fprintf(stderr, "lynx watch: LYNX_SUBSCRIBER_KEY_FILE=%s: %s\n", key_file,
                     cert ? "LYNX_BROKER_PUBLIC_KEY must hold the broker's public key (40 "
                            "characters, its READY line's public_key=)"
                          : "not a readable zcert key pair");

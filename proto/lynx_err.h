@@ -11,16 +11,16 @@
 
 typedef enum {
     LYNX_OK = 0,
-    LYNX_EINVALID,     //  bad input: config, arguments, body (HTTP 400)
-    LYNX_ENOTFOUND,    //  unknown id or route (404)
-    LYNX_EMETHOD,      //  wrong HTTP method (405)
-    LYNX_ECONFLICT,    //  state does not allow the operation (409)
-    LYNX_ETOOLARGE,    //  body or frame over the limit (413)
-    LYNX_EMEDIA,       //  unsupported content type (415)
-    LYNX_EPROTOCOL,    //  malformed wire message (400 when it reaches HTTP)
-    LYNX_EINTERNAL,    //  our bug or a failing resource such as the disk (500)
-    LYNX_EUNAVAILABLE, //  a peer is down or did not answer in time (503)
-    LYNX_ESTORAGE,     //  the broker's disk is full: writes refused, reads served (507)
+    LYNX_EINVALID,      //  bad input: config, arguments, body (HTTP 400)
+    LYNX_ENOTFOUND,     //  unknown id or route (404)
+    LYNX_EMETHOD,       //  wrong HTTP method (405)
+    LYNX_ECONFLICT,     //  state does not allow the operation (409)
+    LYNX_ETOOLARGE,     //  body or frame over the limit (413)
+    LYNX_EMEDIA,        //  unsupported content type (415)
+    LYNX_EPROTOCOL,     //  malformed wire message (400 when it reaches HTTP)
+    LYNX_EINTERNAL,     //  our bug or a failing resource such as the disk (500)
+    LYNX_EUNAVAILABLE,  //  a peer is down or did not answer in time (503)
+    LYNX_ESTORAGE,      //  the broker's disk is full: writes refused, reads served (507)
     LYNX_EUNAUTHORIZED, //  no credentials, or unknown/revoked ones (401)
     LYNX_EFORBIDDEN,    //  valid credentials whose role may not do this (403)
     LYNX_CODE_COUNT

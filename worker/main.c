@@ -87,8 +87,7 @@ static int s_check(const runner_config_t *config, zcert_t *cert)
     char version[64] = "";
     lynx_err_t err;
     if (runner_check_broker(config->broker_endpoint, cert, config->broker_public_key,
-                            RUNNER_CHECK_BROKER_TIMEOUT_MS, version, sizeof version,
-                            &err) == 0) {
+                            RUNNER_CHECK_BROKER_TIMEOUT_MS, version, sizeof version, &err) == 0) {
         char detail[1024];
         snprintf(detail, sizeof detail, "%s (lynx-broker %s answered PING)",
                  config->broker_endpoint, *version ? version : "of unknown version");

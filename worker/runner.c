@@ -317,9 +317,8 @@ static int s_on_monitor(zloop_t *loop, zsock_t *socket, void *arg)
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         //  Try again later: an enrollment approved meanwhile lets the next handshake in.
         int64_t now = lynx_time_mono_ms();
-        self->reconnect_backoff_ms = self->reconnect_backoff_ms
-                                         ? self->reconnect_backoff_ms * 2
-                                         : RUNNER_REFUSED_RETRY_MIN_MS;
+        self->reconnect_backoff_ms = self->reconnect_backoff_ms ? self->reconnect_backoff_ms * 2
+                                                                : RUNNER_REFUSED_RETRY_MIN_MS;
         if (self->reconnect_backoff_ms > RUNNER_REFUSED_RETRY_MAX_MS)
             self->reconnect_backoff_ms = RUNNER_REFUSED_RETRY_MAX_MS;
         self->reconnect_at_ms = now + self->reconnect_backoff_ms;
@@ -549,8 +548,9 @@ static const s_action_t s_table[RUNNER_LINK_STATE_COUNT][RUNNER_LINK_EVENT_COUNT
 
 static const char *const s_state_names[RUNNER_LINK_STATE_COUNT] = {"UNREGISTERED", "REGISTERED"};
 static const char *const s_event_names[RUNNER_LINK_EVENT_COUNT] = {
-    "REGISTERED",    "ASSIGN",      "KILL",    "ACK",       "FETCH", "ERROR_NOT_FOUND",
-    "ERROR_REFUSED", "ERROR_DENIED", "ERROR_OTHER", "LINK_UP", "LINK_DOWN", "TICK",  "OTHER"};
+    "REGISTERED",      "ASSIGN",        "KILL",         "ACK",         "FETCH",
+    "ERROR_NOT_FOUND", "ERROR_REFUSED", "ERROR_DENIED", "ERROR_OTHER", "LINK_UP",
+    "LINK_DOWN",       "TICK",          "OTHER"};
 
 static runner_link_event_t s_event_of(lynx_msg_t *msg)
 {
@@ -568,10 +568,10 @@ static runner_link_event_t s_event_of(lynx_msg_t *msg)
     case LYNX_MSG_ERROR: {
         lynx_code_t code =
             lynx_code_from_name(lynx_value_get_string(lynx_msg_body(msg), "code", ""));
-        return code == LYNX_ENOTFOUND                                ? RUNNER_LINK_ERROR_NOT_FOUND
-               : code == LYNX_EINVALID || code == LYNX_ECONFLICT     ? RUNNER_LINK_ERROR_REFUSED
+        return code == LYNX_ENOTFOUND                                  ? RUNNER_LINK_ERROR_NOT_FOUND
+               : code == LYNX_EINVALID || code == LYNX_ECONFLICT       ? RUNNER_LINK_ERROR_REFUSED
                : code == LYNX_EUNAUTHORIZED || code == LYNX_EFORBIDDEN ? RUNNER_LINK_ERROR_DENIED
-                                                                     : RUNNER_LINK_ERROR_OTHER;
+                                                                       : RUNNER_LINK_ERROR_OTHER;
     }
     default:
         return RUNNER_LINK_OTHER;
@@ -676,8 +676,8 @@ static int s_connect_broker(s_runner_t *self, char *reason, size_t size)
              (void *)self);
     if (zmq_socket_monitor(zsock_resolve(self->broker), monitor_endpoint,
                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0)
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ==
+        0)
         self->monitor = zsock_new_pair(monitor_endpoint); //  connects
     if (!self->monitor)
         zsys_warning("runner: cannot monitor the broker connection (%s); after a broker restart "

@@ -144,8 +144,8 @@ int runner_check_setup(const runner_config_t *config, runner_check_report_fn *re
     return self.failed;
 }
 
-int runner_check_broker(const char *endpoint, zcert_t *cert, const char *broker_key,
-                        int timeout_ms, char *version, size_t size, lynx_err_t *err)
+int runner_check_broker(const char *endpoint, zcert_t *cert, const char *broker_key, int timeout_ms,
+                        char *version, size_t size, lynx_err_t *err)
 {
     zsock_t *socket = zsock_new(ZMQ_DEALER);
     if (!socket)

@@ -25,7 +25,7 @@ int runner_check_setup(const runner_config_t *config, runner_check_report_fn *re
 //  the broker's version in version (may be "") on success; -1 with err (LYNX_EUNAVAILABLE and
 //  the endpoint, or LYNX_EPROTOCOL for an answer that is not a PONG). With cert, over CURVE to
 //  broker_key (runner_keys); NULL for a plain connection.
-int runner_check_broker(const char *endpoint, zcert_t *cert, const char *broker_key,
-                        int timeout_ms, char *version, size_t size, lynx_err_t *err);
+int runner_check_broker(const char *endpoint, zcert_t *cert, const char *broker_key, int timeout_ms,
+                        char *version, size_t size, lynx_err_t *err);
 
 #endif

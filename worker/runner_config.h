@@ -40,7 +40,7 @@ typedef struct {
     bool gpu_available;             //  default: false
     bool keep_local_outputs; //  default: true; false removes a job's output dir once acknowledged
     char *clients_dir; //  default: detected (the Python telemetry client's directory), or NULL
-    char *key_file;          //  default: <working_directory>/.lynx/runner.key
+    char *key_file;    //  default: <working_directory>/.lynx/runner.key
     char *broker_public_key; //  Z85 or a zcert file; required unless insecure or enroll
     bool insecure;           //  default: false (CURVE on)
     char *enroll;            //  gateway URL to ask for enrollment at start, or NULL

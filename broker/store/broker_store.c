@@ -109,10 +109,9 @@ static const struct {
     const char *column;
     const char *definition;
 } s_added_columns[] = {
-    {"jobs", "last_runner", "TEXT"},       {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
-    {"batches", "submitted_by", "TEXT"},   {"results", "exit_code", "INTEGER"},
-    {"batches", "token_name", "TEXT"},
-    {"results", "exit_signal", "INTEGER"},
+    {"jobs", "last_runner", "TEXT"},     {"batches", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
+    {"batches", "submitted_by", "TEXT"}, {"results", "exit_code", "INTEGER"},
+    {"batches", "token_name", "TEXT"},   {"results", "exit_signal", "INTEGER"},
 };
 
 static int s_add_missing_columns(broker_store_t *self)

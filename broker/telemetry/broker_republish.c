@@ -17,8 +17,7 @@ struct _broker_republish_t {
     broker_republish_stats_t stats;
 };
 
-broker_republish_t *broker_republish_new(const char *endpoint, broker_keys_t *keys,
-                                         lynx_err_t *err)
+broker_republish_t *broker_republish_new(const char *endpoint, broker_keys_t *keys, lynx_err_t *err)
 {
     broker_republish_t *self = (broker_republish_t *)calloc(1, sizeof *self);
     if (!self) {

@@ -240,6 +240,33 @@ def test_every_operation_matches_the_document(make_stack, doc):
     api.call("POST", "/runners/{runner_id}/resume", 404, path="/runners/nope/resume")
     api.call("POST", "/runners/{runner_id}/drain", 404, path="/runners/nope/drain")
 
+    # -- enrollment and keys (security on, as by default) ---------------------------------------
+    import zmq
+    asked = api.call("POST", "/runners/enrollments", 201,
+                     body={"runner_id": "r9", "public_key": zmq.curve_keypair()[0].decode(),
+                           "host": "ws-9"})
+    assert asked["status"] == "pending" and len(asked["broker_public_key"]) == 40, asked
+    other = api.call("POST", "/runners/enrollments", 201,
+                     body={"runner_id": "r10", "public_key": zmq.curve_keypair()[0].decode()})
+    listed = api.call("GET", "/runners/enrollments", 200, path="/runners/enrollments?status=pending")
+    assert {e["id"] for e in listed["enrollments"]} == {asked["id"], other["id"]}
+    api.call("GET", "/runners/enrollments", 400, path="/runners/enrollments?status=maybe")
+    api.call("POST", "/runners/enrollments", 400, body={"runner_id": "r11", "public_key": "short"})
+    approved = api.call("POST", "/runners/enrollments/{enrollment_id}/approve", 200,
+                        path=f"/runners/enrollments/{asked['id']}/approve")
+    assert approved["status"] == "approved"
+    api.call("POST", "/runners/enrollments/{enrollment_id}/approve", 409,
+             path=f"/runners/enrollments/{asked['id']}/approve")
+    rejected = api.call("POST", "/runners/enrollments/{enrollment_id}/reject", 200,
+                        path=f"/runners/enrollments/{other['id']}/reject")
+    assert rejected["status"] == "rejected"
+    api.call("POST", "/runners/enrollments/{enrollment_id}/reject", 404,
+             path="/runners/enrollments/enr-nope/reject")
+    revoked = api.call("DELETE", "/runners/{runner_id}/key", 200, path="/runners/r9/key")
+    assert revoked == {"runner_id": "r9", "revoked": True}
+    api.call("DELETE", "/runners/{runner_id}/key", 404, path="/runners/r9/key")
+    api.call("GET", "/runners", 401, headers={"Authorization": None})
+
     # -- errors outside the operations --------------------------------------------------------
     api.error("GET", "/no/such/route", 404, "not_found")
     response = api.error("DELETE", "/jobs", 405, "method_not_allowed")
