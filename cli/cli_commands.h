@@ -138,6 +138,11 @@ int cli_cmd_cancel(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_drain(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_resume(cli_ctx_t *ctx, int argc, char **argv);
+//  cli_enroll.c
+int cli_cmd_enrollments(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_approve(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_reject(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_revoke(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_batches(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_job(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_artifacts(cli_ctx_t *ctx, int argc, char **argv);

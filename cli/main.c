@@ -17,7 +17,7 @@ static void s_print_help(FILE *stream)
                     "The command-line client of a Lynx-C grid, over the gateway's REST API.\n\n"
                     "commands:\n");
     for (const cli_command_t *c = cli_commands; c->name; c++)
-        fprintf(stream, "  %-10s %s\n", c->name, c->summary);
+        fprintf(stream, "  %-12s %s\n", c->name, c->summary);
     fprintf(stream,
             "\noptions:\n"
             "  --url URL      the gateway (environment LYNX_URL, default %s);\n"

@@ -59,7 +59,7 @@ static int s_prepare_keys(runner_config_t *config, zcert_t **cert_p)
         else
             fprintf(stderr,
                     "lynx-runner: enrollment %s is %s: an admin approves it with POST "
-                    "/runners/enrollments/%s/approve (lynx runners approve %s); this runner "
+                    "/runners/enrollments/%s/approve (lynx approve %s); this runner "
                     "connects as soon as that happens\n",
                     enrollment.id, enrollment.status, enrollment.id, enrollment.id);
         if (!config->broker_public_key)

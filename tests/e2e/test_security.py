@@ -22,6 +22,7 @@ import urllib.parse
 import zmq
 import zmq.auth
 
+from test_cli import lynx
 from lynx_harness import (Stack, assert_error, binary, http_request, read_probe_log, scaled,
                           scenario_path, secure_subscriber, tutorial_batch)
 
@@ -145,8 +146,8 @@ def test_revoked_runner_is_dropped_and_its_job_retried_elsewhere(stack):
     stack.wait_for(lambda: stack.get_ok(f"/batches/{batch_id}")["jobs_by_status"].get("Running"),
                    timeout=scaled(30), what="the job to run on doomed-01")
     slow.may_exit = True  # it stops by itself once told
-    revoked = stack.http("DELETE", "/runners/doomed-01/key")
-    assert revoked.status == 200, revoked.body
+    revoked = lynx("revoke", "doomed-01", env={"LYNX_URL": stack.gateway.url})
+    assert revoked.returncode == 0 and "doomed-01: revoked" in revoked.stdout, revoked
     assert slow.wait_exit(timeout=scaled(30)) == 1
     assert "revoked" in slow.stderr_text()
     again = stack.http("DELETE", "/runners/doomed-01/key")
@@ -183,8 +184,12 @@ def test_enrollment_request_approval_and_join(stack):
                             headers=_bearer(submitter)), 403, "forbidden")
     assert stack.holds(lambda: not _runners(stack), secs=scaled(2),
                        what="no runner before approval")
-    approved = stack.http("POST", f"/runners/enrollments/{request['id']}/approve")
-    assert approved.status == 200 and approved.body["status"] == "approved", approved.body
+    # The admin's side, with the CLI (the harness's admin token is in LYNX_TOKEN).
+    listed = lynx("enrollments", "--status", "pending", env={"LYNX_URL": stack.gateway.url})
+    assert listed.returncode == 0 and request["id"] in listed.stdout, listed
+    approved = lynx("approve", request["id"], env={"LYNX_URL": stack.gateway.url})
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.strip() == f"enrollment {request['id']}: approved", approved.stdout
     runner.may_exit = False
     stack.wait_for(lambda: [r for r in _runners(stack)
                             if r["runner_id"] == "ws-07" and r["status"] in ("Idle", "Busy")],
