@@ -17,12 +17,14 @@ python3-zmq and python3-msgpack. Ctrl-C stops it.
 
 import argparse
 import math
+import os
 import shutil
 import sys
 import time
 
 import msgpack
 import zmq
+import zmq.auth
 
 MAGIC = "LYNX"
 VERSION = 1
@@ -214,6 +216,12 @@ def main(argv=None):
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.RCVHWM, RCVHWM)
+    # The broker's PUB is a CURVE server (docs/security.md): present an enrolled subscriber
+    # key (LYNX_SUBSCRIBER_KEY_FILE, its _secret beside it) and pin the broker's key.
+    key_file = os.environ.get("LYNX_SUBSCRIBER_KEY_FILE")
+    if key_file:
+        sub.curve_publickey, sub.curve_secretkey = zmq.auth.load_certificate(key_file + "_secret")
+        sub.curve_serverkey = os.environ["LYNX_BROKER_PUBLIC_KEY"].encode()
     # The trailing dot keeps "telemetry.<id>" from matching a longer batch id.
     sub.setsockopt_string(zmq.SUBSCRIBE, f"telemetry.{args.batch_id}.")
     sub.setsockopt_string(zmq.SUBSCRIBE, f"event.{args.batch_id}")

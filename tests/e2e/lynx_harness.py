@@ -675,10 +675,18 @@ class Stack:
             "max_concurrent_jobs": max_concurrent_jobs,
             "heartbeat_interval_secs": heartbeat_interval_secs,
         }
-        if self.broker is None:  # no broker yet (or ever): any well-formed key will do
-            import zmq
-            config["key_file"] = str(self.runner_keys(runner_id, enroll=False))
-            config["broker_public_key"] = zmq.curve_keypair()[0].decode()
+        if self.broker is None:
+            #  No broker yet: make its keypair now, as an admin preparing a host would; the
+            #  broker loads it when it starts on this data dir.
+            import zmq.auth
+            keys = self.root / "broker-data" / "keys"
+            if not (keys / "broker.key_secret").exists():
+                keys.mkdir(parents=True, exist_ok=True)
+                os.chmod(keys, 0o700)
+                _, secret = zmq.auth.create_certificates(str(keys), "broker")
+                os.chmod(secret, 0o600)
+            config["key_file"] = str(self.runner_keys(runner_id, enroll=enroll))
+            config["broker_public_key"] = str(keys / "broker.key")
         elif self.broker.secure:
             config["key_file"] = str(self.runner_keys(runner_id, enroll=enroll))
             config["broker_public_key"] = str(self.root / "broker-data" / "keys" / "broker.key")
