@@ -148,11 +148,18 @@ def test_the_tutorial_commands_work_verbatim(stack, tmp_path):
     assert (root / "scenarios/aerospace/python/scenario_basic_orbit_lynx.py").is_file()
     assert (root / "scenarios/aerospace/configs/basic_orbit_tutorial.yaml").is_file()
     stack.start_broker()
-    host = stack.start_gateway().url
+    # The tutorial's curl commands carry no token: they run as written against a gateway
+    # with tokens off, which then listens on loopback only (docs/security.md).
+    host = stack.start_gateway(extra_args=("--auth", "none")).url
     output_root = tmp_path / "tetryx-runs"
 
+    # The site's security settings come from the environment, so the command stays verbatim:
+    # an enrolled key and the broker's public key (docs/security.md).
     env = _user_env({"LYNX_RUNNER_BROKER_ENDPOINT": stack.broker.runner_endpoint,
-                     "LYNX_RUNNER_OUTPUT_ROOT": str(output_root)})
+                     "LYNX_RUNNER_OUTPUT_ROOT": str(output_root),
+                     "LYNX_RUNNER_KEY_FILE": str(stack.runner_keys("basilisk-runner-01")),
+                     "LYNX_RUNNER_BROKER_PUBLIC_KEY":
+                         str(stack.broker.data_dir / "keys" / "broker.key")})
     runner = Process("runner-basilisk-runner-01",
                      ["bash", "-c", f"cd {root} && exec {START_RUNNER}"], stack.log_dir, env=env)
     stack.processes.append(runner)
