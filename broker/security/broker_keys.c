@@ -20,7 +20,12 @@ struct _broker_keys_t {
     zhashx_t *key_of_runner; //  runner id -> Z85
     zhashx_t *subscribers;   //  Z85 -> name
     struct timespec runners_mtime, subscribers_mtime;
-    bool unreadable; //  a key file did not parse (perhaps half copied): read again next time
+    //  A key file did not parse (perhaps half copied): read again once a second, ten times,
+    //  then only when the directory changes. Retries do not repeat the warning.
+    bool unreadable;
+    int unreadable_retries;
+    int64_t retry_at_mono_ms;
+    bool quiet; //  this load is a retry
     broker_keys_revoked_fn *revoked;
     void *revoked_arg;
     int64_t last_refusal_log_ms;
@@ -130,6 +135,24 @@ static zlistx_t *s_key_files(const char *dir)
     return files;
 }
 
+//  A zcert public file names its key as: public-key = "<40 characters>".
+static bool s_looks_like_zcert(const char *path)
+{
+    char text[8192];
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return false;
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    bool whole = feof(file);
+    fclose(file);
+    text[size] = '\0';
+    const char *key = whole ? strstr(text, "public-key = \"") : NULL;
+    if (!key)
+        return false;
+    key += strlen("public-key = \"");
+    return strlen(key) > 40 && key[40] == '"' && memchr(key, '"', 40) == NULL;
+}
+
 //  Load one directory's public keys: key -> name (runner_id metadata, else the file's stem);
 //  with by_name, also name -> key, refusing a second key for a name.
 static void s_load_dir(broker_keys_t *self, const char *dir, zhashx_t *by_key, zhashx_t *by_name)
@@ -139,14 +162,16 @@ static void s_load_dir(broker_keys_t *self, const char *dir, zhashx_t *by_key, z
          file = (const char *)zlistx_next(files)) {
         char path[S_PATH_MAX + 256];
         snprintf(path, sizeof path, "%s/%s", dir, file);
-        zcert_t *cert = zcert_load(path);
+        //  zcert_load leaks on text it cannot parse (czmq 4.2): look at the file first.
+        zcert_t *cert = s_looks_like_zcert(path) ? zcert_load(path) : NULL;
         const char *key = cert ? zcert_public_txt(cert) : NULL;
         char stem[256];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(file) - 4), file);
         const char *name =
             cert && zcert_meta(cert, "runner_id") ? zcert_meta(cert, "runner_id") : stem;
         if (!key || !broker_keys_is_z85(key)) {
-            zsys_warning("broker: key file ignored file=%s: not a zcert public key", path);
+            if (!self->quiet)
+                zsys_warning("broker: key file ignored file=%s: not a zcert public key", path);
             self->unreadable = true;
         } else if (zhashx_lookup(by_key, key) || (by_name && zhashx_lookup(by_name, name)))
             zsys_warning("broker: key file ignored file=%s: its key or runner id %s is enrolled "
@@ -191,7 +216,7 @@ broker_keys_t *broker_keys_new(const char *keys_dir, lynx_err_t *err)
     if (!self->runner_of_key || !self->key_of_runner || !self->subscribers ||
         s_make_private_dir(self->dir, err) || s_make_private_dir(self->runners_dir, err) ||
         s_make_private_dir(self->subscribers_dir, err) || s_load_identity(self, err)) {
-        if (err->code == LYNX_OK)
+        if (err && err->code == LYNX_OK)
             lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
         broker_keys_destroy(&self);
         return NULL;
@@ -216,6 +241,10 @@ void broker_keys_destroy(broker_keys_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_keys_t *self = *self_p;
+    //  Unbind before closing: libzmq frees a closed socket's inproc endpoint later, in its
+    //  reaper thread, so a broker_keys_new right after would find the ZAP endpoint taken.
+    if (self->zap)
+        zsock_unbind(self->zap, "%s", S_ZAP_ENDPOINT);
     zsock_destroy(&self->zap);
     zcert_destroy(&self->cert);
     zhashx_destroy(&self->runner_of_key);
@@ -415,9 +444,15 @@ void broker_keys_refresh(broker_keys_t *self)
     struct timespec runners, subscribers;
     s_mtime(self->runners_dir, &runners);
     s_mtime(self->subscribers_dir, &subscribers);
-    if (!self->unreadable && memcmp(&runners, &self->runners_mtime, sizeof runners) == 0 &&
-        memcmp(&subscribers, &self->subscribers_mtime, sizeof subscribers) == 0)
+    bool changed = memcmp(&runners, &self->runners_mtime, sizeof runners) != 0 ||
+                   memcmp(&subscribers, &self->subscribers_mtime, sizeof subscribers) != 0;
+    int64_t now = lynx_time_mono_ms();
+    bool retry = self->unreadable && self->unreadable_retries < 10 && now >= self->retry_at_mono_ms;
+    if (!changed && !retry)
         return;
+    self->unreadable_retries = changed ? 0 : self->unreadable_retries + 1;
+    self->retry_at_mono_ms = now + 1000;
+    self->quiet = !changed;
     //  "runner\tkey" of every enrolled runner before the reload.
     zlistx_t *before = zlistx_new();
     zlistx_set_destructor(before, (zlistx_destructor_fn *)zstr_free);
@@ -426,6 +461,7 @@ void broker_keys_refresh(broker_keys_t *self)
         zlistx_add_end(
             before, zsys_sprintf("%s\t%s", (const char *)zhashx_cursor(self->key_of_runner), key));
     s_load_lists(self);
+    self->quiet = false;
     for (char *pair = (char *)zlistx_first(before); pair; pair = (char *)zlistx_next(before)) {
         char *tab = strchr(pair, '\t');
         *tab = '\0';

@@ -16,6 +16,7 @@ import urllib.request
 import msgpack
 import pytest
 import zmq
+import zmq.auth
 
 from lynx_harness import auth_headers, scaled, tutorial_batch
 
@@ -27,11 +28,16 @@ CAPABILITIES = {"max_concurrent_jobs": 1, "supported_simulation_types": ["basili
 class FakeRunner:
     """A runner that says exactly what a test tells it to."""
 
-    def __init__(self, endpoint, runner_id):
+    def __init__(self, stack, runner_id):
         self.runner_id = runner_id
         self.socket = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.connect(endpoint)
+        if stack.broker.secure:  # an enrolled key, as a real runner on this grid has
+            key_file = stack.runner_keys(runner_id)
+            self.socket.curve_publickey, self.socket.curve_secretkey = \
+                zmq.auth.load_certificate(f"{key_file}_secret")
+            self.socket.curve_serverkey = stack.broker.public_key.encode()
+        self.socket.connect(stack.broker.runner_endpoint)
         self.send("REGISTER", {"runner_id": runner_id, "name": runner_id,
                                "capabilities": CAPABILITIES, "engines": ["basilisk"]})
         self.expect("REGISTERED")
@@ -100,7 +106,7 @@ def chunk(job, name, offset, data, eof=True, sha256=None):
 def evil(stack):
     stack.start_broker()
     stack.start_gateway()
-    runner = FakeRunner(stack.broker.runner_endpoint, "evil-01")
+    runner = FakeRunner(stack, "evil-01")
     yield runner
     runner.close()
 
@@ -215,7 +221,7 @@ def test_a_full_disk_fails_the_transfer_cleanly_and_it_succeeds_once_space_retur
         #  No free-space floor: this is the last line, a write that meets ENOSPC itself.
         stack.start_broker(extra_args=["--min-free-mb", "0"])
         stack.start_gateway()
-        runner = FakeRunner(stack.broker.runner_endpoint, "evil-01")
+        runner = FakeRunner(stack, "evil-01")
         #  A first job's small file is stored while there is room.
         _, first = take_job(stack, runner)
         small = b"kept\n"
