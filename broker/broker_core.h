@@ -159,6 +159,12 @@ broker_op_fn broker_security_op_token_verify, broker_security_op_enroll,
 //  or NULL with err, or NULL with err->code LYNX_OK when the answer will come later.
 lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
                                const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p);
+//  What batch.submit checks before it touches the store: the submission's own fields (name,
+//  submitted_by, runs_override, config) and the study in config. Returns the study (owned, not
+//  yet sampled), or NULL after appending every problem to errors as a {field, message} map;
+//  unknown fields are appended to warnings (may be NULL). Reads nothing but args.
+broker_study_t *broker_submit_check(const lynx_value_t *args, lynx_value_t *errors,
+                                    lynx_value_t *warnings);
 //  The submissions being written, owned by broker_submit. Destroying abandons them; their
 //  rows are still "Creating" and are removed at the next start.
 broker_submissions_t *broker_submissions_new(void);

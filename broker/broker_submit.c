@@ -319,16 +319,27 @@ void broker_submissions_destroy(broker_submissions_t **self_p)
     *self_p = NULL;
 }
 
-lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
-                               const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p)
+broker_study_t *broker_submit_check(const lynx_value_t *args, lynx_value_t *errors,
+                                    lynx_value_t *warnings)
 {
-    lynx_value_t *errors = lynx_value_array();
-    lynx_value_t *warnings = lynx_value_array();
+    size_t known = lynx_value_size(errors);
     int64_t runs_override = s_check_submission(args, errors);
     const lynx_value_t *config = lynx_value_get(args, "config");
     broker_study_t *study = NULL;
     if (lynx_value_type(config) == LYNX_VALUE_MAP)
         study = broker_study_new(config, runs_override, errors, warnings);
+    if (lynx_value_size(errors) > known)
+        broker_study_destroy(&study);
+    return study;
+}
+
+lynx_value_t *broker_submit_op(broker_core_t *core, const broker_request_t *request,
+                               const lynx_value_t *args, lynx_err_t *err, lynx_value_t **errors_p)
+{
+    lynx_value_t *errors = lynx_value_array();
+    lynx_value_t *warnings = lynx_value_array();
+    broker_study_t *study = broker_submit_check(args, errors, warnings);
+    const lynx_value_t *config = lynx_value_get(args, "config");
     if (lynx_value_size(errors) > 0) {
         const lynx_value_t *first = lynx_value_at(errors, 0);
         size_t more = lynx_value_size(errors) - 1;

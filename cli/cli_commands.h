@@ -70,6 +70,15 @@ void cli_submitter(char *out, size_t size);
 int cli_parse_long(const char *cmd, const char *flag, const char *text, long min, long max,
                    long *value_p);
 
+//  The POST /jobs body lynx submit and lynx validate send, as JSON text (caller frees), for
+//  the study document read from path: a whole body ({name, config, ...}) or just its config,
+//  which is wrapped. name (may be NULL) replaces the body's name, which defaults to the file
+//  name without extension; runs > 0 sets runs_override; submitted_by is cli_submitter's unless
+//  the body has one. Takes *doc_p (sets it to NULL). NULL with err when the document is not an
+//  object, or on out-of-memory.
+char *cli_submit_body(lynx_value_t **doc_p, const char *path, const char *name, long runs,
+                      lynx_err_t *err);
+
 //  -- calling the gateway ----------------------------------------------------------------
 
 //  Send a request and expect a 2xx JSON answer. Returns 0 with *reply filled; otherwise

@@ -95,23 +95,14 @@ static lynx_value_t *s_load_file(const char *path, lynx_err_t *err)
     return value;
 }
 
-//  Build the POST /jobs body as JSON text from the file and the overrides; NULL after
-//  printing the reason.
-static char *s_build_body(const char *cmd, const char *path, const char *name, const char *runs)
+char *cli_submit_body(lynx_value_t **doc_p, const char *path, const char *name, long runs,
+                      lynx_err_t *err)
 {
-    long runs_value = 0;
-    if (runs && cli_parse_long(cmd, "--runs", runs, 1, 10000000, &runs_value) != 0)
-        return NULL;
-    lynx_err_t err;
-    lynx_err_clear(&err);
-    lynx_value_t *doc = s_load_file(path, &err);
-    if (!doc) {
-        fprintf(stderr, "lynx %s: %s\n", cmd, err.message);
-        return NULL;
-    }
+    lynx_value_t *doc = *doc_p;
+    *doc_p = NULL;
     if (lynx_value_type(doc) != LYNX_VALUE_MAP) {
-        fprintf(stderr, "lynx %s: %s: must hold an object, not %s\n", cmd, path,
-                lynx_value_type_name(lynx_value_type(doc)));
+        lynx_err_set(err, LYNX_EINVALID, NULL, "%s: must hold an object, not %s", path,
+                     lynx_value_type_name(lynx_value_type(doc)));
         lynx_value_destroy(&doc);
         return NULL;
     }
@@ -124,22 +115,38 @@ static char *s_build_body(const char *cmd, const char *path, const char *name, c
         lynx_value_destroy(&doc);
     }
     char *stem = s_stem(path);
-    int rc = body ? 0 : -1;
+    int rc = body && stem ? 0 : -1;
     if (rc == 0 && name)
         rc = lynx_value_set_string(body, "name", name);
     else if (rc == 0 && !lynx_value_get(body, "name"))
         rc = lynx_value_set_string(body, "name", stem);
-    if (rc == 0 && runs)
-        rc = lynx_value_set_int(body, "runs_override", runs_value);
+    if (rc == 0 && runs > 0)
+        rc = lynx_value_set_int(body, "runs_override", runs);
     char submitter[160];
     cli_submitter(submitter, sizeof submitter);
     if (rc == 0 && !lynx_value_get(body, "submitted_by") && *submitter)
         rc = lynx_value_set_string(body, "submitted_by", submitter);
     char *json = rc == 0 ? lynx_json_dump(body, 0) : NULL;
     if (!json)
-        fprintf(stderr, "lynx %s: out of memory\n", cmd);
+        lynx_err_set(err, LYNX_EINTERNAL, NULL, "out of memory");
     free(stem);
     lynx_value_destroy(&body);
+    return json;
+}
+
+//  Build the POST /jobs body as JSON text from the file and the overrides; NULL after
+//  printing the reason.
+static char *s_build_body(const char *cmd, const char *path, const char *name, const char *runs)
+{
+    long runs_value = 0;
+    if (runs && cli_parse_long(cmd, "--runs", runs, 1, 10000000, &runs_value) != 0)
+        return NULL;
+    lynx_err_t err;
+    lynx_err_clear(&err);
+    lynx_value_t *doc = s_load_file(path, &err);
+    char *json = doc ? cli_submit_body(&doc, path, name, runs_value, &err) : NULL;
+    if (!json)
+        fprintf(stderr, "lynx %s: %s\n", cmd, err.message);
     return json;
 }
 

@@ -122,9 +122,21 @@ static int s_ask(void *arg, const char *op, lynx_value_t **args_p, const gateway
 typedef struct {
     s_gateway_t *self;
     gateway_call_t call;
+    const char *idempotency_key; //  borrowed from the request's headers, or NULL
 } s_call_t;
 
 static void s_proceed(gateway_request_t *request, const gateway_principal_t *principal, void *arg);
+
+//  gateway_routes_lookup_fn over the request's query string and headers.
+static const char *s_query(void *request, const char *name)
+{
+    return gateway_request_query((gateway_request_t *)request, name);
+}
+
+static const char *s_header(void *request, const char *name)
+{
+    return gateway_request_header((gateway_request_t *)request, name);
+}
 
 static void s_on_request(gateway_request_t *request, void *arg)
 {
@@ -139,26 +151,11 @@ static void s_on_request(gateway_request_t *request, void *arg)
         s_respond_error(request, &err, NULL);
         return;
     }
-    for (size_t i = 0; call.query && call.query[i]; i++) {
-        const char *value = gateway_request_query(request, call.query[i]);
-        if (value)
-            lynx_value_set_string(call.args, call.query[i], value);
-    }
-    //  POST /jobs?dry_run=true validates and previews without creating anything.
-    const char *dry_run = gateway_request_query(request, "dry_run");
-    if (streq(call.op, "batch.submit"))
-        lynx_value_remove(call.args, "dry_run"); //  only the query string asks for a dry run
-    if (dry_run && streq(call.op, "batch.submit")) {
-        if (!streq(dry_run, "true") && !streq(dry_run, "false")) {
-            lynx_value_destroy(&call.args);
-            lynx_err_set(&err, LYNX_EINVALID, "dry_run",
-                         "dry_run: must be true or false, got '%.32s'", dry_run);
-            s_respond_error(request, &err, NULL);
-            return;
-        }
-        lynx_value_set_bool(call.args, "dry_run", streq(dry_run, "true"));
-        if (streq(dry_run, "true"))
-            call.success_status = 200;
+    const char *key = NULL; //  the Idempotency-Key of a POST
+    if (gateway_routes_complete(&call, gateway_request_method(request), s_query, s_header, request,
+                                &key, &err)) {
+        s_respond_error(request, &err, NULL);
+        return;
     }
     s_call_t *pending = (s_call_t *)calloc(1, sizeof *pending);
     if (!pending) {
@@ -169,6 +166,7 @@ static void s_on_request(gateway_request_t *request, void *arg)
     }
     pending->self = self;
     pending->call = call;
+    pending->idempotency_key = key;
     gateway_auth_check(self->auth, request, call.role, s_proceed, pending);
 }
 
@@ -178,6 +176,7 @@ static void s_proceed(gateway_request_t *request, const gateway_principal_t *pri
     s_call_t *pending = (s_call_t *)arg;
     s_gateway_t *self = pending->self;
     gateway_call_t call = pending->call;
+    const char *key = pending->idempotency_key;
     free(pending);
     if (!principal) {
         lynx_value_destroy(&call.args);
@@ -195,22 +194,6 @@ static void s_proceed(gateway_request_t *request, const gateway_principal_t *pri
     //  Writing a big batch takes the broker a while; everything else is quick.
     int timeout_ms = streq(call.op, "batch.submit") ? self->options.submit_timeout_ms
                                                     : self->options.broker_timeout_ms;
-    //  Idempotency-Key on a POST: a retry with it gets the first answer (1 to 128 visible
-    //  ASCII characters).
-    const char *key = streq(gateway_request_method(request), "POST")
-                          ? gateway_request_header(request, "Idempotency-Key")
-                          : NULL;
-    size_t key_len = key ? strlen(key) : 0;
-    bool key_ok = key_len >= 1 && key_len <= 128;
-    for (size_t i = 0; key && i < key_len; i++)
-        key_ok = key_ok && key[i] > 0x20 && key[i] < 0x7f;
-    if (key && !key_ok) {
-        lynx_value_destroy(&call.args);
-        lynx_err_set(&err, LYNX_EINVALID, "Idempotency-Key",
-                     "Idempotency-Key: must be 1 to 128 visible ASCII characters");
-        s_respond_error(request, &err, NULL);
-        return;
-    }
     int64_t corr = s_send_request(self, call.op, &call.args, key, principal, timeout_ms, &err);
     if (corr < 0) {
         s_respond_error(request, &err, NULL);

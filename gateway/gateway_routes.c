@@ -177,6 +177,46 @@ int gateway_routes_match(const char *method, const char *path, const char *conte
     return lynx_err_set(err, LYNX_ENOTFOUND, NULL, "no route for %s %s", method, path);
 }
 
+int gateway_routes_complete(gateway_call_t *call, const char *method,
+                            gateway_routes_lookup_fn *query, gateway_routes_lookup_fn *header,
+                            void *request, const char **idempotency_key_p, lynx_err_t *err)
+{
+    *idempotency_key_p = NULL;
+    for (size_t i = 0; call->query && call->query[i]; i++) {
+        const char *value = query(request, call->query[i]);
+        if (value)
+            lynx_value_set_string(call->args, call->query[i], value);
+    }
+    //  POST /jobs?dry_run=true validates and previews without creating anything.
+    bool submit = strcmp(call->op, "batch.submit") == 0;
+    const char *dry_run = submit ? query(request, "dry_run") : NULL;
+    if (submit)
+        lynx_value_remove(call->args, "dry_run"); //  only the query string asks for a dry run
+    if (dry_run) {
+        if (strcmp(dry_run, "true") != 0 && strcmp(dry_run, "false") != 0) {
+            lynx_value_destroy(&call->args);
+            return lynx_err_set(err, LYNX_EINVALID, "dry_run",
+                                "dry_run: must be true or false, got '%.32s'", dry_run);
+        }
+        lynx_value_set_bool(call->args, "dry_run", strcmp(dry_run, "true") == 0);
+        if (strcmp(dry_run, "true") == 0)
+            call->success_status = 200;
+    }
+    //  Idempotency-Key on a POST: a retry with it gets the first answer.
+    const char *key = strcmp(method, "POST") == 0 ? header(request, "Idempotency-Key") : NULL;
+    size_t key_len = key ? strlen(key) : 0;
+    bool key_ok = key_len >= 1 && key_len <= 128;
+    for (size_t i = 0; key && i < key_len; i++)
+        key_ok = key_ok && key[i] > 0x20 && key[i] < 0x7f;
+    if (key && !key_ok) {
+        lynx_value_destroy(&call->args);
+        return lynx_err_set(err, LYNX_EINVALID, "Idempotency-Key",
+                            "Idempotency-Key: must be 1 to 128 visible ASCII characters");
+    }
+    *idempotency_key_p = key;
+    return 0;
+}
+
 void gateway_routes_allowed(const char *path, char *methods, size_t size)
 {
     char id[256], name[2048];

@@ -24,6 +24,19 @@ typedef struct {
 int gateway_routes_match(const char *method, const char *path, const char *content_type,
                          const char *body, size_t body_len, gateway_call_t *call, lynx_err_t *err);
 
+//  What gateway_routes_complete reads of a request: the value of a query argument or of a
+//  header called name, NULL when absent. Borrowed until the request is answered.
+typedef const char *(gateway_routes_lookup_fn)(void *request, const char *name);
+
+//  Complete a matched call with the request's query string and headers: the route's query
+//  arguments are copied into args as strings; for batch.submit only dry_run in the query asks
+//  for a dry run ("true" or "false"; the body's own dry_run is dropped); a POST's
+//  Idempotency-Key header (1 to 128 visible ASCII characters) is lent in *idempotency_key_p,
+//  NULL when absent. Returns 0, or -1 with err (400) after destroying call->args.
+int gateway_routes_complete(gateway_call_t *call, const char *method,
+                            gateway_routes_lookup_fn *query, gateway_routes_lookup_fn *header,
+                            void *request, const char **idempotency_key_p, lynx_err_t *err);
+
 //  The methods path accepts, comma-separated ("GET, POST"), for a 405's Allow header; "" when
 //  the path matches no route.
 void gateway_routes_allowed(const char *path, char *methods, size_t size);

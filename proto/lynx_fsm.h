@@ -17,7 +17,7 @@
 //  An entry for the file-local function s_<name>, shown as "<name>".
 #define LYNX_FSM_ACTION(fn)                                                                        \
     {                                                                                              \
-#fn + 2, fn                                                                                \
+        &(#fn)[2], fn                                                                              \
     }
 
 //  names[index], or "?" past count (a state or event the table does not have).

@@ -413,6 +413,13 @@ int runner_telemetry_drain(runner_telemetry_t *self, void *forward, int64_t now_
     return taken;
 }
 
+void runner_telemetry_take(runner_telemetry_t *self, const void *data, size_t size, void *forward,
+                           int64_t now_ms)
+{
+    if (self && !self->trigger)
+        s_take_frame(self, data, size, forward, now_ms);
+}
+
 bool runner_telemetry_check(runner_telemetry_t *self, int64_t now_ms)
 {
     if (!self)

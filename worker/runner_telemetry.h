@@ -76,6 +76,12 @@ int64_t runner_telemetry_check_interval_ms(const runner_telemetry_t *self);
 //  messages taken. Once a rule has fired, messages are taken and discarded uncounted.
 int runner_telemetry_drain(runner_telemetry_t *self, void *forward, int64_t now_ms);
 
+//  Take one message's bytes as drain takes each single-frame message off the PULL: decode,
+//  check, record, maybe evaluate and forward (forward as for drain). Ignored once a rule has
+//  fired. For tests and the fuzzer, which have frames but no scenario to send them.
+void runner_telemetry_take(runner_telemetry_t *self, const void *data, size_t size, void *forward,
+                           int64_t now_ms);
+
 //  What the check timer does: evaluate the rules if frames came since the last evaluation.
 //  Returns true when a rule has fired, now or before.
 bool runner_telemetry_check(runner_telemetry_t *self, int64_t now_ms);

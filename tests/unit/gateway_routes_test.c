@@ -371,6 +371,87 @@ static void test_error_json(void **state)
     }
 }
 
+//  A request's query string and headers as gateway_routes_complete reads them: NULL-ended
+//  name, value pairs.
+typedef struct {
+    const char *const *query;
+    const char *const *headers;
+} s_lookups_t;
+
+static const char *s_find(const char *const *pairs, const char *name)
+{
+    for (size_t i = 0; pairs && pairs[i]; i += 2)
+        if (strcmp(pairs[i], name) == 0)
+            return pairs[i + 1];
+    return NULL;
+}
+
+static const char *s_query(void *request, const char *name)
+{
+    return s_find(((s_lookups_t *)request)->query, name);
+}
+
+static const char *s_header(void *request, const char *name)
+{
+    return s_find(((s_lookups_t *)request)->headers, name);
+}
+
+//  Match method path with body, then complete it from query and headers.
+static int s_complete(const char *method, const char *path, const char *body,
+                      const char *const *query, const char *const *headers, gateway_call_t *call,
+                      const char **key, lynx_err_t *err)
+{
+    assert_int_equal(s_match(method, path, body ? JSON : NULL, body, call, err), 0);
+    s_lookups_t lookups = {query, headers};
+    return gateway_routes_complete(call, method, s_query, s_header, &lookups, key, err);
+}
+
+//  The route's query arguments reach the broker as strings; others are not passed on. Only
+//  the query string asks for a dry run (200, not 201); an Idempotency-Key is a POST's, 1 to 128
+//  visible ASCII characters.
+static void test_complete(void **state)
+{
+    (void)state;
+    gateway_call_t call;
+    lynx_err_t err;
+    const char *key = "unset";
+    const char *const list[] = {"status", "Running", "limit", "5", "other", "x", NULL};
+    assert_int_equal(s_complete("GET", "/batches", NULL, list, NULL, &call, &key, &err), 0);
+    lynx_value_t *expected = s_json("{\"status\": \"Running\", \"limit\": \"5\"}");
+    assert_true(lynx_value_equal(call.args, expected));
+    assert_null(key);
+    lynx_value_destroy(&expected);
+    lynx_value_destroy(&call.args);
+
+    const char *const dry[] = {"dry_run", "true", NULL};
+    const char *const keyed[] = {"Idempotency-Key", "retry-7", NULL};
+    assert_int_equal(
+        s_complete("POST", "/jobs", "{\"dry_run\": false}", dry, keyed, &call, &key, &err), 0);
+    assert_true(lynx_value_get_bool(call.args, "dry_run", false));
+    assert_int_equal(call.success_status, 200);
+    assert_string_equal(key, "retry-7");
+    lynx_value_destroy(&call.args);
+
+    assert_int_equal(
+        s_complete("POST", "/jobs", "{\"dry_run\": true}", NULL, NULL, &call, &key, &err), 0);
+    assert_null(lynx_value_get(call.args, "dry_run"));
+    assert_int_equal(call.success_status, 201);
+    lynx_value_destroy(&call.args);
+
+    const char *const maybe[] = {"dry_run", "yes", NULL};
+    assert_int_equal(s_complete("POST", "/jobs", "{}", maybe, NULL, &call, &key, &err), -1);
+    assert_int_equal(err.code, LYNX_EINVALID);
+    assert_string_equal(err.message, "dry_run: must be true or false, got 'yes'");
+    assert_null(call.args);
+
+    const char *const spaced[] = {"Idempotency-Key", "a b", NULL};
+    assert_int_equal(s_complete("POST", "/runners/r1/drain", NULL, NULL, spaced, &call, &key, &err),
+                     -1);
+    assert_string_equal(err.field, "Idempotency-Key");
+    assert_null(call.args);
+    assert_null(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_content_type),
         cmocka_unit_test(test_bad_body_is_400),
         cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
