@@ -130,9 +130,13 @@ static int s_on_event_message(zloop_t *loop, zsock_t *socket, void *arg)
         zsys_warning("broker: malformed event dropped: %s", err.message);
     else if (lynx_msg_id(msg) == LYNX_MSG_HEARTBEAT)
         broker_protocol_published(core, msg);
-    else if (lynx_msg_id(msg) == LYNX_MSG_TELEMETRY)
-        broker_telemetry_ingest(core->telemetry, lynx_msg_body(msg), NULL);
-    else
+    else if (lynx_msg_id(msg) == LYNX_MSG_TELEMETRY) {
+        if (broker_security_admit_telemetry(core, msg))
+            broker_telemetry_ingest(core->telemetry, lynx_msg_body(msg), NULL);
+        else
+            zsys_debug("broker: telemetry dropped: not from the runner of job=%s",
+                       lynx_value_get_string(lynx_msg_body(msg), "job_id", ""));
+    } else
         zsys_warning("broker: unexpected %s on the events socket", lynx_msg_command(msg));
     lynx_msg_destroy(&msg);
     return 0;

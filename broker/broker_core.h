@@ -145,6 +145,9 @@ broker_op_fn broker_artifact_op_list, broker_artifact_op_read, broker_artifact_o
 //  that key is enrolled for. Otherwise answers an ERROR (when routing_id is given) and false.
 bool broker_security_admit(broker_core_t *core, zframe_t *routing_id, const lynx_msg_t *msg,
                            lynx_value_t *body);
+//  With CURVE on, false for TELEMETRY from a key no longer enrolled, or about a running job
+//  from another runner than the one it runs on.
+bool broker_security_admit_telemetry(broker_core_t *core, const lynx_msg_t *msg);
 //  Periodic: pick up keys an admin added or removed by hand; revoke runners whose file went.
 void broker_security_tick(broker_core_t *core);
 //  token.verify, enrollment.create/list/approve/reject, runner.revoke_key.

@@ -43,6 +43,21 @@ bool broker_security_admit(broker_core_t *core, zframe_t *routing_id, const lynx
     return true;
 }
 
+bool broker_security_admit_telemetry(broker_core_t *core, const lynx_msg_t *msg)
+{
+    if (!core->keys)
+        return true;
+    //  While an attempt runs, only its runner speaks for its job: an enrolled runner cannot
+    //  write into another's series. (Frames that arrive just after the attempt ended, on
+    //  the PUB while FINISHED took the DEALER, are taken from any enrolled runner.)
+    const char *peer = lynx_msg_peer(msg);
+    if (!peer || !broker_keys_key_of(core->keys, peer))
+        return false;
+    const char *job_id = lynx_value_get_string(lynx_msg_body((lynx_msg_t *)msg), "job_id", "");
+    broker_inflight_t *inflight = broker_queue_lookup(core->queue, job_id);
+    return !inflight || !inflight->runner || strcmp(inflight->runner->id, peer) == 0;
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Revocation
 

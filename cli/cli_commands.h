@@ -104,6 +104,11 @@ char *cli_path(cli_ctx_t *ctx, const char *format, const char *id);
 int cli_call_on(cli_ctx_t *ctx, const char *method, const char *format, const char *id,
                 const char *json_body, cli_http_reply_t *reply);
 
+//  A command of one id argument (usage printed otherwise): method on format with it, then
+//  print "<what> <id>: <field of the answer>" ("revoked" for a boolean field). Exit status.
+int cli_act(cli_ctx_t *ctx, int argc, char **argv, const char *method, const char *format,
+            const char *usage, const char *what, const char *field);
+
 //  -- printing ---------------------------------------------------------------------------
 
 //  Print a scalar value to a stream: a string as is, null as nothing, a double with at most

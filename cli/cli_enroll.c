@@ -48,43 +48,20 @@ int cli_cmd_enrollments(cli_ctx_t *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-//  method format with one id, then print "<what> <id>: <field of the answer>".
-static int s_act(cli_ctx_t *ctx, int argc, char **argv, const char *method, const char *format,
-                 const char *usage, const char *what, const char *field)
-{
-    const char *id = NULL;
-    size_t npos = 0;
-    int rc = cli_args_parse(argc, argv, NULL, &id, 1, &npos);
-    if (rc != 0 || npos != 1)
-        return cli_usage(usage, rc == 1);
-    cli_http_reply_t reply;
-    int status =
-        cli_call_on(ctx, method, format, id, strcmp(method, "POST") == 0 ? "{}" : NULL, &reply);
-    if (status != CLI_EXIT_OK)
-        return status;
-    const lynx_value_t *value = lynx_value_get(reply.json, field);
-    printf("%s %s: %s\n", what, id,
-           lynx_value_type(value) == LYNX_VALUE_BOOL
-               ? "revoked"
-               : lynx_value_get_string(reply.json, field, "?"));
-    cli_http_reply_clear(&reply);
-    return CLI_EXIT_OK;
-}
-
 int cli_cmd_approve(cli_ctx_t *ctx, int argc, char **argv)
 {
-    return s_act(ctx, argc, argv, "POST", "/runners/enrollments/%s/approve", s_approve_usage,
-                 "enrollment", "status");
+    return cli_act(ctx, argc, argv, "POST", "/runners/enrollments/%s/approve", s_approve_usage,
+                   "enrollment", "status");
 }
 
 int cli_cmd_reject(cli_ctx_t *ctx, int argc, char **argv)
 {
-    return s_act(ctx, argc, argv, "POST", "/runners/enrollments/%s/reject", s_reject_usage,
-                 "enrollment", "status");
+    return cli_act(ctx, argc, argv, "POST", "/runners/enrollments/%s/reject", s_reject_usage,
+                   "enrollment", "status");
 }
 
 int cli_cmd_revoke(cli_ctx_t *ctx, int argc, char **argv)
 {
-    return s_act(ctx, argc, argv, "DELETE", "/runners/%s/key", s_revoke_usage, "runner key",
-                 "revoked");
+    return cli_act(ctx, argc, argv, "DELETE", "/runners/%s/key", s_revoke_usage, "runner key",
+                   "revoked");
 }

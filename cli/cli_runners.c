@@ -61,31 +61,13 @@ int cli_cmd_runners(cli_ctx_t *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-//  POST /runners/{id}/{action} and print the runner's new status.
-static int s_runner_action(cli_ctx_t *ctx, int argc, char **argv, const char *format,
-                           const char *usage)
-{
-    const char *id = NULL;
-    size_t npos = 0;
-    int rc = cli_args_parse(argc, argv, NULL, &id, 1, &npos);
-    if (rc != 0 || npos != 1)
-        return cli_usage(usage, rc == 1);
-    cli_http_reply_t reply;
-    int status = cli_call_on(ctx, "POST", format, id, "{}", &reply);
-    if (status != CLI_EXIT_OK)
-        return status;
-    printf("runner %s: %s\n", lynx_value_get_string(reply.json, "runner_id", id),
-           lynx_value_get_string(reply.json, "status", "?"));
-    cli_http_reply_clear(&reply);
-    return CLI_EXIT_OK;
-}
-
 int cli_cmd_drain(cli_ctx_t *ctx, int argc, char **argv)
 {
-    return s_runner_action(ctx, argc, argv, "/runners/%s/drain", s_drain_usage);
+    return cli_act(ctx, argc, argv, "POST", "/runners/%s/drain", s_drain_usage, "runner", "status");
 }
 
 int cli_cmd_resume(cli_ctx_t *ctx, int argc, char **argv)
 {
-    return s_runner_action(ctx, argc, argv, "/runners/%s/resume", s_resume_usage);
+    return cli_act(ctx, argc, argv, "POST", "/runners/%s/resume", s_resume_usage, "runner",
+                   "status");
 }
