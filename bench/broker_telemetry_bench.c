@@ -10,12 +10,14 @@
 //
 //      build-release/bench/broker_telemetry_bench [--frames 1000000] [--jobs 8]
 //          [--compression both|none|gzip] [--subscribers 1|0] [--data-dir DIR] [--keep]
+//          [--curve]
 #include <czmq.h>
 #include <ftw.h>
 #include <math.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "broker_keys.h"
 #include "broker_telemetry.h"
 #include "lynx_msg.h"
 #include "lynx_time.h"
@@ -32,6 +34,7 @@ typedef struct {
     int subscribers;
     const char *data_dir;
     bool keep;
+    bool curve; //  --curve: the PUB is a CURVE server, the subscriber an enrolled client
 } s_options_t;
 
 static int s_parse_options(int argc, char **argv, s_options_t *options)
@@ -42,6 +45,10 @@ static int s_parse_options(int argc, char **argv, s_options_t *options)
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (streq(flag, "--keep")) {
             options->keep = true;
+            continue;
+        }
+        if (streq(flag, "--curve")) {
+            options->curve = true;
             continue;
         }
         if (!value) {
@@ -84,6 +91,8 @@ static int s_parse_options(int argc, char **argv, s_options_t *options)
 typedef struct {
     char endpoint[256];
     int jobs;
+    zcert_t *cert;          //  with --curve: the subscriber's enrolled keypair
+    const char *server_key; //  and the broker's public key
 } s_subscriber_args_t;
 
 static void s_subscriber(zsock_t *pipe, void *arg)
@@ -93,6 +102,10 @@ static void s_subscriber(zsock_t *pipe, void *arg)
     zsock_set_rcvhwm(sub, 100000);
     zsock_set_subscribe(sub, "telemetry.");
     zsock_set_subscribe(sub, "event.");
+    if (args->cert) {
+        zcert_apply(args->cert, sub);
+        zsock_set_curve_serverkey(sub, args->server_key);
+    }
     zsock_connect(sub, "%s", args->endpoint);
     zsock_signal(pipe, 0);
     int64_t *last_seq = (int64_t *)malloc(S_JOBS_MAX * sizeof *last_seq);
@@ -214,7 +227,21 @@ static int s_run(const s_options_t *options, const char *compression)
         }
     }
     lynx_err_t err;
-    broker_telemetry_t *telemetry = broker_telemetry_new(dir, "tcp://127.0.0.1:*", NULL, &err);
+    lynx_err_clear(&err);
+    char keys_dir[300];
+    snprintf(keys_dir, sizeof keys_dir, "%s/keys", dir);
+    broker_keys_t *keys = options->curve ? broker_keys_new(keys_dir, &err) : NULL;
+    if (options->curve && !keys) {
+        fprintf(stderr, "broker_telemetry_bench: %s\n", err.message);
+        return -1;
+    }
+    zcert_t *subscriber_cert = options->curve ? zcert_new() : NULL;
+    if (subscriber_cert) { //  enrolled as an admin would: its public file in subscribers/
+        char path[400];
+        snprintf(path, sizeof path, "%s/subscribers/bench.key", keys_dir);
+        zcert_save_public(subscriber_cert, path);
+    }
+    broker_telemetry_t *telemetry = broker_telemetry_new(dir, "tcp://127.0.0.1:*", keys, &err);
     if (!telemetry) {
         fprintf(stderr, "broker_telemetry_bench: %s\n", err.message);
         return -1;
@@ -227,16 +254,21 @@ static int s_run(const s_options_t *options, const char *compression)
     broker_telemetry_configure_batch(telemetry, S_BATCH, config, NULL);
     lynx_value_destroy(&config);
 
-    s_subscriber_args_t args = {.jobs = options->jobs};
+    s_subscriber_args_t args = {.jobs = options->jobs,
+                                .cert = subscriber_cert,
+                                .server_key = keys ? broker_keys_public(keys) : NULL};
     snprintf(args.endpoint, sizeof args.endpoint, "%s", broker_telemetry_endpoint(telemetry));
     zactor_t *subscriber = options->subscribers ? zactor_new(s_subscriber, &args) : NULL;
     if (subscriber) {
         //  Publish probes until the subscription has reached the PUB socket.
         zpoller_t *poller = zpoller_new(subscriber, NULL);
         int64_t deadline_ms = lynx_time_mono_ms() + S_SYNC_MS;
-        while (!zpoller_wait(poller, 5) && lynx_time_mono_ms() < deadline_ms)
+        while (!zpoller_wait(poller, 5) && lynx_time_mono_ms() < deadline_ms) {
+            if (keys) //  the broker's loop answers handshakes; here, this loop does
+                broker_keys_handle_zap(keys);
             broker_republish_batch_event(broker_telemetry_republish(telemetry), "probe", "probe",
                                          NULL);
+        }
         zpoller_destroy(&poller);
         char *joined = zstr_recv_nowait(subscriber);
         if (!joined) {
@@ -292,11 +324,14 @@ static int s_run(const s_options_t *options, const char *compression)
     broker_telemetry_stats_t stats;
     broker_telemetry_stats(telemetry, &stats);
     broker_telemetry_destroy(&telemetry);
+    zcert_destroy(&subscriber_cert);
+    broker_keys_destroy(&keys);
     s_disk_bytes = 0;
     nftw(dir, s_add_size, 16, FTW_PHYS);
 
     qsort(latency_ns, (size_t)options->frames, sizeof *latency_ns, s_compare_u32);
     double secs = (double)total_ns / 1e9;
+    printf("curve=%s\n", options->curve ? "on" : "off");
     printf("compression=%s\n", compression);
     printf("frames=%" PRId64 "\njobs=%d\nvariables_per_frame=8\n", options->frames, options->jobs);
     printf("ingest_secs=%.3f\n", (double)ingest_ns / 1e9);
