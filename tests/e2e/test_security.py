@@ -290,3 +290,29 @@ def test_bad_token_flood_leaves_healthz_answering(stack):
           f"n={len(latencies)} p50={statistics.median(latencies) * 1000:.1f} ms "
           f"p99={p99 * 1000:.1f} ms max={max(latencies) * 1000:.1f} ms")
     assert stack.http("GET", "/healthz").status == 200
+
+
+def test_a_revoked_runners_late_result_is_refused(stack):
+    """A runner that ignores its revocation and reports its job anyway: the broker answers
+    ERROR unauthorized and the job stays retryable (Pending), never Completed by it."""
+    from test_artifacts_bad_input import FakeRunner, finished
+    stack.start_broker()
+    stack.start_gateway()
+    stubborn = FakeRunner(stack, "evil-01")  # the protocol spoken by hand, with an enrolled key
+    try:
+        batch_id = stack.submit(tutorial_batch("late", 1))["batch_id"]
+        job = stubborn.expect("ASSIGN")
+        stubborn.send("STARTED", {"job_id": job["job_id"], "attempt": job["attempt"]})
+        stack.wait_for(lambda: stack.get_ok(f"/jobs/{job['job_id']}")["status"] == "Running",
+                       timeout=scaled(20), what="the job Running on evil-01")
+        assert stack.http("DELETE", "/runners/evil-01/key").status == 200
+        told = stubborn.expect("ERROR")
+        assert told["code"] == "unauthorized" and "revoked" in told["message"], told
+        stubborn.send("FINISHED", finished(job, []))
+        refused = stubborn.expect("ERROR")
+        assert refused["code"] == "unauthorized", refused
+        assert stack.holds(lambda: stack.get_ok(f"/jobs/{job['job_id']}")["status"] == "Pending",
+                           secs=scaled(2), what="the job back in the queue, not Completed")
+        assert stack.get_ok(f"/batches/{batch_id}")["batch"]["completed_jobs"] == 0
+    finally:
+        stubborn.close()
