@@ -29,7 +29,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runner_pool_bench import Stack, _raise_exit  # noqa: E402
+from runner_pool_bench import Stack, _raise_exit, auth_headers, enroll_runner, secure  # noqa: E402
 from runner_pool_bench import http as http_json  # noqa: E402
 
 POLL_SECS = 0.02
@@ -65,7 +65,7 @@ def download_all(url, job_id, artifacts):
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
     total, started = 0, time.perf_counter()
     for artifact in artifacts:
-        connection.request("GET", urllib.parse.quote(artifact["url"]))
+        connection.request("GET", urllib.parse.quote(artifact["url"]), headers=auth_headers())
         response = connection.getresponse()
         digest = hashlib.sha256()
         while True:
@@ -117,7 +117,7 @@ def run_case(url, pids, name):
 def download_one(url, artifact):
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    connection.request("GET", urllib.parse.quote(artifact["url"]))
+    connection.request("GET", urllib.parse.quote(artifact["url"]), headers=auth_headers())
     text = connection.getresponse().read().decode()
     connection.close()
     return text
@@ -133,12 +133,15 @@ def start_case(work, build, name):
     gateway = case.start("gateway", [
         os.path.join(build, "lynx-gateway"), "--listen", "127.0.0.1:0",
         "--broker", broker["api_endpoint"]])
+    data_dir = os.path.join(case.work, "data")
+    secure(build, data_dir)
     config = os.path.join(case.work, "runner.yaml")
     with open(config, "w") as out:
         out.write(f"runner_id: bench-{name}\nbroker_endpoint: {broker['runner_endpoint']}\n"
                   "engines: [command]\ncommand_executable: /bin/sh\n"
                   "command_args: [-c, 'eval \"$LYNX_BENCH_SCRIPT\"']\n"
-                  f"working_directory: {case.work}/work\noutput_root: {case.work}/runs\n")
+                  f"working_directory: {case.work}/work\noutput_root: {case.work}/runs\n" +
+                  enroll_runner(build, data_dir, case.work, f"bench-{name}"))
     case.start("runner", [os.path.join(build, "lynx-runner"), "--config", config])
     return case, gateway["url"]
 

@@ -50,6 +50,10 @@ def main():
     gateway, urls = start([os.path.join(build, "lynx-gateway"), "--listen", "127.0.0.1:0",
                            "--broker", ends["api_endpoint"],
                            "--broker-timeout-ms", "60000"], log)
+    # Security on, as by default: an admin token for the POSTs.
+    token = subprocess.run([os.path.join(build, "lynx-broker"), "token", "create", "--data-dir",
+                            work + "/data", "--name", "bench", "--role", "admin"],
+                           capture_output=True, text=True, check=True).stdout.strip()
     try:
         for runs in (10_000, 100_000):
             body["runs_override"] = runs
@@ -57,7 +61,8 @@ def main():
             timings = []
             for _ in range(repeats):
                 request = urllib.request.Request(urls["url"] + "/jobs", data=data,
-                                                 headers={"content-type": "application/json"})
+                                                 headers={"content-type": "application/json",
+                                                          "Authorization": f"Bearer {token}"})
                 start_time = time.perf_counter()
                 with urllib.request.urlopen(request, timeout=120) as reply:
                     answer = json.load(reply)

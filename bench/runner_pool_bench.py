@@ -96,10 +96,37 @@ class Stack:
                 process.wait()
 
 
+def secure(build, data_dir):
+    """Security as by default: an admin API token for this run's HTTP calls (LYNX_TOKEN)."""
+    done = subprocess.run([os.path.join(build, "lynx-broker"), "token", "create", "--data-dir",
+                           data_dir, "--name", "bench", "--role", "admin"],
+                          capture_output=True, text=True, check=True)
+    os.environ["LYNX_TOKEN"] = done.stdout.strip()
+
+
+def enroll_runner(build, data_dir, base, runner_id):
+    """The runner's keypair (lynx-runner --init-keys), enrolled by copying its public file into
+    the broker's keys/runners/. The YAML lines that point the runner at it."""
+    key_file = os.path.join(base, "keys", "runner.key")
+    subprocess.run([os.path.join(build, "lynx-runner"), "--init-keys", "--key-file", key_file,
+                    "--engines", "command", "--command-executable", "/bin/true"],
+                   capture_output=True, check=True)
+    allowed = os.path.join(data_dir, "keys", "runners")
+    shutil.copyfile(key_file, os.path.join(allowed, f".{runner_id}.tmp"))
+    os.replace(os.path.join(allowed, f".{runner_id}.tmp"), os.path.join(allowed, f"{runner_id}.key"))
+    return (f"key_file: {key_file}\n"
+            f"broker_public_key: {os.path.join(data_dir, 'keys', 'broker.key')}\n")
+
+
+def auth_headers():
+    token = os.environ.get("LYNX_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def http(method, url, body=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": "application/json", **auth_headers()})
     with _OPENER.open(request, timeout=120) as reply:
         return json.load(reply)
 
@@ -125,6 +152,7 @@ def run_lynx(stack, build, args):
     gateway = stack.start("gateway", [
         os.path.join(build, "lynx-gateway"), "--listen", "127.0.0.1:0",
         "--broker", broker["api_endpoint"]])
+    secure(build, os.path.join(work, "data"))
     for index in range(args.runners):
         base = os.path.join(work, f"runner-{index}")
         os.makedirs(os.path.join(base, "work"))
@@ -136,7 +164,8 @@ def run_lynx(stack, build, args):
                       "command_executable: /bin/true\n"
                       f"max_concurrent_jobs: {args.slots}\n"
                       f"working_directory: {base}/work\n"
-                      f"output_root: {base}/runs\n")
+                      f"output_root: {base}/runs\n" +
+                      enroll_runner(build, os.path.join(work, "data"), base, f"bench-{index}"))
         stack.start(f"runner-{index}", [os.path.join(build, "lynx-runner"), "--config", config])
     url = gateway["url"]
     started = time.perf_counter()
