@@ -38,6 +38,7 @@
 #include <microhttpd.h>
 
 #include "gateway_conns.h"
+#include "gateway_http_internal.h"
 #include "gateway_pem.h"
 #include "lynx_time.h"
 
@@ -56,49 +57,6 @@
 #define GATEWAY_HTTP_LOG_BURST 5
 //  MHD_run passes per call; see gateway_http_run.
 #define GATEWAY_HTTP_MAX_RUNS 8
-
-typedef enum { S_RECEIVING, S_REFUSED, S_ABORTED, S_WAITING, S_ANSWERED, S_DROPPED } s_state_t;
-
-struct _gateway_http_t {
-    struct MHD_Daemon *daemon;
-    gateway_http_handler_fn *handler;
-    void *arg;
-    size_t max_body_bytes;
-    uint16_t port;
-    int epoll_fd;
-    bool starting;           //  MHD log lines are the cause of a start failure, not news
-    char start_error[256];   //  last MHD log line while starting
-    bool resumes_pending;    //  a respond resumed a connection that no MHD_run has seen yet
-    gateway_request_t *live; //  every request MHD has shown us and not yet completed
-    gateway_conns_t *conns;  //  every open connection, with its request deadline
-    int64_t request_deadline_ms;
-    bool tls;
-    char *tls_cert; //  PEM text, kept while MHD runs
-    char *tls_key;
-    gateway_log_limit_t cut_log;     //  connections we closed
-    gateway_log_limit_t library_log; //  MHD's own messages, which repeat per connection
-};
-
-struct _gateway_request_t {
-    gateway_http_t *owner;
-    struct MHD_Connection *connection;
-    gateway_conn_t *conn;           //  its connection's tracking; NULL if that failed (OOM)
-    gateway_request_t *prev, *next; //  in owner->live
-    s_state_t state;
-    bool suspended;
-    char *method;
-    char *path;
-    char *body; //  NUL-terminated once the handler sees it
-    size_t body_len;
-    size_t body_cap;
-    struct MHD_Response *response; //  in S_ANSWERED; NULL when building it failed
-    unsigned int status;
-    //  A streamed answer: its reader (s_stream_t, NULL once MHD freed it) and whether it waits
-    //  for data.
-    gateway_stream_read_fn *read;
-    void *stream_arg;
-    bool stream_waiting;
-};
 
 //  --------------------------------------------------------------------------------------------
 //  Requests
@@ -132,14 +90,6 @@ static gateway_request_t *s_request_new(gateway_http_t *owner, struct MHD_Connec
         gateway_conn_set_user(self->conn, self);
     return self;
 }
-
-//  What MHD's content reader and free callbacks get: the request, until it completes.
-typedef struct {
-    gateway_request_t *request;
-    gateway_stream_read_fn *read;
-    gateway_stream_done_fn *done;
-    void *arg;
-} s_stream_t;
 
 static void s_request_destroy(gateway_request_t **self_p)
 {
@@ -203,19 +153,6 @@ static long long s_declared_length(struct MHD_Connection *connection)
     return (long long)length;
 }
 
-static struct MHD_Response *s_response_new(const char *content_type, const char *body,
-                                           size_t body_len)
-{
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer(body_len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (response && content_type &&
-        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
-        MHD_destroy_response(response);
-        response = NULL;
-    }
-    return response;
-}
-
 //  Queue the stored answer. MHD keeps its own reference, so ours goes now.
 static enum MHD_Result s_request_queue(gateway_request_t *self)
 {
@@ -256,7 +193,7 @@ static enum MHD_Result s_request_refuse(gateway_request_t *self)
     char body[256];
     int body_len = s_too_large_json(self->owner, body, sizeof body);
     self->status = (unsigned int)lynx_code_http_status(LYNX_ETOOLARGE);
-    self->response = s_response_new("application/json", body, (size_t)body_len);
+    self->response = gateway_http_response_new("application/json", body, (size_t)body_len);
     if (self->conn)
         gateway_conns_stop(self->owner->conns, self->conn);
     return s_request_queue(self);
@@ -669,155 +606,4 @@ long gateway_http_timeout_ms(gateway_http_t *self)
         return deadline_ms;
     long mhd_ms = timeout_ms > LONG_MAX ? LONG_MAX : (long)timeout_ms;
     return deadline_ms >= 0 && deadline_ms < mhd_ms ? deadline_ms : mhd_ms;
-}
-
-//  --------------------------------------------------------------------------------------------
-//  Request accessors and the answer
-
-const char *gateway_request_method(const gateway_request_t *self)
-{
-    assert(self);
-    return self->method;
-}
-
-const char *gateway_request_path(const gateway_request_t *self)
-{
-    assert(self);
-    return self->path;
-}
-
-//  A key given without a value (?verbose) is present, with the value "".
-static const char *s_request_value(const gateway_request_t *self, enum MHD_ValueKind kind,
-                                   const char *key)
-{
-    assert(self);
-    assert(key);
-    const char *value = NULL;
-    if (MHD_lookup_connection_value_n(self->connection, kind, key, strlen(key), &value, NULL) !=
-        MHD_YES)
-        return NULL;
-    return value ? value : "";
-}
-
-const char *gateway_request_query(const gateway_request_t *self, const char *key)
-{
-    return s_request_value(self, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *gateway_request_header(const gateway_request_t *self, const char *name)
-{
-    return s_request_value(self, MHD_HEADER_KIND, name);
-}
-
-const char *gateway_request_body(const gateway_request_t *self)
-{
-    assert(self);
-    return self->body;
-}
-
-size_t gateway_request_body_len(const gateway_request_t *self)
-{
-    assert(self);
-    return self->body_len;
-}
-
-//  MHD asks for more of a streamed body. Nothing ready: suspend until gateway_request_resume.
-static ssize_t s_stream_read(void *cls, uint64_t pos, char *buffer, size_t max)
-{
-    s_stream_t *stream = cls;
-    gateway_request_t *request = stream->request;
-    if (!request)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    long got = stream->read(stream->arg, pos, buffer, max);
-    if (got == GATEWAY_STREAM_END)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (got < 0)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (got == 0) {
-        request->stream_waiting = true;
-        if (!request->suspended) {
-            request->suspended = true;
-            MHD_suspend_connection(request->connection);
-        }
-    }
-    return (ssize_t)got;
-}
-
-static void s_stream_free(void *cls)
-{
-    s_stream_t *stream = cls;
-    if (stream->request)
-        stream->request->read = NULL;
-    stream->done(stream->arg);
-    free(stream);
-}
-
-void gateway_request_stream(gateway_request_t *self, int status, const char *content_type,
-                            uint64_t size, const char *const *headers, gateway_stream_read_fn *read,
-                            gateway_stream_done_fn *done, void *arg)
-{
-    assert(self && self->state == S_WAITING);
-    s_stream_t *stream = calloc(1, sizeof *stream);
-    if (stream) {
-        *stream = (s_stream_t){.request = self, .read = read, .done = done, .arg = arg};
-        self->response = MHD_create_response_from_callback(
-            size == GATEWAY_STREAM_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size, 256 * 1024,
-            s_stream_read, stream, s_stream_free);
-        if (!self->response)
-            free(stream);
-    }
-    if (!self->response)
-        done(arg); //  nothing will ever call it otherwise
-    if (self->response && content_type)
-        MHD_add_response_header(self->response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (size_t i = 0; self->response && headers && headers[i] && headers[i + 1]; i += 2)
-        MHD_add_response_header(self->response, headers[i], headers[i + 1]);
-    self->read = self->response ? read : NULL;
-    self->stream_arg = stream;
-    self->status = (unsigned int)status;
-    self->state = S_ANSWERED;
-    if (self->suspended) {
-        self->suspended = false;
-        self->owner->resumes_pending = true;
-        MHD_resume_connection(self->connection);
-    }
-}
-
-void gateway_request_resume(gateway_request_t *self)
-{
-    if (!self || !self->stream_waiting)
-        return;
-    self->stream_waiting = false;
-    if (self->suspended) {
-        self->suspended = false;
-        self->owner->resumes_pending = true;
-        MHD_resume_connection(self->connection);
-    }
-}
-
-void gateway_request_respond(gateway_request_t *self, int status, const char *content_type,
-                             const char *body, size_t body_len)
-{
-    gateway_request_respond_with(self, status, content_type, body, body_len, NULL);
-}
-
-void gateway_request_respond_with(gateway_request_t *self, int status, const char *content_type,
-                                  const char *body, size_t body_len, const char *const *headers)
-{
-    assert(self);
-    assert(self->state == S_WAITING); //  answering twice is the caller's bug
-    assert(body || body_len == 0);
-    self->response = s_response_new(content_type, body ? body : "", body_len);
-    for (size_t i = 0; self->response && headers && headers[i] && headers[i + 1]; i += 2)
-        if (MHD_add_response_header(self->response, headers[i], headers[i + 1]) != MHD_YES) {
-            MHD_destroy_response(self->response);
-            self->response = NULL;
-        }
-    self->status = (unsigned int)status;
-    self->state = S_ANSWERED;
-    if (self->suspended) {
-        self->suspended = false;
-        self->owner->resumes_pending = true;
-        MHD_resume_connection(self->connection);
-    }
 }
