@@ -59,21 +59,6 @@ static int s_download(cli_ctx_t *ctx, const char *path, FILE *out)
     return cli_call_failed(ctx, "GET", path, &reply);
 }
 
-//  mkdir -p of path's parent directory.
-static int s_make_parents(const char *path)
-{
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    for (char *slash = copy + 1; *slash; slash++)
-        if (*slash == '/') {
-            *slash = '\0';
-            if (mkdir(copy, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *slash = '/';
-        }
-    return 0;
-}
-
 static void s_file_digest(const char *path, char hex[LYNX_DIGEST_HEX_SIZE])
 {
     lynx_digest_t digest;
@@ -97,7 +82,7 @@ static int s_fetch_to(cli_ctx_t *ctx, const char *job_id, const lynx_value_t *ar
     char partial[PATH_MAX + 16];
     snprintf(partial, sizeof partial, "%s.partial", target);
     char *path = s_artifact_path(ctx, job_id, name);
-    FILE *out = path && s_make_parents(target) == 0 ? fopen(partial, "wb") : NULL;
+    FILE *out = path && lynx_path_make_dirs(target, true) == 0 ? fopen(partial, "wb") : NULL;
     if (!out) {
         fprintf(stderr, "lynx artifacts: cannot write %s: %s\n", partial, strerror(errno));
         free(path);

@@ -45,15 +45,11 @@ static void s_respond_json(gateway_request_t *request, int status, char *json)
 static void s_respond_error(gateway_request_t *request, const lynx_err_t *err,
                             const lynx_value_t *errors)
 {
-    char *json = gateway_routes_error_json(err, errors);
-    const char *body = json ? json : "{}";
     char allowed[64] = "";
     if (err->code == LYNX_EMETHOD)
         gateway_routes_allowed(gateway_request_path(request), allowed, sizeof allowed);
     const char *headers[] = {"Allow", allowed, NULL};
-    gateway_request_respond_with(request, lynx_code_http_status(err->code), "application/json",
-                                 body, strlen(body), allowed[0] ? headers : NULL);
-    free(json);
+    gateway_routes_respond_error(request, err, errors, allowed[0] ? headers : NULL);
 }
 
 static void s_add_pending(s_gateway_t *self, int64_t corr, gateway_request_t *request,

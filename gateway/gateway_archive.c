@@ -144,11 +144,7 @@ static void s_release(s_archive_t *self)
 
 static void s_fail_json(s_archive_t *self, const lynx_err_t *err)
 {
-    char *json = gateway_routes_error_json(err, NULL);
-    const char *body = json ? json : "{}";
-    gateway_request_respond(self->request, lynx_code_http_status(err->code), "application/json",
-                            body, strlen(body));
-    free(json);
+    gateway_routes_respond_error(self->request, err, NULL, NULL);
     self->request = NULL;
 }
 
@@ -392,10 +388,7 @@ void gateway_archive_start(gateway_request_t *request, lynx_value_t **args_p, ga
     lynx_value_destroy(args_p);
     if (!self || !self->batch_id || !self->name || !self->z_ready) {
         lynx_err_set(&err, LYNX_EINTERNAL, NULL, "out of memory");
-        char *json = gateway_routes_error_json(&err, NULL);
-        gateway_request_respond(request, 500, "application/json", json ? json : "{}",
-                                json ? strlen(json) : 2);
-        free(json);
+        gateway_routes_respond_error(request, &err, NULL, NULL);
         if (self)
             s_destroy(self);
         return;

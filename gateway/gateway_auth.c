@@ -70,12 +70,8 @@ static void s_refuse(gateway_request_t *request, lynx_code_t code, const char *c
 {
     lynx_err_t err;
     lynx_err_set(&err, code, NULL, "%s", message);
-    char *json = gateway_routes_error_json(&err, NULL);
-    const char *body = json ? json : "{}";
     const char *headers[] = {"WWW-Authenticate", challenge, NULL};
-    gateway_request_respond_with(request, lynx_code_http_status(code), "application/json", body,
-                                 strlen(body), headers);
-    free(json);
+    gateway_routes_respond_error(request, &err, NULL, headers);
 }
 
 //  Let request on with entry's token, or refuse it.
@@ -136,11 +132,7 @@ static void s_on_answer(void *target, const lynx_msg_t *msg)
             lynx_err_t err;
             lynx_err_set(&err, lynx_code_from_name(code), NULL, "cannot check the token: %s",
                          lynx_value_get_string(body, "message", ""));
-            char *json = gateway_routes_error_json(&err, NULL);
-            gateway_request_respond(check->request, lynx_code_http_status(err.code),
-                                    "application/json", json ? json : "{}",
-                                    json ? strlen(json) : 2);
-            free(json);
+            gateway_routes_respond_error(check->request, &err, NULL, NULL);
             check->proceed(check->request, NULL, check->arg);
             s_check_free(check);
             return;
@@ -155,10 +147,7 @@ static void s_on_answer(void *target, const lynx_msg_t *msg)
 static void s_on_timeout(void *target, const lynx_err_t *err)
 {
     s_check_t *check = (s_check_t *)target;
-    char *json = gateway_routes_error_json(err, NULL);
-    gateway_request_respond(check->request, lynx_code_http_status(err->code), "application/json",
-                            json ? json : "{}", json ? strlen(json) : 2);
-    free(json);
+    gateway_routes_respond_error(check->request, err, NULL, NULL);
     check->proceed(check->request, NULL, check->arg);
     s_check_free(check);
 }

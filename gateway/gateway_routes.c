@@ -247,3 +247,13 @@ char *gateway_routes_error_json(const lynx_err_t *err, const lynx_value_t *error
     lynx_value_destroy(&root);
     return text;
 }
+
+void gateway_routes_respond_error(gateway_request_t *request, const lynx_err_t *err,
+                                  const lynx_value_t *errors, const char *const *headers)
+{
+    char *json = gateway_routes_error_json(err, errors);
+    const char *body = json ? json : "{}";
+    gateway_request_respond_with(request, lynx_code_http_status(err->code), "application/json",
+                                 body, strlen(body), headers);
+    free(json);
+}

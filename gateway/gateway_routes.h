@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "gateway_http.h"
 #include "lynx_err.h"
 #include "lynx_token.h"
 #include "lynx_value.h"
@@ -44,5 +45,10 @@ void gateway_routes_allowed(const char *path, char *methods, size_t size);
 //  JSON text of an error: {"error":{"code","message","field"}} plus "errors" when given.
 //  Caller frees.
 char *gateway_routes_error_json(const lynx_err_t *err, const lynx_value_t *errors);
+
+//  Answer request with that error body and err's HTTP status, plus headers (a NULL-ended
+//  name, value list, or NULL) as gateway_request_respond_with.
+void gateway_routes_respond_error(gateway_request_t *request, const lynx_err_t *err,
+                                  const lynx_value_t *errors, const char *const *headers);
 
 #endif

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 bool lynx_path_name_ok(const char *name, size_t length)
@@ -54,4 +56,21 @@ int lynx_path_open_beneath(const char *dir, const char *name, int flags)
         component = slash + 1;
     }
     return -1;
+}
+
+int lynx_path_make_dirs(const char *path, bool parents_only)
+{
+    char copy[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *slash = copy + 1; *slash; slash++)
+        if (*slash == '/') {
+            *slash = '\0';
+            if (mkdir(copy, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *slash = '/';
+        }
+    return !parents_only && mkdir(copy, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }

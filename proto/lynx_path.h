@@ -18,5 +18,8 @@ bool lynx_path_name_ok(const char *name, size_t length);
 //  so that no symbolic link is followed on the way and the open never leaves dir. -1 with
 //  errno (EINVAL for a name lynx_path_name_ok refuses).
 int lynx_path_open_beneath(const char *dir, const char *name, int flags);
+//  mkdir -p: make path's directories (mode 0755), the last component too unless
+//  parents_only (then path names a file to come). 0, or -1 with errno.
+int lynx_path_make_dirs(const char *path, bool parents_only);
 
 #endif

@@ -127,21 +127,6 @@ static bool s_join(char *out, size_t size, const char *dir, const char *name)
     return len >= 0 && (size_t)len < size;
 }
 
-//  mkdir -p of path (absolute). -1 with errno.
-static int s_mkdir_p(const char *path)
-{
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    for (char *slash = copy + 1; *slash; slash++)
-        if (*slash == '/') {
-            *slash = '\0';
-            if (mkdir(copy, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *slash = '/';
-        }
-    return mkdir(copy, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 //  rm -rf path; entries that vanish meanwhile are fine.
 static void s_remove_tree(const char *path)
 {
@@ -253,7 +238,7 @@ broker_artifacts_t *broker_artifacts_new(const char *data_dir, lynx_err_t *err)
         return NULL;
     }
     zlistx_set_destructor(self->uploads, (zlistx_destructor_fn *)s_upload_destroy);
-    if (s_mkdir_p(self->root) != 0) {
+    if (lynx_path_make_dirs(self->root, false) != 0) {
         lynx_err_set(err, LYNX_EINTERNAL, "data_dir", "cannot create %s: %s", self->root,
                      strerror(errno));
         broker_artifacts_destroy(&self);
@@ -467,7 +452,7 @@ broker_upload_rc_t broker_artifacts_begin(broker_artifacts_t *self, const char *
     char part[PATH_MAX];
     s_part_dir(upload, part, sizeof part);
     s_remove_tree(part);
-    if (s_mkdir_p(part) != 0) {
+    if (lynx_path_make_dirs(part, false) != 0) {
         int saved = errno;
         s_upload_destroy(&upload);
         return lynx_err_set(err, LYNX_EUNAVAILABLE, NULL, "cannot create %s: %s", part,
@@ -548,7 +533,7 @@ static int s_install_file(s_upload_t *upload, const s_file_t *file, char *why, s
     char *slash = strrchr(target, '/');
     *slash = '\0';
     if (rc == 0)
-        rc = s_mkdir_p(target);
+        rc = lynx_path_make_dirs(target, false);
     *slash = '/';
     if (rc == 0)
         rc = rename(partial, target);
